@@ -1,0 +1,12 @@
+//! Purser's core: the rules, with no I/O.
+//!
+//! Everything here is a pure function over values. Storage, HTTP, clocks and randomness are
+//! passed in by the crates above, which is what lets the ledger rules be tested exhaustively
+//! and replayed offline by `purser ledger verify`.
+
+pub mod ledger;
+pub mod money;
+pub mod time;
+
+pub use money::{Currency, Money, MoneyError, ParseOptions};
+pub use time::{Clock, ManualClock, Timestamp};
