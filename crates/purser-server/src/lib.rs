@@ -1,1 +1,180 @@
+//! Purser's HTTP server: routes, the error shape, metrics, logs and the OpenAPI document.
+//! Handlers translate HTTP into calls on `purser_store::Ledger`; no rule lives here.
 
+pub mod auth;
+pub mod error;
+mod json;
+mod metrics;
+mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use purser_store::{Ledger, StoreConfig};
+
+pub use auth::OperatorKey;
+pub use metrics::HttpMetrics;
+pub use openapi::ApiDoc;
+
+/// Address `purser serve` listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+
+/// Largest request body accepted. A full batch of operations (1,000 × ~250 bytes) fits with
+/// room to spare; anything larger is refused before it is parsed.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Arc<Ledger>,
+    pub http_metrics: Arc<HttpMetrics>,
+    pub operator: OperatorKey,
+}
+
+/// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
+pub fn router(state: AppState) -> Router {
+    use routes::{ledger, system};
+    let ledger_routes = Router::new()
+        .route("/v1/ledger/accounts", post(ledger::create_account))
+        .route("/v1/ledger/accounts/:id", get(ledger::get_account))
+        .route("/v1/ledger/transfers", post(ledger::create_transfer))
+        .route("/v1/ledger/transfers/:id", get(ledger::get_transfer))
+        .route("/v1/ledger/holds/:id", get(ledger::get_hold))
+        .route("/v1/ledger/holds/:id/post", post(ledger::post_hold))
+        .route("/v1/ledger/holds/:id/void", post(ledger::void_hold))
+        .route("/v1/ledger/batch", post(ledger::batch))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_operator,
+        ));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .merge(ledger_routes)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            error::ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Purser hit an internal error and applied nothing for this request; retry, and report it if it persists",
+            )
+            .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match state.operator.check(req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Count and log every request by its route pattern (never the raw path or any header).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let resp = next.run(req).await;
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    state.http_metrics.record(&method, &route, status, took);
+    tracing::info!(target: "purser::http", %method, %route, status, micros = took.as_micros() as u64, "request");
+    resp
+}
+
+/// How `purser serve` runs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+}
+
+/// Open storage, bind, serve until `shutdown` resolves, then finish in-flight requests and
+/// commit everything queued before returning.
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}; pass --data with a writable directory",
+            opts.data_dir.display()
+        )
+    })?;
+    let (operator, source) = auth::load_or_create(&opts.data_dir)?;
+    let ledger = Ledger::open(opts.store.clone(), Arc::new(purser_store::SystemClock))
+        .await
+        .map_err(|e| format!("cannot open storage ({}): {e}", opts.store.describe()))?;
+    let ledger = Arc::new(ledger);
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| {
+        format!("cannot listen on {}: {e}; is another purser running? Choose another address with --listen", opts.listen)
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = AppState {
+        ledger: ledger.clone(),
+        http_metrics: Arc::new(HttpMetrics::default()),
+        operator,
+    };
+    println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
+    println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
+    println!("  Health:   http://{addr}/healthz");
+    println!("  Storage:  {}", opts.store.describe());
+    match source {
+        auth::TokenSource::File(p) => println!(
+            "  Operator token: in {} (send as 'Authorization: Bearer …')",
+            p.display()
+        ),
+        auth::TokenSource::Env => println!("  Operator token: from {}", auth::TOKEN_ENV),
+    }
+    println!("Stop with Ctrl-C or SIGTERM; in-flight payments are finished first.");
+    tracing::info!(%addr, storage = opts.store.kind(), "listening");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    ledger.shutdown().await;
+    tracing::info!("stopped; every acknowledged operation is committed");
+    served.map_err(|e| format!("the server stopped with an error: {e}"))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,1 +1,170 @@
-fn main() {}
+//! `purser`: parses the command line and calls the libraries. Nothing here decides anything
+//! about money.
+
+mod bench;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use purser_store::StoreConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "purser",
+    version,
+    about = "Purser: an agent wallet and payment authority",
+    long_about = "Purser lets AI agents pay on a person's behalf while the person stays in control.\n\nStart with `purser serve`; check the books with `purser ledger verify`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Purser server (HTTP API on 127.0.0.1:7420 by default).
+    Serve(ServeArgs),
+    /// Inspect and check the ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Measure performance and print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every balance from the journal, check the hash chain and every invariant.
+    /// Exits 0 only if all hold; otherwise names the first broken entry.
+    Verify {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Durable ledger operations per second (transfer, hold, post, void) at several
+    /// concurrency levels, with p50/p99/p99.9 latency.
+    Ledger(bench::LedgerBenchArgs),
+}
+
+/// Where the data lives. Shared by every command that opens storage.
+#[derive(Args, Clone)]
+pub struct StorageArgs {
+    /// Data directory (SQLite database, keys, operator token).
+    #[arg(long, value_name = "DIR", default_value = "./purser-data")]
+    data: PathBuf,
+    /// Use PostgreSQL instead of the embedded SQLite, e.g. postgres://user@host:5432/purser.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PURSER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn store(&self) -> StoreConfig {
+        match &self.database_url {
+            Some(url) => StoreConfig::Postgres { url: url.clone() },
+            None => StoreConfig::sqlite_in(&self.data),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = purser_server::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat, default: tracing::Level) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    // PURSER_LOG=debug or PURSER_LOG=purser::http=warn,info
+    let filter = std::env::var("PURSER_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::from_level(default)));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Text => registry.with(fmt.with_target(true)).try_init(),
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init(),
+    };
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_logs(args.log_format, tracing::Level::INFO);
+            runtime().and_then(|rt| {
+                rt.block_on(purser_server::serve(
+                    purser_server::ServeOptions {
+                        listen: args.listen,
+                        data_dir: args.storage.data.clone(),
+                        store: args.storage.store(),
+                    },
+                    purser_server::shutdown_signal(),
+                ))
+            })
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify { storage, json },
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            return runtime().map_or_else(
+                |e| {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                },
+                |rt| rt.block_on(verify::run(storage.store(), json)),
+            );
+        }
+        Command::Bench {
+            command: BenchCommand::Ledger(args),
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run(args)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -26,7 +26,8 @@ impl AccountFlags {
     };
 
     pub fn bits(self) -> i64 {
-        i64::from(self.debits_must_not_exceed_credits) | (i64::from(self.credits_must_not_exceed_debits) << 1)
+        i64::from(self.debits_must_not_exceed_credits)
+            | (i64::from(self.credits_must_not_exceed_debits) << 1)
     }
 
     pub fn from_bits(bits: i64) -> Option<AccountFlags> {
@@ -86,12 +87,18 @@ impl Account {
     /// or reserved. Saturates at zero for display; the rules use exact checked arithmetic.
     pub fn available_to_debit(&self) -> Money {
         let used = self.debits_posted.saturating_add(self.debits_pending);
-        Money::new(self.credits_posted.saturating_sub(used).max(0), self.currency)
+        Money::new(
+            self.credits_posted.saturating_sub(used).max(0),
+            self.currency,
+        )
     }
 
     pub fn available_to_credit(&self) -> Money {
         let used = self.credits_posted.saturating_add(self.credits_pending);
-        Money::new(self.debits_posted.saturating_sub(used).max(0), self.currency)
+        Money::new(
+            self.debits_posted.saturating_sub(used).max(0),
+            self.currency,
+        )
     }
 
     /// Posted credits minus posted debits: the balance of a wallet-like account.
@@ -109,7 +116,10 @@ impl Account {
             self.credits_posted,
         ];
         if balances.iter().any(|b| *b < 0) {
-            return Err(format!("account {} has a negative balance component", self.id));
+            return Err(format!(
+                "account {} has a negative balance component",
+                self.id
+            ));
         }
         if self.flags.debits_must_not_exceed_credits {
             let debits = self.debits_pending.checked_add(self.debits_posted);

@@ -22,19 +22,49 @@ pub enum ErrorClass {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LedgerError {
     FlagsMutuallyExclusive,
-    AccountIdConflict { id: AccountId },
-    TransferIdConflict { id: TransferId, field: &'static str },
-    AccountNotFound { id: AccountId },
-    HoldNotFound { id: TransferId },
+    AccountIdConflict {
+        id: AccountId,
+    },
+    TransferIdConflict {
+        id: TransferId,
+        field: &'static str,
+    },
+    AccountNotFound {
+        id: AccountId,
+    },
+    HoldNotFound {
+        id: TransferId,
+    },
     SameAccount,
     AmountMustBePositive,
     InvalidTimeout,
-    CurrencyMismatch { account: AccountId, account_currency: Currency, given: Currency },
-    ExceedsCredits { account: AccountId, available: Money, requested: Money },
-    ExceedsDebits { account: AccountId, available: Money, requested: Money },
-    HoldNotPending { id: TransferId, state: super::HoldState },
-    HoldExpired { id: TransferId },
-    PostExceedsHold { id: TransferId, held: Money, requested: Money },
+    CurrencyMismatch {
+        account: AccountId,
+        account_currency: Currency,
+        given: Currency,
+    },
+    ExceedsCredits {
+        account: AccountId,
+        available: Money,
+        requested: Money,
+    },
+    ExceedsDebits {
+        account: AccountId,
+        available: Money,
+        requested: Money,
+    },
+    HoldNotPending {
+        id: TransferId,
+        state: super::HoldState,
+    },
+    HoldExpired {
+        id: TransferId,
+    },
+    PostExceedsHold {
+        id: TransferId,
+        held: Money,
+        requested: Money,
+    },
     Overflow,
     LinkedEventFailed,
     LinkedChainOpen,
@@ -76,9 +106,11 @@ impl LedgerError {
     pub fn class(&self) -> ErrorClass {
         use LedgerError::*;
         match self {
-            FlagsMutuallyExclusive | SameAccount | AmountMustBePositive | InvalidTimeout | LinkedChainOpen => {
-                ErrorClass::Invalid
-            }
+            FlagsMutuallyExclusive
+            | SameAccount
+            | AmountMustBePositive
+            | InvalidTimeout
+            | LinkedChainOpen => ErrorClass::Invalid,
             AccountNotFound { .. } | HoldNotFound { .. } => ErrorClass::NotFound,
             AccountIdConflict { .. } | TransferIdConflict { .. } => ErrorClass::Conflict,
             CurrencyMismatch { .. }

@@ -18,10 +18,16 @@ const DOMAIN: &[u8] = b"purser.journal.v1\0";
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    AccountCreated { account: Account },
-    TransferCreated { transfer: Transfer },
+    AccountCreated {
+        account: Account,
+    },
+    TransferCreated {
+        transfer: Transfer,
+    },
     /// A hold reached its expiry and released its funds by itself.
-    HoldExpired { pending_id: TransferId },
+    HoldExpired {
+        pending_id: TransferId,
+    },
 }
 
 /// A journal entry: when, and what.

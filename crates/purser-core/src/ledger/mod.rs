@@ -23,7 +23,8 @@ pub use error::{ErrorClass, LedgerError};
 pub use ids::{AccountId, InvalidId, TransferId, MAX_ID_LEN};
 pub use state::{references, Changes, LedgerState, References, MIN_HOLD_TIMEOUT_MS};
 pub use transfer::{
-    Hold, HoldState, LinkedOp, NewTransfer, Op, Outcome, Transfer, TransferKind, MAX_HOLD_TIMEOUT_MS,
+    Hold, HoldState, LinkedOp, NewTransfer, Op, Outcome, Transfer, TransferKind,
+    MAX_HOLD_TIMEOUT_MS,
 };
 
 #[cfg(test)]

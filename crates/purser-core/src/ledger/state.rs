@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::journal::{Entry, Event};
 use super::{
-    Account, AccountId, Hold, HoldState, LedgerError, LinkedOp, NewTransfer, Op, Outcome, Transfer, TransferId,
-    TransferKind, MAX_HOLD_TIMEOUT_MS,
+    Account, AccountId, Hold, HoldState, LedgerError, LinkedOp, NewTransfer, Op, Outcome, Transfer,
+    TransferId, TransferKind, MAX_HOLD_TIMEOUT_MS,
 };
 use crate::money::{Currency, Money};
 use crate::time::Timestamp;
@@ -28,6 +28,8 @@ pub struct References {
     /// Transfer ids to look up: the operations' own ids (for idempotent replays) and the holds
     /// that posts and voids name.
     pub transfers: BTreeSet<TransferId>,
+    /// Holds that posts and voids name.
+    pub holds: BTreeSet<TransferId>,
 }
 
 /// What a batch of operations references. A backend loads these (and the accounts of any
@@ -47,6 +49,7 @@ pub fn references<'a>(ops: impl IntoIterator<Item = &'a LinkedOp>) -> References
             Op::Post { id, pending_id, .. } | Op::Void { id, pending_id } => {
                 r.transfers.insert(id.clone());
                 r.transfers.insert(pending_id.clone());
+                r.holds.insert(pending_id.clone());
             }
         }
     }
@@ -146,7 +149,11 @@ impl LedgerState {
     /// Run a submission. Each unlinked operation stands alone; a run of linked operations
     /// (each `linked` up to and including the first unlinked one) is applied as a whole or not
     /// at all. Returns one result per operation, in order.
-    pub fn execute(&mut self, ops: &[LinkedOp], now: Timestamp) -> Vec<Result<Outcome, LedgerError>> {
+    pub fn execute(
+        &mut self,
+        ops: &[LinkedOp],
+        now: Timestamp,
+    ) -> Vec<Result<Outcome, LedgerError>> {
         let now = now.max(self.last_at);
         let mut results = Vec::with_capacity(ops.len());
         let mut i = 0;
@@ -172,7 +179,12 @@ impl LedgerState {
         results
     }
 
-    fn execute_chain(&mut self, chain: &[LinkedOp], now: Timestamp, results: &mut Vec<Result<Outcome, LedgerError>>) {
+    fn execute_chain(
+        &mut self,
+        chain: &[LinkedOp],
+        now: Timestamp,
+        results: &mut Vec<Result<Outcome, LedgerError>>,
+    ) {
         let entries_before = self.entries.len();
         self.undo = Some(Vec::new());
         let mut chain_results = Vec::with_capacity(chain.len());
@@ -202,7 +214,11 @@ impl LedgerState {
                 }
                 self.entries.truncate(entries_before);
                 for (j, r) in chain_results.into_iter().enumerate() {
-                    results.push(if j == k { r } else { Err(LedgerError::LinkedEventFailed) });
+                    results.push(if j == k {
+                        r
+                    } else {
+                        Err(LedgerError::LinkedEventFailed)
+                    });
                 }
                 for _ in (k + 1)..chain.len() {
                     results.push(Err(LedgerError::LinkedEventFailed));
@@ -226,29 +242,60 @@ impl LedgerState {
                 }
                 let account = Account::open(new, now);
                 self.record(now, Event::AccountCreated { account })?;
-                let account = self.accounts.get(&new.id).cloned().ok_or_else(|| corrupt("account vanished"))?;
-                Ok(Outcome::Account { account, replayed: false })
+                let account = self
+                    .accounts
+                    .get(&new.id)
+                    .cloned()
+                    .ok_or_else(|| corrupt("account vanished"))?;
+                Ok(Outcome::Account {
+                    account,
+                    replayed: false,
+                })
             }
             Op::Transfer(t) => self.new_transfer(t, TransferKind::Single, now),
-            Op::Hold { transfer, timeout_ms } => {
+            Op::Hold {
+                transfer,
+                timeout_ms,
+            } => {
                 if let Some(ms) = timeout_ms {
                     if !(MIN_HOLD_TIMEOUT_MS..=MAX_HOLD_TIMEOUT_MS).contains(ms) {
                         return Err(LedgerError::InvalidTimeout);
                     }
                 }
-                self.new_transfer(transfer, TransferKind::Hold { timeout_ms: *timeout_ms }, now)
+                self.new_transfer(
+                    transfer,
+                    TransferKind::Hold {
+                        timeout_ms: *timeout_ms,
+                    },
+                    now,
+                )
             }
-            Op::Post { id, pending_id, amount } => self.resolve(id, pending_id, *amount, true, now),
+            Op::Post {
+                id,
+                pending_id,
+                amount,
+            } => self.resolve(id, pending_id, *amount, true, now),
             Op::Void { id, pending_id } => self.resolve(id, pending_id, None, false, now),
         }
     }
 
-    fn new_transfer(&mut self, t: &NewTransfer, kind: TransferKind, now: Timestamp) -> Result<Outcome, LedgerError> {
+    fn new_transfer(
+        &mut self,
+        t: &NewTransfer,
+        kind: TransferKind,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
         if let Some(done) = self.replay(&t.id, |prior| {
             differs(&[
                 (prior.kind != kind, "kind or timeout"),
-                (prior.debit_account_id != t.debit_account_id, "debit_account_id"),
-                (prior.credit_account_id != t.credit_account_id, "credit_account_id"),
+                (
+                    prior.debit_account_id != t.debit_account_id,
+                    "debit_account_id",
+                ),
+                (
+                    prior.credit_account_id != t.credit_account_id,
+                    "credit_account_id",
+                ),
                 (prior.amount != t.amount, "amount"),
                 (prior.currency != t.currency, "currency"),
             ])
@@ -264,8 +311,16 @@ impl LedgerState {
             currency: t.currency,
             created_at: now,
         };
-        self.record(now, Event::TransferCreated { transfer: transfer.clone() })?;
-        Ok(Outcome::Transfer { transfer, replayed: false })
+        self.record(
+            now,
+            Event::TransferCreated {
+                transfer: transfer.clone(),
+            },
+        )?;
+        Ok(Outcome::Transfer {
+            transfer,
+            replayed: false,
+        })
     }
 
     fn resolve(
@@ -276,22 +331,31 @@ impl LedgerState {
         post: bool,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
-        let hold = self
-            .holds
-            .get(pending_id)
-            .cloned()
-            .ok_or_else(|| LedgerError::HoldNotFound { id: pending_id.clone() })?;
+        let hold =
+            self.holds
+                .get(pending_id)
+                .cloned()
+                .ok_or_else(|| LedgerError::HoldNotFound {
+                    id: pending_id.clone(),
+                })?;
         let want_kind = if post {
-            TransferKind::Post { pending_id: pending_id.clone() }
+            TransferKind::Post {
+                pending_id: pending_id.clone(),
+            }
         } else {
-            TransferKind::Void { pending_id: pending_id.clone() }
+            TransferKind::Void {
+                pending_id: pending_id.clone(),
+            }
         };
         if let Some(done) = self.replay(id, |prior| {
             let same_amount = match amount {
                 Some(a) => prior.amount == a,
                 None => !post || prior.amount == hold.amount,
             };
-            differs(&[(prior.kind != want_kind, "kind or pending_id"), (!same_amount, "amount")])
+            differs(&[
+                (prior.kind != want_kind, "kind or pending_id"),
+                (!same_amount, "amount"),
+            ])
         })? {
             return Ok(done);
         }
@@ -303,8 +367,15 @@ impl LedgerState {
         }
         if hold.is_expired_at(now) {
             // Release it now rather than wait for the sweeper; the refusal stands either way.
-            self.record(now, Event::HoldExpired { pending_id: pending_id.clone() })?;
-            return Err(LedgerError::HoldExpired { id: pending_id.clone() });
+            self.record(
+                now,
+                Event::HoldExpired {
+                    pending_id: pending_id.clone(),
+                },
+            )?;
+            return Err(LedgerError::HoldExpired {
+                id: pending_id.clone(),
+            });
         }
         let amount = amount.unwrap_or(hold.amount);
         if amount <= 0 {
@@ -326,8 +397,16 @@ impl LedgerState {
             currency: hold.currency,
             created_at: now,
         };
-        self.record(now, Event::TransferCreated { transfer: transfer.clone() })?;
-        Ok(Outcome::Transfer { transfer, replayed: false })
+        self.record(
+            now,
+            Event::TransferCreated {
+                transfer: transfer.clone(),
+            },
+        )?;
+        Ok(Outcome::Transfer {
+            transfer,
+            replayed: false,
+        })
     }
 
     /// If `id` already exists: the first result when `differs` finds nothing, else a conflict.
@@ -348,7 +427,10 @@ impl LedgerState {
                 transfer: prior.clone(),
                 replayed: true,
             })),
-            Some(field) => Err(LedgerError::TransferIdConflict { id: id.clone(), field }),
+            Some(field) => Err(LedgerError::TransferIdConflict {
+                id: id.clone(),
+                field,
+            }),
         }
     }
 
@@ -363,7 +445,15 @@ impl LedgerState {
             .collect();
         due.sort();
         due.into_iter()
-            .filter(|id| self.record(now, Event::HoldExpired { pending_id: id.clone() }).is_ok())
+            .filter(|id| {
+                self.record(
+                    now,
+                    Event::HoldExpired {
+                        pending_id: id.clone(),
+                    },
+                )
+                .is_ok()
+            })
             .count()
     }
 
@@ -393,7 +483,10 @@ impl LedgerState {
                     account.created_at,
                 );
                 if *account != zero {
-                    return Err(corrupt(&format!("account {} is created with balances", account.id)));
+                    return Err(corrupt(&format!(
+                        "account {} is created with balances",
+                        account.id
+                    )));
                 }
                 self.save_account(account.clone());
             }
@@ -401,7 +494,9 @@ impl LedgerState {
             Event::HoldExpired { pending_id } => {
                 let hold = self.pending_hold(pending_id)?;
                 if !hold.is_expired_at(at) {
-                    return Err(corrupt(&format!("hold {pending_id} expired before its time")));
+                    return Err(corrupt(&format!(
+                        "hold {pending_id} expired before its time"
+                    )));
                 }
                 self.release(&hold, 0, HoldState::Expired, at)?;
             }
@@ -438,7 +533,11 @@ impl LedgerState {
                 if let TransferKind::Hold { timeout_ms } = t.kind {
                     let expires_at = match timeout_ms {
                         None => None,
-                        Some(ms) => Some(t.created_at.checked_add_ms(ms).ok_or(LedgerError::Overflow)?),
+                        Some(ms) => Some(
+                            t.created_at
+                                .checked_add_ms(ms)
+                                .ok_or(LedgerError::Overflow)?,
+                        ),
                     };
                     self.save_hold(Hold {
                         id: t.id.clone(),
@@ -458,13 +557,18 @@ impl LedgerState {
             TransferKind::Post { pending_id } | TransferKind::Void { pending_id } => {
                 let hold = self.pending_hold(pending_id)?;
                 if hold.is_expired_at(at) {
-                    return Err(LedgerError::HoldExpired { id: pending_id.clone() });
+                    return Err(LedgerError::HoldExpired {
+                        id: pending_id.clone(),
+                    });
                 }
                 if hold.debit_account_id != t.debit_account_id
                     || hold.credit_account_id != t.credit_account_id
                     || hold.currency != t.currency
                 {
-                    return Err(corrupt(&format!("transfer {} does not match hold {pending_id}", t.id)));
+                    return Err(corrupt(&format!(
+                        "transfer {} does not match hold {pending_id}",
+                        t.id
+                    )));
                 }
                 let is_post = matches!(t.kind, TransferKind::Post { .. });
                 if amount > hold.amount || (!is_post && amount != hold.amount) {
@@ -488,9 +592,18 @@ impl LedgerState {
 
     /// Take a pending hold's reservation off both accounts, post `posted` of it, and mark the
     /// hold resolved.
-    fn release(&mut self, hold: &Hold, posted: i64, state: HoldState, at: Timestamp) -> Result<(), LedgerError> {
+    fn release(
+        &mut self,
+        hold: &Hold,
+        posted: i64,
+        state: HoldState,
+        at: Timestamp,
+    ) -> Result<(), LedgerError> {
         if posted < 0 || posted > hold.amount {
-            return Err(corrupt(&format!("hold {} settled beyond its amount", hold.id)));
+            return Err(corrupt(&format!(
+                "hold {} settled beyond its amount",
+                hold.id
+            )));
         }
         let mut debit = self.account_in(&hold.debit_account_id, hold.currency)?;
         let mut credit = self.account_in(&hold.credit_account_id, hold.currency)?;
@@ -602,8 +715,14 @@ impl LedgerState {
             }
         }
         Changes {
-            accounts: accounts.iter().filter_map(|id| self.accounts.get(id).cloned()).collect(),
-            holds: holds.iter().filter_map(|id| self.holds.get(id).cloned()).collect(),
+            accounts: accounts
+                .iter()
+                .filter_map(|id| self.accounts.get(id).cloned())
+                .collect(),
+            holds: holds
+                .iter()
+                .filter_map(|id| self.holds.get(id).cloned())
+                .collect(),
             entries,
         }
     }

@@ -97,7 +97,10 @@ fn wallet_cannot_overdraw() {
         e.to_string(),
         "account wallet has 1,000.00 CNY available, and this needs 1,000.01 CNY; add funds or lower the amount"
     );
-    assert_eq!(code(one(&mut s, transfer("t2", "wallet", "shop", 100_000), 2)), "ok");
+    assert_eq!(
+        code(one(&mut s, transfer("t2", "wallet", "shop", 100_000), 2)),
+        "ok"
+    );
     assert_eq!(s.account(&aid("wallet")).unwrap().net_posted(), Some(0));
 }
 
@@ -109,16 +112,34 @@ fn same_id_same_content_replays_and_other_content_conflicts() {
     let again = one(&mut s, transfer("t1", "wallet", "shop", 500), 3).unwrap();
     assert!(again.replayed());
     match (first, again) {
-        (Outcome::Transfer { transfer: a, .. }, Outcome::Transfer { transfer: b, .. }) => assert_eq!(a, b),
+        (Outcome::Transfer { transfer: a, .. }, Outcome::Transfer { transfer: b, .. }) => {
+            assert_eq!(a, b)
+        }
         other => panic!("{other:?}"),
     }
     let e = one(&mut s, transfer("t1", "wallet", "shop", 501), 3).unwrap_err();
-    assert_eq!(e, LedgerError::TransferIdConflict { id: tid("t1"), field: "amount" });
-    assert_eq!(s.account(&aid("shop")).unwrap().credits_posted, 500, "the replay moved nothing");
-    // Accounts too.
-    assert!(one(&mut s, open("shop", AccountFlags::default()), 3).unwrap().replayed());
     assert_eq!(
-        code(one(&mut s, open("shop", AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS), 3)),
+        e,
+        LedgerError::TransferIdConflict {
+            id: tid("t1"),
+            field: "amount"
+        }
+    );
+    assert_eq!(
+        s.account(&aid("shop")).unwrap().credits_posted,
+        500,
+        "the replay moved nothing"
+    );
+    // Accounts too.
+    assert!(one(&mut s, open("shop", AccountFlags::default()), 3)
+        .unwrap()
+        .replayed());
+    assert_eq!(
+        code(one(
+            &mut s,
+            open("shop", AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+            3
+        )),
         "account_id_conflict"
     );
 }
@@ -128,20 +149,43 @@ fn hold_reserves_then_posts_in_part_and_releases_the_rest() {
     let mut s = world();
     one(&mut s, hold("h1", "wallet", "shop", 80_000, None), 2).unwrap();
     let w = s.account(&aid("wallet")).unwrap();
-    assert_eq!((w.debits_pending, w.available_to_debit().minor), (80_000, 20_000));
-    assert_eq!(code(one(&mut s, transfer("t", "wallet", "shop", 20_001), 2)), "insufficient_funds");
-    assert_eq!(code(one(&mut s, post("p1", "h1", Some(80_001)), 3)), "post_exceeds_hold");
-    assert_eq!(code(one(&mut s, post("p1", "h1", Some(0)), 3)), "amount_must_be_positive");
+    assert_eq!(
+        (w.debits_pending, w.available_to_debit().minor),
+        (80_000, 20_000)
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t", "wallet", "shop", 20_001), 2)),
+        "insufficient_funds"
+    );
+    assert_eq!(
+        code(one(&mut s, post("p1", "h1", Some(80_001)), 3)),
+        "post_exceeds_hold"
+    );
+    assert_eq!(
+        code(one(&mut s, post("p1", "h1", Some(0)), 3)),
+        "amount_must_be_positive"
+    );
     assert_eq!(code(one(&mut s, post("p1", "h1", Some(75_000)), 3)), "ok");
     let w = s.account(&aid("wallet")).unwrap();
     assert_eq!((w.debits_pending, w.debits_posted), (0, 75_000));
     let h = s.hold(&tid("h1")).unwrap();
     assert_eq!((h.state, h.posted_amount), (HoldState::Posted, 75_000));
     // Never twice, never void after post; the original post replays.
-    assert_eq!(code(one(&mut s, post("p2", "h1", None), 4)), "hold_already_posted");
-    assert_eq!(code(one(&mut s, void("v1", "h1"), 4)), "hold_already_posted");
-    assert!(one(&mut s, post("p1", "h1", Some(75_000)), 5).unwrap().replayed());
-    assert_eq!(code(one(&mut s, post("p1", "h1", None), 5)), "transfer_id_conflict");
+    assert_eq!(
+        code(one(&mut s, post("p2", "h1", None), 4)),
+        "hold_already_posted"
+    );
+    assert_eq!(
+        code(one(&mut s, void("v1", "h1"), 4)),
+        "hold_already_posted"
+    );
+    assert!(one(&mut s, post("p1", "h1", Some(75_000)), 5)
+        .unwrap()
+        .replayed());
+    assert_eq!(
+        code(one(&mut s, post("p1", "h1", None), 5)),
+        "transfer_id_conflict"
+    );
 }
 
 #[test]
@@ -150,17 +194,39 @@ fn void_releases_and_cannot_be_posted_after() {
     one(&mut s, hold("h1", "wallet", "shop", 1_000, None), 2).unwrap();
     assert_eq!(code(one(&mut s, void("v1", "h1"), 3)), "ok");
     assert_eq!(s.account(&aid("wallet")).unwrap().debits_pending, 0);
-    assert_eq!(code(one(&mut s, post("p1", "h1", None), 3)), "hold_already_voided");
-    assert_eq!(code(one(&mut s, void("v2", "h1"), 3)), "hold_already_voided");
-    assert_eq!(code(one(&mut s, post("p1", "nope", None), 3)), "hold_not_found");
+    assert_eq!(
+        code(one(&mut s, post("p1", "h1", None), 3)),
+        "hold_already_voided"
+    );
+    assert_eq!(
+        code(one(&mut s, void("v2", "h1"), 3)),
+        "hold_already_voided"
+    );
+    assert_eq!(
+        code(one(&mut s, post("p1", "nope", None), 3)),
+        "hold_not_found"
+    );
 }
 
 #[test]
 fn holds_expire_by_themselves_once() {
     let mut s = world();
-    assert_eq!(code(one(&mut s, hold("h0", "wallet", "shop", 1, Some(999)), 2)), "invalid_timeout");
-    one(&mut s, hold("h1", "wallet", "shop", 60_000, Some(10_000)), 2).unwrap();
-    one(&mut s, hold("h2", "wallet", "shop", 30_000, Some(20_000)), 2).unwrap();
+    assert_eq!(
+        code(one(&mut s, hold("h0", "wallet", "shop", 1, Some(999)), 2)),
+        "invalid_timeout"
+    );
+    one(
+        &mut s,
+        hold("h1", "wallet", "shop", 60_000, Some(10_000)),
+        2,
+    )
+    .unwrap();
+    one(
+        &mut s,
+        hold("h2", "wallet", "shop", 30_000, Some(20_000)),
+        2,
+    )
+    .unwrap();
     s.take_changes();
     assert_eq!(s.expire_due(Timestamp(10_001)), 0, "not yet due");
     assert_eq!(s.expire_due(Timestamp(10_002)), 1);
@@ -168,7 +234,10 @@ fn holds_expire_by_themselves_once() {
     assert_eq!(s.hold(&tid("h1")).unwrap().state, HoldState::Expired);
     assert_eq!(s.account(&aid("wallet")).unwrap().debits_pending, 30_000);
     // Posting an expired hold the sweeper has not reached yet expires it and refuses.
-    assert_eq!(code(one(&mut s, post("p2", "h2", None), 20_002)), "hold_expired");
+    assert_eq!(
+        code(one(&mut s, post("p2", "h2", None), 20_002)),
+        "hold_expired"
+    );
     assert_eq!(s.hold(&tid("h2")).unwrap().state, HoldState::Expired);
     assert_eq!(s.account(&aid("wallet")).unwrap().debits_pending, 0);
     let changes = s.take_changes();
@@ -188,15 +257,37 @@ fn linked_operations_succeed_or_fail_together() {
         ],
         Timestamp(2),
     );
-    assert_eq!(r.iter().map(|r| code(r.clone())).collect::<Vec<_>>(), ["linked_operation_failed", "insufficient_funds", "ok"]);
-    assert_eq!(s.account(&aid("wallet")).unwrap().debits_posted, 10, "a was rolled back");
+    assert_eq!(
+        r.iter().map(|r| code(r.clone())).collect::<Vec<_>>(),
+        ["linked_operation_failed", "insufficient_funds", "ok"]
+    );
+    assert_eq!(
+        s.account(&aid("wallet")).unwrap().debits_posted,
+        10,
+        "a was rolled back"
+    );
     let changes = s.take_changes();
     assert_eq!(changes.entries.len(), 1);
-    assert!(s.execute(&[transfer("a", "wallet", "shop", 1)], Timestamp(3))[0].is_ok(), "rolled-back id is free");
+    assert!(
+        s.execute(&[transfer("a", "wallet", "shop", 1)], Timestamp(3))[0].is_ok(),
+        "rolled-back id is free"
+    );
 
-    let r = s.execute(&[linked(transfer("x", "wallet", "shop", 1)), linked(transfer("y", "wallet", "shop", 1))], Timestamp(3));
+    let r = s.execute(
+        &[
+            linked(transfer("x", "wallet", "shop", 1)),
+            linked(transfer("y", "wallet", "shop", 1)),
+        ],
+        Timestamp(3),
+    );
     assert!(r.iter().all(|r| code(r.clone()) == "linked_chain_open"));
-    let r = s.execute(&[linked(hold("hx", "wallet", "shop", 5, None)), post("px", "hx", Some(3))], Timestamp(3));
+    let r = s.execute(
+        &[
+            linked(hold("hx", "wallet", "shop", 5, None)),
+            post("px", "hx", Some(3)),
+        ],
+        Timestamp(3),
+    );
     assert!(r.iter().all(Result::is_ok), "{r:?}");
 }
 
@@ -205,12 +296,30 @@ fn currencies_never_mix() {
     let mut s = world();
     let mut t = xfer("t", "wallet", "shop", 1);
     t.currency = Currency::USD;
-    assert_eq!(code(one(&mut s, Op::Transfer(t).into(), 2)), "currency_mismatch");
-    assert_eq!(code(one(&mut s, transfer("t", "wallet", "wallet", 1), 2)), "accounts_must_differ");
-    assert_eq!(code(one(&mut s, transfer("t", "wallet", "ghost", 1), 2)), "account_not_found");
-    assert_eq!(code(one(&mut s, transfer("t", "wallet", "shop", 0), 2)), "amount_must_be_positive");
-    assert_eq!(code(one(&mut s, transfer("t", "shop", "bank", i64::MAX), 2)), "ok");
-    assert_eq!(code(one(&mut s, transfer("t2", "shop", "bank", 1), 2)), "amount_overflow");
+    assert_eq!(
+        code(one(&mut s, Op::Transfer(t).into(), 2)),
+        "currency_mismatch"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t", "wallet", "wallet", 1), 2)),
+        "accounts_must_differ"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t", "wallet", "ghost", 1), 2)),
+        "account_not_found"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t", "wallet", "shop", 0), 2)),
+        "amount_must_be_positive"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t", "shop", "bank", i64::MAX), 2)),
+        "ok"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("t2", "shop", "bank", 1), 2)),
+        "amount_overflow"
+    );
 }
 
 /// Replays `entries` through a fresh verifier with a freshly computed chain; returns the
@@ -264,10 +373,18 @@ mod props {
         let acct = 0..ACCOUNTS.len();
         let amount = prop_oneof![1i64..200, 1i64..20_000];
         prop_oneof![
-            (acct.clone(), acct.clone(), amount.clone(), any::<bool>()).prop_map(|(a, b, m, l)| Step::Transfer(a, b, m, l)),
-            (acct.clone(), acct, amount, proptest::option::of(1_000i64..5_000), any::<bool>())
+            (acct.clone(), acct.clone(), amount.clone(), any::<bool>())
+                .prop_map(|(a, b, m, l)| Step::Transfer(a, b, m, l)),
+            (
+                acct.clone(),
+                acct,
+                amount,
+                proptest::option::of(1_000i64..5_000),
+                any::<bool>()
+            )
                 .prop_map(|(a, b, m, t, l)| Step::Hold(a, b, m, t, l)),
-            (0usize..40, proptest::option::of(1i64..300), any::<bool>()).prop_map(|(h, m, l)| Step::Post(h, m, l)),
+            (0usize..40, proptest::option::of(1i64..300), any::<bool>())
+                .prop_map(|(h, m, l)| Step::Post(h, m, l)),
             (0usize..40, any::<bool>()).prop_map(|(h, l)| Step::Void(h, l)),
             (0usize..60).prop_map(Step::Retry),
             (0i64..3_000).prop_map(Step::Advance),

@@ -37,7 +37,9 @@ impl TransferKind {
 
     pub fn pending_id(&self) -> Option<&TransferId> {
         match self {
-            TransferKind::Post { pending_id } | TransferKind::Void { pending_id } => Some(pending_id),
+            TransferKind::Post { pending_id } | TransferKind::Void { pending_id } => {
+                Some(pending_id)
+            }
             _ => None,
         }
     }
@@ -176,8 +178,14 @@ impl From<Op> for LinkedOp {
 /// What a successful operation produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Account { account: super::Account, replayed: bool },
-    Transfer { transfer: Transfer, replayed: bool },
+    Account {
+        account: super::Account,
+        replayed: bool,
+    },
+    Transfer {
+        transfer: Transfer,
+        replayed: bool,
+    },
 }
 
 impl Outcome {

@@ -58,7 +58,10 @@ impl Default for Verifier {
 impl Verifier {
     /// Feed the next stored entry: its sequence number, stored body and stored hash.
     pub fn entry(&mut self, seq: i64, body: &str, stored_hash: &[u8]) -> Result<(), Broken> {
-        let broken = |problem: String| Broken { seq: Some(seq), problem };
+        let broken = |problem: String| Broken {
+            seq: Some(seq),
+            problem,
+        };
         if seq != self.next_seq {
             return Err(broken(format!(
                 "expected entry {} next, found {seq}: entries are missing or out of order",
@@ -101,7 +104,8 @@ impl Verifier {
         }
 
         let mut totals: BTreeMap<Currency, CurrencyTotals> = BTreeMap::new();
-        let mut replayed: BTreeMap<_, _> = self.state.accounts().map(|a| (a.id.clone(), a)).collect();
+        let mut replayed: BTreeMap<_, _> =
+            self.state.accounts().map(|a| (a.id.clone(), a)).collect();
         for a in &stored_accounts {
             a.check_invariants().map_err(fail)?;
             let t = totals.entry(a.currency).or_default();
@@ -111,19 +115,24 @@ impl Verifier {
             t.credits_pending += i128::from(a.credits_pending);
             match replayed.remove(&a.id) {
                 Some(r) if r == a => {}
-                Some(r) => {
+                Some(r) => return Err(fail(format!(
+                    "stored account {} differs from the journal: stored {:?}, journal implies {:?}",
+                    a.id,
+                    balances(a),
+                    balances(r)
+                ))),
+                None => {
                     return Err(fail(format!(
-                        "stored account {} differs from the journal: stored {:?}, journal implies {:?}",
-                        a.id,
-                        balances(a),
-                        balances(r)
+                        "stored account {} has no entry in the journal",
+                        a.id
                     )))
                 }
-                None => return Err(fail(format!("stored account {} has no entry in the journal", a.id))),
             }
         }
         if let Some(id) = replayed.keys().next() {
-            return Err(fail(format!("account {id} is in the journal but missing from storage")));
+            return Err(fail(format!(
+                "account {id} is in the journal but missing from storage"
+            )));
         }
         for (currency, t) in &totals {
             if t.debits_posted != t.credits_posted || t.debits_pending != t.credits_pending {
@@ -134,9 +143,13 @@ impl Verifier {
             }
         }
 
-        let mut replayed_holds: BTreeMap<_, _> = self.state.holds().map(|h| (h.id.clone(), h)).collect();
+        let mut replayed_holds: BTreeMap<_, _> =
+            self.state.holds().map(|h| (h.id.clone(), h)).collect();
         let holds = replayed_holds.len();
-        let holds_pending = replayed_holds.values().filter(|h| h.state == super::HoldState::Pending).count();
+        let holds_pending = replayed_holds
+            .values()
+            .filter(|h| h.state == super::HoldState::Pending)
+            .count();
         for h in &stored_holds {
             if h.posted_amount > h.amount {
                 return Err(fail(format!("hold {} is posted beyond its amount", h.id)));
@@ -159,7 +172,9 @@ impl Verifier {
             }
         }
         if let Some(id) = replayed_holds.keys().next() {
-            return Err(fail(format!("hold {id} is in the journal but missing from storage")));
+            return Err(fail(format!(
+                "hold {id} is in the journal but missing from storage"
+            )));
         }
 
         Ok(Summary {
@@ -169,11 +184,19 @@ impl Verifier {
             holds,
             holds_pending,
             head_hash: hex::encode(self.prev_hash),
-            totals: totals.into_iter().map(|(c, t)| (c.code().to_string(), t)).collect(),
+            totals: totals
+                .into_iter()
+                .map(|(c, t)| (c.code().to_string(), t))
+                .collect(),
         })
     }
 }
 
 fn balances(a: &Account) -> [i64; 4] {
-    [a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted]
+    [
+        a.debits_pending,
+        a.debits_posted,
+        a.credits_pending,
+        a.credits_posted,
+    ]
 }

@@ -155,7 +155,11 @@ mod tests {
             ("KWD", 3),
             ("BHD", 3),
         ] {
-            assert_eq!(Currency::from_code(code).map(|c| c.exponent()), Some(exp), "{code}");
+            assert_eq!(
+                Currency::from_code(code).map(|c| c.exponent()),
+                Some(exp),
+                "{code}"
+            );
         }
     }
 

@@ -24,10 +24,7 @@ pub struct Money {
 pub enum MoneyError {
     Empty,
     InvalidNumber(String),
-    TooManyDecimals {
-        currency: Currency,
-        given: usize,
-    },
+    TooManyDecimals { currency: Currency, given: usize },
     UnknownCurrency(String),
     MixedCurrencies(Currency, Currency),
     MissingCurrency(String),
@@ -82,13 +79,19 @@ impl Money {
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
@@ -168,7 +171,10 @@ mod tests {
     #[test]
     fn formats_each_exponent() {
         assert_eq!(Money::new(79900, Currency::CNY).to_string(), "799.00 CNY");
-        assert_eq!(Money::new(129950, Currency::USD).to_string(), "1,299.50 USD");
+        assert_eq!(
+            Money::new(129950, Currency::USD).to_string(),
+            "1,299.50 USD"
+        );
         assert_eq!(Money::new(1250, Currency::KWD).to_string(), "1.250 KWD");
         assert_eq!(Money::new(1500, Currency::JPY).to_string(), "1,500 JPY");
         assert_eq!(Money::new(79900, Currency::CNY).with_symbol(), "¥799.00");
@@ -177,13 +183,19 @@ mod tests {
         assert_eq!(Money::new(-5, Currency::USD).to_string(), "-0.05 USD");
         assert_eq!(Money::new(123456789, Currency::USD).decimal(), "1234567.89");
         assert_eq!(Money::new(1250, Currency::BHD).with_symbol(), "1.250 BHD");
-        assert_eq!(Money::new(i64::MIN, Currency::USD).to_string(), "-92,233,720,368,547,758.08 USD");
+        assert_eq!(
+            Money::new(i64::MIN, Currency::USD).to_string(),
+            "-92,233,720,368,547,758.08 USD"
+        );
     }
 
     #[test]
     fn arithmetic_is_checked() {
         let a = Money::new(i64::MAX, Currency::USD);
-        assert_eq!(a.checked_add(Money::new(1, Currency::USD)), Err(MoneyError::Overflow));
+        assert_eq!(
+            a.checked_add(Money::new(1, Currency::USD)),
+            Err(MoneyError::Overflow)
+        );
         assert_eq!(
             a.checked_add(Money::new(1, Currency::CNY)),
             Err(MoneyError::MixedCurrencies(Currency::USD, Currency::CNY))

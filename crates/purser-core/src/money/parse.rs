@@ -69,12 +69,18 @@ fn split_code(s: &str) -> (Option<&str>, &str, Option<&str>) {
     let mut rest = s;
     let mut prefix = None;
     let mut suffix = None;
-    if bytes.len() >= 3 && is_code(&bytes[..3]) && bytes.get(3).is_none_or(|b| !b.is_ascii_alphabetic()) {
+    if bytes.len() >= 3
+        && is_code(&bytes[..3])
+        && bytes.get(3).is_none_or(|b| !b.is_ascii_alphabetic())
+    {
         prefix = Some(&s[..3]);
         rest = s[3..].trim_start();
     }
     let rb = rest.as_bytes();
-    if rb.len() >= 3 && is_code(&rb[rb.len() - 3..]) && (rb.len() == 3 || !rb[rb.len() - 4].is_ascii_alphabetic()) {
+    if rb.len() >= 3
+        && is_code(&rb[rb.len() - 3..])
+        && (rb.len() == 3 || !rb[rb.len() - 4].is_ascii_alphabetic())
+    {
         suffix = Some(&rest[rest.len() - 3..]);
         rest = rest[..rest.len() - 3].trim_end();
     }
@@ -87,7 +93,10 @@ pub(super) fn parse(input: &str, opts: ParseOptions) -> Result<Money, MoneyError
         return Err(MoneyError::Empty);
     }
     if s.len() > MAX_INPUT_LEN {
-        return Err(MoneyError::InvalidNumber(format!("{}…", s.chars().take(16).collect::<String>())));
+        return Err(MoneyError::InvalidNumber(format!(
+            "{}…",
+            s.chars().take(16).collect::<String>()
+        )));
     }
     let (negative, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest.trim_start()),
@@ -95,8 +104,12 @@ pub(super) fn parse(input: &str, opts: ParseOptions) -> Result<Money, MoneyError
     };
 
     let (prefix, rest, suffix) = split_code(s);
-    let code_of = |c: &str| Currency::from_code(c).ok_or_else(|| MoneyError::UnknownCurrency(c.to_string()));
-    let code = match (prefix.map(code_of).transpose()?, suffix.map(code_of).transpose()?) {
+    let code_of =
+        |c: &str| Currency::from_code(c).ok_or_else(|| MoneyError::UnknownCurrency(c.to_string()));
+    let code = match (
+        prefix.map(code_of).transpose()?,
+        suffix.map(code_of).transpose()?,
+    ) {
         (Some(a), Some(b)) if a != b => return Err(MoneyError::MixedCurrencies(a, b)),
         (a, b) => a.or(b),
     };
@@ -206,7 +219,10 @@ mod tests {
             yen_sign: Currency::JPY,
             default_currency: None,
         };
-        assert_eq!(Money::parse("¥500", jpy), Ok(Money::new(500, Currency::JPY)));
+        assert_eq!(
+            Money::parse("¥500", jpy),
+            Ok(Money::new(500, Currency::JPY))
+        );
         assert_eq!(p("¥500 JPY"), Ok(Money::new(500, Currency::JPY)));
         assert_eq!(
             Money::parse("¥5.50", jpy),
@@ -219,14 +235,29 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        assert!(matches!(p("5.001 USD"), Err(MoneyError::TooManyDecimals { given: 3, .. })));
-        assert!(matches!(p("5.5 JPY"), Err(MoneyError::TooManyDecimals { given: 1, .. })));
+        assert!(matches!(
+            p("5.001 USD"),
+            Err(MoneyError::TooManyDecimals { given: 3, .. })
+        ));
+        assert!(matches!(
+            p("5.5 JPY"),
+            Err(MoneyError::TooManyDecimals { given: 1, .. })
+        ));
         assert_eq!(p("5 XYZ"), Err(MoneyError::UnknownCurrency("XYZ".into())));
-        assert_eq!(p("$5 CNY"), Err(MoneyError::MixedCurrencies(Currency::USD, Currency::CNY)));
-        assert_eq!(p("EUR 5 USD"), Err(MoneyError::MixedCurrencies(Currency::EUR, Currency::USD)));
+        assert_eq!(
+            p("$5 CNY"),
+            Err(MoneyError::MixedCurrencies(Currency::USD, Currency::CNY))
+        );
+        assert_eq!(
+            p("EUR 5 USD"),
+            Err(MoneyError::MixedCurrencies(Currency::EUR, Currency::USD))
+        );
         assert_eq!(p("99999999999999999999 USD"), Err(MoneyError::Overflow));
         assert_eq!(p("92233720368547758.08 USD"), Err(MoneyError::Overflow));
-        assert_eq!(p("92233720368547758.07 USD"), Ok(Money::new(i64::MAX, Currency::USD)));
+        assert_eq!(
+            p("92233720368547758.07 USD"),
+            Ok(Money::new(i64::MAX, Currency::USD))
+        );
         assert!(matches!(p("12,99 USD"), Err(MoneyError::InvalidNumber(_))));
         assert!(matches!(p("1,2999 USD"), Err(MoneyError::InvalidNumber(_))));
         assert!(matches!(p("5. USD"), Err(MoneyError::InvalidNumber(_))));
@@ -236,7 +267,10 @@ mod tests {
         assert!(matches!(p("-5 USD"), Err(MoneyError::Negative(_))));
         assert!(matches!(p("799"), Err(MoneyError::MissingCurrency(_))));
         assert_eq!(p(""), Err(MoneyError::Empty));
-        assert_eq!(Money::parse("799", ParseOptions::assume(Currency::CNY)), Ok(Money::new(79900, Currency::CNY)));
+        assert_eq!(
+            Money::parse("799", ParseOptions::assume(Currency::CNY)),
+            Ok(Money::new(79900, Currency::CNY))
+        );
     }
 
     #[test]

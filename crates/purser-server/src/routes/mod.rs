@@ -1,0 +1,3 @@
+pub mod ledger;
+pub mod ledger_dto;
+pub mod system;

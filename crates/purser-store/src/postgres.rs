@@ -1,0 +1,559 @@
+//! The PostgreSQL backend, for more than one `purser` process on one database.
+//!
+//! Same group commit as SQLite, one writer task per process. Serialization lives in the
+//! database, not in process memory: every batch first locks the ledger head row (the journal
+//! is one hash chain, so its appends are totally ordered), then locks the accounts and holds it
+//! touches (`FOR UPDATE`, in id order). Two processes therefore can never both spend the same
+//! balance, and the chain never forks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use purser_core::ledger::journal::{chain_hash, Event, Hash};
+use purser_core::ledger::verify::{Broken, Verifier};
+use purser_core::ledger::{Account, AccountId, Hold, LedgerState, Transfer, TransferId};
+use purser_core::{Clock, Timestamp};
+use tokio::sync::{mpsc, Mutex};
+use tokio_postgres::{Client, NoTls, Row};
+
+use crate::rows::{
+    account_balances, transfer_from_body, AccountRow, HoldRow, ACCOUNT_COLUMNS, HOLD_COLUMNS,
+};
+use crate::writer::{
+    self, Batch, CommitTimer, Job, Joiner, Pending, WriterHandle, EXPIRY_SWEEP_LIMIT,
+    QUEUE_CAPACITY,
+};
+use crate::{LedgerMetrics, OpResult, StoreError, VerifyResult};
+
+/// Arbitrary constant naming Purser's migration lock among PostgreSQL advisory locks.
+const MIGRATION_LOCK: i64 = 0x7075_7273_6572; // "purser"
+
+/// Journal rows fetched per round trip while verifying.
+const VERIFY_PAGE: i64 = 10_000;
+
+/// Longest wait to connect before reporting the database unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE ledger_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL,
+    at BIGINT NOT NULL
+);
+INSERT INTO ledger_head (id, seq, hash, at) VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
+CREATE TABLE journal (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    transfer_id TEXT UNIQUE,
+    body TEXT NOT NULL,
+    hash BYTEA NOT NULL
+);
+CREATE FUNCTION purser_journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the journal is append-only'; END $$;
+CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal
+    FOR EACH ROW EXECUTE FUNCTION purser_journal_append_only();
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    currency TEXT NOT NULL,
+    flags BIGINT NOT NULL,
+    debits_pending BIGINT NOT NULL,
+    debits_posted BIGINT NOT NULL,
+    credits_pending BIGINT NOT NULL,
+    credits_posted BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    debit_account_id TEXT NOT NULL,
+    credit_account_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    posted_amount BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    resolved_at BIGINT
+);
+CREATE INDEX holds_due ON holds (expires_at) WHERE state = 'pending' AND expires_at IS NOT NULL;
+"#];
+
+fn db_err(e: tokio_postgres::Error) -> StoreError {
+    // The driver's messages name the server and the failing statement, never the password.
+    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+}
+
+async fn connect(url: &str) -> Result<Client, StoreError> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        StoreError::Config(format!(
+            "the database URL {} is not valid: {e}",
+            crate::redact_url(url)
+        ))
+    })?;
+    let (client, conn) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "no answer from {} within {CONNECT_TIMEOUT:?}",
+                crate::redact_url(url)
+            ))
+        })?
+        .map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to {}: {e}", crate::redact_url(url)))
+        })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(db_err)?;
+    // Two processes starting at once: one migrates, the other waits and then finds it done.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .await
+        .map_err(db_err)?;
+    let done: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(db_err)?
+        .get(0);
+    if done > MIGRATIONS.len() as i64 {
+        return Err(StoreError::Config(format!(
+            "the database has schema version {done}, newer than this purser knows ({}); run a newer purser",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= done {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+pub(crate) async fn open(
+    url: &str,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<LedgerMetrics>,
+) -> Result<(WriterHandle, Reader), StoreError> {
+    let mut client = connect(url).await?;
+    migrate(&mut client).await?;
+    let reader = Reader {
+        url: url.to_string(),
+        client: Mutex::new(Arc::new(connect(url).await?)),
+    };
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let task = tokio::spawn(writer_loop(url.to_string(), client, rx, clock, metrics));
+    Ok((WriterHandle::new(tx, Joiner::Task(task)), reader))
+}
+
+async fn writer_loop(
+    url: String,
+    client: Client,
+    mut rx: mpsc::Receiver<Job>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<LedgerMetrics>,
+) {
+    let mut client = Some(client);
+    while let Some(first) = rx.recv().await {
+        let batch = Batch::gather(first, &mut rx);
+        if client.as_ref().is_none_or(Client::is_closed) {
+            client = match connect(&url).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger writer cannot reach PostgreSQL");
+                    for job in batch.jobs {
+                        writer::fail(job, e.clone(), &metrics);
+                    }
+                    continue;
+                }
+            };
+        }
+        let Some(c) = client.as_mut() else { continue };
+        let now = clock.now();
+        if batch.jobs.is_empty() && !has_due_holds(c, now).await {
+            continue;
+        }
+        let timer = CommitTimer::start();
+        match commit(c, &batch.jobs, now).await {
+            Ok((results, expired)) => {
+                timer.done(&metrics, batch.ops, expired);
+                writer::reply_all(batch.jobs, results, &metrics);
+            }
+            Err(e) if batch.jobs.len() <= 1 => {
+                tracing::error!(error = %e, "ledger commit failed");
+                for job in batch.jobs {
+                    writer::fail(job, e.clone(), &metrics);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.jobs.len(), "group commit failed; retrying each job alone");
+                for job in batch.jobs {
+                    let timer = CommitTimer::start();
+                    let ops = job.ops.len();
+                    match commit(c, std::slice::from_ref(&job), now).await {
+                        Ok((results, expired)) => {
+                            timer.done(&metrics, ops, expired);
+                            writer::reply_all(vec![job], results, &metrics);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "ledger commit failed");
+                            writer::fail(job, e, &metrics);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn has_due_holds(client: &Client, now: Timestamp) -> bool {
+    client
+        .query_opt(
+            "SELECT 1 FROM holds WHERE state = 'pending' AND expires_at <= $1 LIMIT 1",
+            &[&now.0],
+        )
+        .await
+        .map(|r| r.is_some())
+        .unwrap_or(false)
+}
+
+fn account_row(r: &Row) -> Result<AccountRow, StoreError> {
+    Ok(AccountRow {
+        id: r.try_get(0).map_err(db_err)?,
+        currency: r.try_get(1).map_err(db_err)?,
+        flags: r.try_get(2).map_err(db_err)?,
+        balances: [
+            r.try_get(3).map_err(db_err)?,
+            r.try_get(4).map_err(db_err)?,
+            r.try_get(5).map_err(db_err)?,
+            r.try_get(6).map_err(db_err)?,
+        ],
+        created_at: r.try_get(7).map_err(db_err)?,
+    })
+}
+
+fn hold_row(r: &Row) -> Result<HoldRow, StoreError> {
+    Ok(HoldRow {
+        id: r.try_get(0).map_err(db_err)?,
+        debit: r.try_get(1).map_err(db_err)?,
+        credit: r.try_get(2).map_err(db_err)?,
+        currency: r.try_get(3).map_err(db_err)?,
+        amount: r.try_get(4).map_err(db_err)?,
+        posted_amount: r.try_get(5).map_err(db_err)?,
+        state: r.try_get(6).map_err(db_err)?,
+        created_at: r.try_get(7).map_err(db_err)?,
+        expires_at: r.try_get(8).map_err(db_err)?,
+        resolved_at: r.try_get(9).map_err(db_err)?,
+    })
+}
+
+fn head_of(r: &Row) -> Result<(i64, Hash, i64), StoreError> {
+    let hash: Vec<u8> = r.try_get(1).map_err(db_err)?;
+    let hash: Hash = hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("the ledger head hash is not 32 bytes".into()))?;
+    Ok((
+        r.try_get(0).map_err(db_err)?,
+        hash,
+        r.try_get(2).map_err(db_err)?,
+    ))
+}
+
+fn strs<T: AsRef<str>>(ids: impl IntoIterator<Item = T>) -> Vec<String> {
+    ids.into_iter().map(|s| s.as_ref().to_string()).collect()
+}
+
+async fn commit(
+    client: &mut Client,
+    jobs: &[Pending],
+    now: Timestamp,
+) -> Result<(Vec<Vec<OpResult>>, usize), StoreError> {
+    let tx = client.transaction().await.map_err(db_err)?;
+    let head = tx
+        .query_one(
+            "SELECT seq, hash, at FROM ledger_head WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let (mut seq, mut prev, last_at) = head_of(&head)?;
+    let mut state = LedgerState::for_execution(Timestamp(last_at));
+    let refs = purser_core::ledger::references(jobs.iter().flat_map(|j| j.ops.iter()));
+
+    let ids = strs(refs.transfers.iter().map(TransferId::as_str));
+    for r in tx
+        .query(
+            "SELECT body FROM journal WHERE transfer_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(db_err)?
+    {
+        let body: String = r.try_get(0).map_err(db_err)?;
+        state.load_transfer(transfer_from_body(&body)?);
+    }
+    let ids = strs(refs.holds.iter().map(TransferId::as_str));
+    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    for r in tx.query(&sql, &[&ids]).await.map_err(db_err)? {
+        state.load_hold(hold_row(&r)?.parse()?);
+    }
+    let sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE"
+    );
+    for r in tx
+        .query(&sql, &[&now.0, &(EXPIRY_SWEEP_LIMIT as i64)])
+        .await
+        .map_err(db_err)?
+    {
+        state.load_hold(hold_row(&r)?.parse()?);
+    }
+    let mut account_ids = refs.accounts;
+    account_ids.extend(state.missing_hold_accounts());
+    let ids = strs(account_ids.iter().map(AccountId::as_str));
+    let sql =
+        format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    for r in tx.query(&sql, &[&ids]).await.map_err(db_err)? {
+        state.load_account(account_row(&r)?.parse()?);
+    }
+
+    let results = writer::execute(&mut state, jobs, now);
+    let changes = state.take_changes();
+
+    let n = changes.entries.len();
+    let (mut seqs, mut ats, mut kinds, mut tids, mut bodies, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut expired = 0;
+    for e in &changes.entries {
+        if matches!(e.event, Event::HoldExpired { .. }) {
+            expired += 1;
+        }
+        seq += 1;
+        let body = e.body();
+        let hash = chain_hash(&prev, seq, body.as_bytes());
+        seqs.push(seq);
+        ats.push(e.at.0);
+        kinds.push(e.kind().to_string());
+        tids.push(e.transfer_id().map(|t| t.as_str().to_string()));
+        bodies.push(body);
+        hashes.push(hash.to_vec());
+        prev = hash;
+    }
+    if n > 0 {
+        tx.execute(
+            "INSERT INTO journal (seq, at, kind, transfer_id, body, hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])",
+            &[&seqs, &ats, &kinds, &tids, &bodies, &hashes],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    if !changes.accounts.is_empty() {
+        let a = &changes.accounts;
+        let ids = strs(a.iter().map(|x| x.id.as_str()));
+        let cur = strs(a.iter().map(|x| x.currency.code()));
+        let flags: Vec<i64> = a.iter().map(|x| x.flags.bits()).collect();
+        let bal = |i: usize| -> Vec<i64> { a.iter().map(|x| account_balances(x)[i]).collect() };
+        let (dp, dpo, cp, cpo) = (bal(0), bal(1), bal(2), bal(3));
+        let created: Vec<i64> = a.iter().map(|x| x.created_at.0).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS})
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+                 ON CONFLICT (id) DO UPDATE SET debits_pending = excluded.debits_pending,
+                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending,
+                   credits_posted = excluded.credits_posted"
+            ),
+            &[&ids, &cur, &flags, &dp, &dpo, &cp, &cpo, &created],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    if !changes.holds.is_empty() {
+        let h = &changes.holds;
+        let ids = strs(h.iter().map(|x| x.id.as_str()));
+        let debit = strs(h.iter().map(|x| x.debit_account_id.as_str()));
+        let credit = strs(h.iter().map(|x| x.credit_account_id.as_str()));
+        let cur = strs(h.iter().map(|x| x.currency.code()));
+        let amount: Vec<i64> = h.iter().map(|x| x.amount).collect();
+        let posted: Vec<i64> = h.iter().map(|x| x.posted_amount).collect();
+        let st = strs(h.iter().map(|x| x.state.as_str()));
+        let created: Vec<i64> = h.iter().map(|x| x.created_at.0).collect();
+        let expires: Vec<Option<i64>> = h.iter().map(|x| x.expires_at.map(|t| t.0)).collect();
+        let resolved: Vec<Option<i64>> = h.iter().map(|x| x.resolved_at.map(|t| t.0)).collect();
+        tx.execute(
+            &format!(
+                "INSERT INTO holds ({HOLD_COLUMNS})
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
+                 ON CONFLICT (id) DO UPDATE SET posted_amount = excluded.posted_amount,
+                   state = excluded.state, resolved_at = excluded.resolved_at"
+            ),
+            &[&ids, &debit, &credit, &cur, &amount, &posted, &st, &created, &expires, &resolved],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    let at = changes.entries.last().map_or(last_at, |e| e.at.0);
+    tx.execute(
+        "UPDATE ledger_head SET seq = $1, hash = $2, at = $3 WHERE id = 1",
+        &[&seq, &prev.as_slice(), &at],
+    )
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok((results, expired))
+}
+
+/// A shared read connection (queries are pipelined), reconnected when it drops.
+pub(crate) struct Reader {
+    url: String,
+    client: Mutex<Arc<Client>>,
+}
+
+impl Reader {
+    async fn client(&self) -> Result<Arc<Client>, StoreError> {
+        let mut guard = self.client.lock().await;
+        if guard.is_closed() {
+            *guard = Arc::new(connect(&self.url).await?);
+        }
+        Ok(guard.clone())
+    }
+
+    pub async fn account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        match c.query_opt(&sql, &[&id.as_str()]).await.map_err(db_err)? {
+            Some(r) => Ok(Some(account_row(&r)?.parse()?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn hold(&self, id: &TransferId) -> Result<Option<Hold>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1");
+        match c.query_opt(&sql, &[&id.as_str()]).await.map_err(db_err)? {
+            Some(r) => Ok(Some(hold_row(&r)?.parse()?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn transfer(&self, id: &TransferId) -> Result<Option<Transfer>, StoreError> {
+        let c = self.client().await?;
+        match c
+            .query_opt(
+                "SELECT body FROM journal WHERE transfer_id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(db_err)?
+        {
+            Some(r) => Ok(Some(transfer_from_body(r.try_get(0).map_err(db_err)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.query_one("SELECT seq FROM ledger_head WHERE id = 1", &[])
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+}
+
+pub(crate) async fn verify(url: &str) -> Result<VerifyResult, StoreError> {
+    let mut client = connect(url).await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_err)?;
+    let head = tx
+        .query_opt("SELECT seq, hash, at FROM ledger_head WHERE id = 1", &[])
+        .await
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "{} holds no Purser ledger: {e}",
+                crate::redact_url(url)
+            ))
+        })?
+        .ok_or_else(|| StoreError::Corrupt("the ledger head row is missing".into()))?;
+    let (head_seq, head_hash, _) = head_of(&head)?;
+    let mut v = Verifier::default();
+    let mut after = 0i64;
+    loop {
+        let rows = tx
+            .query(
+                "SELECT seq, body, hash FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                &[&after, &head_seq, &VERIFY_PAGE],
+            )
+            .await
+            .map_err(db_err)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let s: i64 = r.try_get(0).map_err(db_err)?;
+            let body: &str = r.try_get(1).map_err(db_err)?;
+            let h: &[u8] = r.try_get(2).map_err(db_err)?;
+            if let Err(b) = v.entry(s, body, h) {
+                return Ok(Err(b));
+            }
+            after = s;
+        }
+    }
+    let extra: i64 = tx
+        .query_one("SELECT COUNT(*) FROM journal WHERE seq > $1", &[&head_seq])
+        .await
+        .map_err(db_err)?
+        .get(0);
+    if extra > 0 {
+        return Ok(Err(Broken {
+            seq: Some(head_seq + 1),
+            problem: "the journal continues past the ledger head: entries were added behind Purser's back".into(),
+        }));
+    }
+    let mut accounts = Vec::new();
+    for r in tx
+        .query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), &[])
+        .await
+        .map_err(db_err)?
+    {
+        accounts.push(account_row(&r)?.parse()?);
+    }
+    let mut holds = Vec::new();
+    for r in tx
+        .query(&format!("SELECT {HOLD_COLUMNS} FROM holds"), &[])
+        .await
+        .map_err(db_err)?
+    {
+        holds.push(hold_row(&r)?.parse()?);
+    }
+    Ok(v.finish(Some((head_seq, head_hash.to_vec())), accounts, holds))
+}

@@ -1,0 +1,61 @@
+//! `purser bench ledger` argument parsing; the harness is `purser_bench::ledger`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Args)]
+pub struct LedgerBenchArgs {
+    /// Keep the bench ledger in this data directory (SQLite) so `purser ledger verify --data DIR`
+    /// can check it afterwards. Default: a temporary directory, removed at the end.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Benchmark PostgreSQL at this URL instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Concurrent callers, as a comma-separated list.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    concurrency: Vec<usize>,
+    /// Seconds per operation and concurrency level.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// At most this many operations per operation and concurrency level.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_ops: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: LedgerBenchArgs) -> Result<(), String> {
+    if args.concurrency.is_empty() || args.concurrency.iter().any(|c| *c == 0 || *c > 4096) {
+        return Err("--concurrency takes numbers from 1 to 4096, like 1,16,256".into());
+    }
+    if !(args.seconds > 0.0 && args.seconds <= 600.0) {
+        return Err("--seconds must be more than 0 and at most 600".into());
+    }
+    let report = purser_bench::ledger::run(purser_bench::ledger::Options {
+        database_url: args.database_url,
+        data_dir: args.data,
+        concurrency: args.concurrency,
+        phase_seconds: args.seconds,
+        max_ops: args.max_ops.max(1),
+    })
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", purser_bench::ledger::render(&report));
+    }
+    if report.verified.starts_with("ok") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the ledger did not verify after the bench: {}",
+            report.verified
+        ))
+    }
+}
