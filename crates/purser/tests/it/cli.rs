@@ -1,0 +1,146 @@
+//! The command line: `ledger verify` catches tampering, `bench ledger` prints figures, errors
+//! say what to do.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+#[test]
+fn verify_passes_then_fails_after_a_row_is_changed_behind_purser() {
+    let dir = TempDir::new("tamper");
+    let p = start(dir.path(), &Storage::Sqlite);
+    open_wallet(&p, 10_000);
+    p.post(
+        "/v1/ledger/transfers",
+        &json!({"id": "t1", "debit_account_id": "wallet", "credit_account_id": "shop", "amount": 2_500, "currency": "CNY"}),
+    );
+    drop(p);
+    let d = dir.path().to_str().unwrap();
+    let (code, out, _) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("hash chain intact") && out.contains("every invariant holds"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["ledger", "verify", "--data", d, "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["summary"]["entries"].as_i64()),
+        (Some(true), Some(5))
+    );
+
+    let db = rusqlite::Connection::open(dir.path().join("purser.db")).unwrap();
+    // A balance changed behind Purser's back.
+    db.execute(
+        "UPDATE accounts SET credits_posted = credits_posted + 100000 WHERE id = 'wallet'",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("VERIFICATION FAILED") && err.contains("wallet"),
+        "{err}"
+    );
+    db.execute(
+        "UPDATE accounts SET credits_posted = credits_posted - 100000 WHERE id = 'wallet'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(run(&["ledger", "verify", "--data", d]).0, 0);
+
+    // The journal refuses edits; with the guard removed, an edit is caught by the hash chain.
+    assert!(
+        db.execute("UPDATE journal SET body = body WHERE seq = 4", [])
+            .is_err(),
+        "journal is append-only"
+    );
+    db.execute_batch("DROP TRIGGER journal_no_update").unwrap();
+    let changed = db
+        .execute(r#"UPDATE journal SET body = replace(body, '"amount":10000', '"amount":90000') WHERE seq = 4"#, [])
+        .unwrap();
+    assert_eq!(changed, 1);
+    let (code, _, err) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("at journal entry 4"), "{err}");
+    let (code, out, _) = run(&["ledger", "verify", "--data", d, "--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["broken_entry"].as_i64()),
+        (Some(false), Some(4))
+    );
+}
+
+#[test]
+fn verify_on_a_missing_ledger_says_what_to_do() {
+    let dir = TempDir::new("missing");
+    let (code, _, err) = run(&[
+        "ledger",
+        "verify",
+        "--data",
+        dir.path().join("nope").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("there is no Purser database") && err.contains("--data"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_ledger_prints_figures_and_leaves_a_verifiable_ledger() {
+    let dir = TempDir::new("bench");
+    let d = dir.path().join("b");
+    let d = d.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "bench",
+        "ledger",
+        "--json",
+        "--seconds",
+        "0.2",
+        "--concurrency",
+        "1,8",
+        "--max-ops",
+        "200",
+        "--data",
+        d,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "4 operations × 2 concurrency levels");
+    for r in rows {
+        assert!(
+            r["ops"].as_u64().unwrap() > 0 && r["ops_per_sec"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+        assert!(r["p99_us"].as_u64().unwrap() >= r["p50_us"].as_u64().unwrap());
+    }
+    assert!(v["commit_floor_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(v["verified"].as_str().unwrap().starts_with("ok"));
+    let (code, out, _) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, _, err) = run(&["bench", "ledger", "--concurrency", "0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--concurrency"), "{err}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["ledger", "verify", "--help"],
+        vec!["bench", "ledger", "--help"],
+    ] {
+        let (code, out, _) = run(&args);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Usage:"), "{out}");
+    }
+    let (code, _, err) = run(&["serve", "--listen", "not-an-address"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--listen"), "{err}");
+}
