@@ -33,6 +33,8 @@ pub struct Options {
     pub phase_seconds: f64,
     /// Operation limit per phase.
     pub max_ops: usize,
+    /// Random transfer ids (like UUIDv4) instead of time-ordered ones (like UUIDv7/ULID).
+    pub random_ids: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +54,8 @@ pub struct Report {
     pub storage: String,
     /// Single-transaction SQLite commits per second on this disk (SQLite runs only).
     pub commit_floor_per_sec: Option<f64>,
+    /// `time-ordered` or `random`.
+    pub ids: &'static str,
     pub rows: Vec<Row>,
     /// Commits the writer made, and the average operations each carried.
     pub commits: u64,
@@ -184,7 +188,8 @@ async fn run_in(opts: &Options, store: &StoreConfig) -> Result<Report, String> {
                 let holds = holds.clone();
                 let wallet = wallets[t % WALLETS].clone();
                 let shop = shops[t % WALLETS].clone();
-                let prefix = format!("b{run}-{c}-{t}-{}", phase.name());
+                let prefix = format!("b{run}-{c}-{}", phase.name());
+                let random_ids = opts.random_ids;
                 let phase_kind = match phase {
                     Phase::Transfer => 0,
                     Phase::Hold => 1,
@@ -206,7 +211,15 @@ async fn run_in(opts: &Options, store: &StoreConfig) -> Result<Report, String> {
                         if Instant::now() >= deadline {
                             break;
                         }
-                        let tid = match TransferId::parse(&format!("{prefix}-{n}")) {
+                        let name = if random_ids {
+                            format!(
+                                "{prefix}-{:016x}-{t:04}-{n}",
+                                scramble((t as u64) << 32 | n as u64)
+                            )
+                        } else {
+                            format!("{prefix}-{n:09}-{t:04}")
+                        };
+                        let tid = match TransferId::parse(&name) {
                             Ok(t) => t,
                             Err(e) => return Err(e.to_string()),
                         };
@@ -284,6 +297,11 @@ async fn run_in(opts: &Options, store: &StoreConfig) -> Result<Report, String> {
     Ok(Report {
         storage: store.describe(),
         commit_floor_per_sec: floor,
+        ids: if opts.random_ids {
+            "random"
+        } else {
+            "time-ordered"
+        },
         rows,
         commits,
         ops_per_commit: if commits == 0 {
@@ -298,6 +316,13 @@ async fn run_in(opts: &Options, store: &StoreConfig) -> Result<Report, String> {
             _ => None,
         },
     })
+}
+
+/// A bijective mix (splitmix64's finalizer), so ids spread like random UUIDs yet never collide.
+fn scramble(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// The report as a table for people.

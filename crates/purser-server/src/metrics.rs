@@ -7,9 +7,12 @@ use std::time::Duration;
 
 /// Counts and total latency per (method, route, status). Routes are the matched route
 /// patterns (`/v1/ledger/accounts/{id}`), never raw paths, so the label set stays bounded.
+/// (method, route, status) → (requests, total microseconds).
+type RouteCounters = BTreeMap<(String, String, u16), (u64, u128)>;
+
 #[derive(Default)]
 pub struct HttpMetrics {
-    by_route: Mutex<BTreeMap<(String, String, u16), (u64, u128)>>,
+    by_route: Mutex<RouteCounters>,
 }
 
 impl HttpMetrics {

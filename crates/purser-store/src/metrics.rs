@@ -95,7 +95,7 @@ impl LedgerMetrics {
             (
                 "purser_ledger_commits_total",
                 "counter",
-                "Database transactions committed by the ledger writer (group commits).",
+                "Batches the ledger writer processed; each is at most one database transaction (one fsync) shared by all its operations.",
                 s.commits.to_string(),
             ),
             (

@@ -337,6 +337,11 @@ async fn commit(
 
     let results = writer::execute(&mut state, jobs, now);
     let changes = state.take_changes();
+    if changes.entries.is_empty() {
+        // Only replays and refusals: nothing to make durable.
+        tx.rollback().await.map_err(db_err)?;
+        return Ok((results, 0));
+    }
 
     let n = changes.entries.len();
     let (mut seqs, mut ats, mut kinds, mut tids, mut bodies, mut hashes) = (

@@ -22,6 +22,10 @@ pub struct LedgerBenchArgs {
     /// At most this many operations per operation and concurrency level.
     #[arg(long, default_value_t = 1_000_000)]
     max_ops: usize,
+    /// Use random transfer ids (like UUIDv4) instead of time-ordered ones (like UUIDv7 or
+    /// ULID). Random ids scatter index writes across the B-tree and cost throughput.
+    #[arg(long)]
+    random_ids: bool,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -40,6 +44,7 @@ pub async fn run(args: LedgerBenchArgs) -> Result<(), String> {
         concurrency: args.concurrency,
         phase_seconds: args.seconds,
         max_ops: args.max_ops.max(1),
+        random_ids: args.random_ids,
     })
     .await?;
     if args.json {

@@ -25,8 +25,7 @@ pub const MIN_HOLD_TIMEOUT_MS: i64 = 1_000;
 pub struct References {
     /// Accounts named directly by the operations.
     pub accounts: BTreeSet<AccountId>,
-    /// Transfer ids to look up: the operations' own ids (for idempotent replays) and the holds
-    /// that posts and voids name.
+    /// The operations' own transfer ids, to look up for idempotent replays.
     pub transfers: BTreeSet<TransferId>,
     /// Holds that posts and voids name.
     pub holds: BTreeSet<TransferId>,
@@ -48,7 +47,6 @@ pub fn references<'a>(ops: impl IntoIterator<Item = &'a LinkedOp>) -> References
             }
             Op::Post { id, pending_id, .. } | Op::Void { id, pending_id } => {
                 r.transfers.insert(id.clone());
-                r.transfers.insert(pending_id.clone());
                 r.holds.insert(pending_id.clone());
             }
         }

@@ -115,12 +115,14 @@ impl Verifier {
             t.credits_pending += i128::from(a.credits_pending);
             match replayed.remove(&a.id) {
                 Some(r) if r == a => {}
-                Some(r) => return Err(fail(format!(
+                Some(r) => {
+                    return Err(fail(format!(
                     "stored account {} differs from the journal: stored {:?}, journal implies {:?}",
                     a.id,
                     balances(a),
                     balances(r)
-                ))),
+                )))
+                }
                 None => {
                     return Err(fail(format!(
                         "stored account {} has no entry in the journal",

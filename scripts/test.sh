@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Purser's whole test suite: formatting, lints on product code, and every unit, property and
+# integration test — on SQLite always, and on PostgreSQL when one is reachable at
+# 127.0.0.1:5432 (CI always has one; this script starts a local cluster that is stopped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_up() { command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; }
+
+if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  echo "== starting the local PostgreSQL cluster"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  for _ in $(seq 1 20); do pg_up && break; sleep 0.5; done
+fi
+if pg_up; then
+  export PURSER_TEST_REQUIRE_POSTGRES="${PURSER_TEST_REQUIRE_POSTGRES:-1}"
+  echo "== PostgreSQL is reachable at 127.0.0.1:5432: the PostgreSQL tests run too"
+else
+  echo "== PostgreSQL is not reachable at 127.0.0.1:5432: PostgreSQL tests are SKIPPED; SQLite tests still run"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (product code: no unwrap/expect/panic)"
+cargo clippy --workspace --lib --bins --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== all tests passed"
