@@ -288,51 +288,56 @@ async fn commit(
     now: Timestamp,
 ) -> Result<(Vec<Vec<OpResult>>, usize), StoreError> {
     let tx = client.transaction().await.map_err(db_err)?;
-    let head = tx
-        .query_one(
+    let refs = purser_core::ledger::references(jobs.iter().flat_map(|j| j.ops.iter()));
+    let tids = strs(refs.transfers.iter().map(TransferId::as_str));
+    let hids = strs(refs.holds.iter().map(TransferId::as_str));
+    let aids = strs(refs.accounts.iter().map(AccountId::as_str));
+    let hold_sql =
+        format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    let due_sql = format!(
+        "SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE"
+    );
+    let account_sql =
+        format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    let due_limit = EXPIRY_SWEEP_LIMIT as i64;
+    // One round trip: the statements are pipelined and the server runs them in order, so the
+    // head lock is taken first and every read after it sees the latest committed state.
+    let (head, transfers, holds, due, accounts) = tokio::try_join!(
+        tx.query_one(
             "SELECT seq, hash, at FROM ledger_head WHERE id = 1 FOR UPDATE",
-            &[],
-        )
-        .await
-        .map_err(db_err)?;
+            &[]
+        ),
+        async {
+            tx.query(
+                "SELECT body FROM journal WHERE transfer_id = ANY($1)",
+                &[&tids],
+            )
+            .await
+        },
+        async { tx.query(&hold_sql, &[&hids]).await },
+        async { tx.query(&due_sql, &[&now.0, &due_limit]).await },
+        async { tx.query(&account_sql, &[&aids]).await },
+    )
+    .map_err(db_err)?;
     let (mut seq, mut prev, last_at) = head_of(&head)?;
     let mut state = LedgerState::for_execution(Timestamp(last_at));
-    let refs = purser_core::ledger::references(jobs.iter().flat_map(|j| j.ops.iter()));
-
-    let ids = strs(refs.transfers.iter().map(TransferId::as_str));
-    for r in tx
-        .query(
-            "SELECT body FROM journal WHERE transfer_id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(db_err)?
-    {
+    for r in transfers {
         let body: String = r.try_get(0).map_err(db_err)?;
         state.load_transfer(transfer_from_body(&body)?);
     }
-    let ids = strs(refs.holds.iter().map(TransferId::as_str));
-    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    for r in tx.query(&sql, &[&ids]).await.map_err(db_err)? {
-        state.load_hold(hold_row(&r)?.parse()?);
+    for r in holds.iter().chain(&due) {
+        state.load_hold(hold_row(r)?.parse()?);
     }
-    let sql = format!(
-        "SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE"
-    );
-    for r in tx
-        .query(&sql, &[&now.0, &(EXPIRY_SWEEP_LIMIT as i64)])
-        .await
-        .map_err(db_err)?
-    {
-        state.load_hold(hold_row(&r)?.parse()?);
-    }
-    let mut account_ids = refs.accounts;
-    account_ids.extend(state.missing_hold_accounts());
-    let ids = strs(account_ids.iter().map(AccountId::as_str));
-    let sql =
-        format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    for r in tx.query(&sql, &[&ids]).await.map_err(db_err)? {
+    for r in accounts {
         state.load_account(account_row(&r)?.parse()?);
+    }
+    // Posts and voids name only the hold; lock its accounts too (a second round trip, only
+    // when needed).
+    let missing = strs(state.missing_hold_accounts().iter().map(AccountId::as_str));
+    if !missing.is_empty() {
+        for r in tx.query(&account_sql, &[&missing]).await.map_err(db_err)? {
+            state.load_account(account_row(&r)?.parse()?);
+        }
     }
 
     let results = writer::execute(&mut state, jobs, now);
@@ -368,66 +373,77 @@ async fn commit(
         hashes.push(hash.to_vec());
         prev = hash;
     }
-    if n > 0 {
-        tx.execute(
-            "INSERT INTO journal (seq, at, kind, transfer_id, body, hash)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])",
-            &[&seqs, &ats, &kinds, &tids, &bodies, &hashes],
-        )
-        .await
-        .map_err(db_err)?;
-    }
-    if !changes.accounts.is_empty() {
-        let a = &changes.accounts;
-        let ids = strs(a.iter().map(|x| x.id.as_str()));
-        let cur = strs(a.iter().map(|x| x.currency.code()));
-        let flags: Vec<i64> = a.iter().map(|x| x.flags.bits()).collect();
-        let bal = |i: usize| -> Vec<i64> { a.iter().map(|x| account_balances(x)[i]).collect() };
-        let (dp, dpo, cp, cpo) = (bal(0), bal(1), bal(2), bal(3));
-        let created: Vec<i64> = a.iter().map(|x| x.created_at.0).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO accounts ({ACCOUNT_COLUMNS})
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
-                 ON CONFLICT (id) DO UPDATE SET debits_pending = excluded.debits_pending,
-                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending,
-                   credits_posted = excluded.credits_posted"
-            ),
-            &[&ids, &cur, &flags, &dp, &dpo, &cp, &cpo, &created],
-        )
-        .await
-        .map_err(db_err)?;
-    }
-    if !changes.holds.is_empty() {
-        let h = &changes.holds;
-        let ids = strs(h.iter().map(|x| x.id.as_str()));
-        let debit = strs(h.iter().map(|x| x.debit_account_id.as_str()));
-        let credit = strs(h.iter().map(|x| x.credit_account_id.as_str()));
-        let cur = strs(h.iter().map(|x| x.currency.code()));
-        let amount: Vec<i64> = h.iter().map(|x| x.amount).collect();
-        let posted: Vec<i64> = h.iter().map(|x| x.posted_amount).collect();
-        let st = strs(h.iter().map(|x| x.state.as_str()));
-        let created: Vec<i64> = h.iter().map(|x| x.created_at.0).collect();
-        let expires: Vec<Option<i64>> = h.iter().map(|x| x.expires_at.map(|t| t.0)).collect();
-        let resolved: Vec<Option<i64>> = h.iter().map(|x| x.resolved_at.map(|t| t.0)).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO holds ({HOLD_COLUMNS})
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
-                 ON CONFLICT (id) DO UPDATE SET posted_amount = excluded.posted_amount,
-                   state = excluded.state, resolved_at = excluded.resolved_at"
-            ),
-            &[&ids, &debit, &credit, &cur, &amount, &posted, &st, &created, &expires, &resolved],
-        )
-        .await
-        .map_err(db_err)?;
-    }
+    let a = &changes.accounts;
+    let acc_ids = strs(a.iter().map(|x| x.id.as_str()));
+    let acc_cur = strs(a.iter().map(|x| x.currency.code()));
+    let acc_flags: Vec<i64> = a.iter().map(|x| x.flags.bits()).collect();
+    let bal = |i: usize| -> Vec<i64> { a.iter().map(|x| account_balances(x)[i]).collect() };
+    let (dp, dpo, cp, cpo) = (bal(0), bal(1), bal(2), bal(3));
+    let acc_created: Vec<i64> = a.iter().map(|x| x.created_at.0).collect();
+    let h = &changes.holds;
+    let hold_ids = strs(h.iter().map(|x| x.id.as_str()));
+    let debit = strs(h.iter().map(|x| x.debit_account_id.as_str()));
+    let credit = strs(h.iter().map(|x| x.credit_account_id.as_str()));
+    let hold_cur = strs(h.iter().map(|x| x.currency.code()));
+    let amount: Vec<i64> = h.iter().map(|x| x.amount).collect();
+    let posted: Vec<i64> = h.iter().map(|x| x.posted_amount).collect();
+    let st = strs(h.iter().map(|x| x.state.as_str()));
+    let hold_created: Vec<i64> = h.iter().map(|x| x.created_at.0).collect();
+    let expires: Vec<Option<i64>> = h.iter().map(|x| x.expires_at.map(|t| t.0)).collect();
+    let resolved: Vec<Option<i64>> = h.iter().map(|x| x.resolved_at.map(|t| t.0)).collect();
     let at = changes.entries.last().map_or(last_at, |e| e.at.0);
-    tx.execute(
-        "UPDATE ledger_head SET seq = $1, hash = $2, at = $3 WHERE id = 1",
-        &[&seq, &prev.as_slice(), &at],
+    let account_upsert = format!(
+        "INSERT INTO accounts ({ACCOUNT_COLUMNS})
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+         ON CONFLICT (id) DO UPDATE SET debits_pending = excluded.debits_pending,
+           debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending,
+           credits_posted = excluded.credits_posted"
+    );
+    let hold_upsert = format!(
+        "INSERT INTO holds ({HOLD_COLUMNS})
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
+         ON CONFLICT (id) DO UPDATE SET posted_amount = excluded.posted_amount,
+           state = excluded.state, resolved_at = excluded.resolved_at"
+    );
+    let prev_slice = prev.as_slice();
+    // All writes in one pipelined round trip; any failure rolls the whole transaction back.
+    tokio::try_join!(
+        async {
+            if n == 0 {
+                return Ok(0);
+            }
+            tx.execute(
+                "INSERT INTO journal (seq, at, kind, transfer_id, body, hash)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])",
+                &[&seqs, &ats, &kinds, &tids, &bodies, &hashes],
+            )
+            .await
+        },
+        async {
+            if a.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&account_upsert, &[&acc_ids, &acc_cur, &acc_flags, &dp, &dpo, &cp, &cpo, &acc_created])
+                .await
+        },
+        async {
+            if h.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(
+                &hold_upsert,
+                &[&hold_ids, &debit, &credit, &hold_cur, &amount, &posted, &st, &hold_created, &expires, &resolved],
+            )
+            .await
+        },
+        async {
+            tx.execute(
+                "UPDATE ledger_head SET seq = $1, hash = $2, at = $3 WHERE id = 1",
+                &[&seq, &prev_slice, &at],
+            )
+            .await
+        },
     )
-    .await
     .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok((results, expired))

@@ -69,21 +69,27 @@ both!(system_routes_answer, |storage| {
 fn every_error_is_json_in_one_shape() {
     let dir = TempDir::new("errors");
     let p = start(dir.path(), &Storage::Sqlite);
-    let a = agent();
+    // A fresh connection per request: after an early error answer the server may close one.
 
-    let (s, v, _) = answer(a.get(&p.url("/nope")).call()).unwrap();
+    let (s, v, _) = answer(agent().get(&p.url("/nope")).call()).unwrap();
     assert_eq!(s, 404);
     assert_error_shape(&v, "route_not_found");
 
-    let (s, v, _) = answer(a.delete(&p.url("/healthz")).call()).unwrap();
+    let (s, v, _) = answer(agent().delete(&p.url("/healthz")).call()).unwrap();
     assert_eq!(s, 405);
     assert_error_shape(&v, "method_not_allowed");
 
-    let (s, v, _) = answer(a.post(&p.url("/v1/ledger/transfers")).send_json(json!({}))).unwrap();
+    let (s, v, _) = answer(
+        agent()
+            .post(&p.url("/v1/ledger/transfers"))
+            .send_json(json!({})),
+    )
+    .unwrap();
     assert_eq!(s, 401);
     assert_error_shape(&v, "unauthorized");
     let (s, _, _) = answer(
-        a.post(&p.url("/v1/ledger/transfers"))
+        agent()
+            .post(&p.url("/v1/ledger/transfers"))
             .set("Authorization", "Bearer pso_wrong")
             .send_json(json!({})),
     )
@@ -93,7 +99,8 @@ fn every_error_is_json_in_one_shape() {
     let auth = p.auth();
     let post_raw = |body: &str, ctype: &str| {
         answer(
-            a.post(&p.url("/v1/ledger/transfers"))
+            agent()
+                .post(&p.url("/v1/ledger/transfers"))
                 .set("Authorization", &auth)
                 .set("Content-Type", ctype)
                 .send_string(body),
