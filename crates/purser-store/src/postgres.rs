@@ -80,8 +80,14 @@ CREATE INDEX holds_due ON holds (expires_at) WHERE state = 'pending' AND expires
 "#];
 
 fn db_err(e: tokio_postgres::Error) -> StoreError {
-    // The driver's messages name the server and the failing statement, never the password.
-    StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    // The server's own message and SQLSTATE (deadlock, unique violation, …) for the log; the
+    // driver never includes the password.
+    match e.as_db_error() {
+        Some(db) => {
+            StoreError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
+        }
+        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+    }
 }
 
 async fn connect(url: &str) -> Result<Client, StoreError> {
@@ -300,13 +306,17 @@ async fn commit(
     let account_sql =
         format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE");
     let due_limit = EXPIRY_SWEEP_LIMIT as i64;
-    // One round trip: the statements are pipelined and the server runs them in order, so the
-    // head lock is taken first and every read after it sees the latest committed state.
-    let (head, transfers, holds, due, accounts) = tokio::try_join!(
-        tx.query_one(
+    // The head lock comes first, on its own: it orders this batch after every other writer's
+    // (in any process). Only then are the reads pipelined; under READ COMMITTED each sees the
+    // state the previous holder of the lock committed.
+    let head = tx
+        .query_one(
             "SELECT seq, hash, at FROM ledger_head WHERE id = 1 FOR UPDATE",
-            &[]
-        ),
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let (transfers, holds, due, accounts) = tokio::try_join!(
         async {
             tx.query(
                 "SELECT body FROM journal WHERE transfer_id = ANY($1)",
