@@ -100,8 +100,16 @@ pub fn load_or_create(data_dir: &Path) -> Result<(OperatorKey, TokenSource), Str
     getrandom::getrandom(&mut bytes)
         .map_err(|e| format!("no randomness available for the operator token: {e}"))?;
     let token = format!("pso_{}", hex::encode(bytes));
-    write_private(&path, &token).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok((OperatorKey::from_token(&token), TokenSource::File(path)))
+    match write_private(&path, &token) {
+        Ok(()) => Ok((OperatorKey::from_token(&token), TokenSource::File(path))),
+        // Another process sharing this data directory created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let token = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Ok((OperatorKey::from_token(&token), TokenSource::File(path)))
+        }
+        Err(e) => Err(format!("cannot write {}: {e}", path.display())),
+    }
 }
 
 #[cfg(unix)]
