@@ -50,7 +50,10 @@ impl OperatorKey {
         let given = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| match v.get(..7) {
+                Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => v.get(7..),
+                _ => None,
+            })
             .ok_or_else(unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
         let diff = digest
@@ -100,13 +103,26 @@ pub fn load_or_create(data_dir: &Path) -> Result<(OperatorKey, TokenSource), Str
     getrandom::getrandom(&mut bytes)
         .map_err(|e| format!("no randomness available for the operator token: {e}"))?;
     let token = format!("pso_{}", hex::encode(bytes));
-    match write_private(&path, &token) {
+    // Write the whole token to a private temporary file, then link it into place: another
+    // process sharing this directory sees either no file or a complete one, and if it won the
+    // race we use its token.
+    let tmp = data_dir.join(format!(".{TOKEN_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, &token).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
         Ok(()) => Ok((OperatorKey::from_token(&token), TokenSource::File(path))),
-        // Another process sharing this data directory created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let token = std::fs::read_to_string(&path)
+            let theirs = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            Ok((OperatorKey::from_token(&token), TokenSource::File(path)))
+            if theirs.trim().len() < MIN_TOKEN_LEN {
+                return Err(format!(
+                    "{} is too short to be a token; delete it to make a new one",
+                    path.display()
+                ));
+            }
+            Ok((OperatorKey::from_token(&theirs), TokenSource::File(path)))
         }
         Err(e) => Err(format!("cannot write {}: {e}", path.display())),
     }

@@ -112,7 +112,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
-                    "Purser's database is not answering; nothing was applied. Retry with the same ids in a moment.",
+                    "Purser's database did not answer. Retry with the same ids in a moment: if the operation was applied, the retry returns its result; if not, it is applied once.",
                 )
             }
             StoreError::Corrupt(_) => {

@@ -3,13 +3,12 @@
 
 pub mod auth;
 pub mod error;
-mod json;
+mod extract;
 mod metrics;
 mod openapi;
 pub mod routes;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +31,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
 /// Largest request body accepted. A full batch of operations (1,000 × ~250 bytes) fits with
 /// room to spare; anything larger is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// After SIGTERM, how long open requests may take to finish before their connections are
+/// closed. Operations already handed to the ledger writer are committed either way.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -88,7 +91,13 @@ async fn require_operator(State(state): State<AppState>, req: Request, next: Nex
 /// Count and log every request by its route pattern (never the raw path or any header).
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    // Only standard methods become labels: anyone can send any method, and each distinct
+    // label is a new time series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -104,7 +113,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 /// How `purser serve` runs.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    pub listen: SocketAddr,
+    /// `host:port`; a name such as `localhost:7420` is resolved.
+    pub listen: String,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
 }
@@ -115,7 +125,14 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+    // Bind first: a wrong or busy address fails before anything is created on disk.
+    let listener = tokio::net::TcpListener::bind(opts.listen.as_str()).await.map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}; is another purser running there? Choose another address with --listen (host:port)",
+            opts.listen
+        )
+    })?;
+    purser_store::create_private_dir(&opts.data_dir).map_err(|e| {
         format!(
             "cannot create the data directory {}: {e}; pass --data with a writable directory",
             opts.data_dir.display()
@@ -126,9 +143,6 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot open storage ({}): {e}", opts.store.describe()))?;
     let ledger = Arc::new(ledger);
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| {
-        format!("cannot listen on {}: {e}; is another purser running? Choose another address with --listen", opts.listen)
-    })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = AppState {
         ledger: ledger.clone(),
@@ -148,9 +162,25 @@ pub async fn serve(
     }
     println!("Stop with Ctrl-C or SIGTERM; in-flight payments are finished first.");
     tracing::info!(%addr, storage = opts.store.kind(), "listening");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = started_tx.send(());
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    let served = tokio::select! {
+        r = std::future::IntoFuture::into_future(server) => r,
+        _ = async {
+            if started_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after shutdown began; closing them");
+            Ok(())
+        }
+    };
     ledger.shutdown().await;
     tracing::info!("stopped; every acknowledged operation is committed");
     served.map_err(|e| format!("the server stopped with an error: {e}"))

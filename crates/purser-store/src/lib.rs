@@ -27,13 +27,19 @@ pub use metrics::{LedgerMetrics, MetricsSnapshot};
 pub use sqlite::commit_floor as sqlite_commit_floor;
 pub use writer::{MAX_BATCH_OPS, MAX_SUBMISSION_OPS, QUEUE_CAPACITY};
 
-/// Where the ledger lives.
-#[derive(Clone, Debug)]
+/// Where the ledger lives. `Debug` never shows a database password.
+#[derive(Clone)]
 pub enum StoreConfig {
     /// An SQLite database file (created if missing), in WAL mode with full fsync.
     Sqlite { path: PathBuf },
     /// A PostgreSQL connection URL (`postgres://user@host:port/db`).
     Postgres { url: String },
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl StoreConfig {
@@ -60,25 +66,40 @@ impl StoreConfig {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// A PostgreSQL URL for people: user, host, port and database only. Passwords (in the
+/// userinfo or as a `password=` parameter) and every other parameter are left out.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(unparseable URL)".into();
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "(an unparseable database URL)".into();
     };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => format!("{scheme}://{userinfo}@{host}"),
-        },
-        None => url.to_string(),
-    }
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let db = config
+        .get_dbname()
+        .map(|d| format!("/{d}"))
+        .unwrap_or_default();
+    format!("postgres://{user}{host}{port}{db}")
 }
 
 /// Failures of the storage itself (as opposed to ledger rules, which are [`LedgerError`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
-    /// The database could not be reached or refused the write. Nothing in the submission was
-    /// applied; it is safe to retry with the same ids.
+    /// The database could not be reached or refused the write. The submission was most likely
+    /// not applied, but if the connection died during COMMIT it may have been: retry with the
+    /// same ids, which returns the first result if it was applied and applies it once if not.
     Unavailable(String),
     /// The ledger is shutting down.
     Closed,
@@ -93,7 +114,7 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Unavailable(why) => write!(f, "storage is unavailable ({why}); nothing was applied, retry with the same ids"),
+            StoreError::Unavailable(why) => write!(f, "storage is unavailable: {why}"),
             StoreError::Closed => f.write_str("the ledger is shutting down; retry against a running server"),
             StoreError::TooLarge { ops } => write!(
                 f,
@@ -219,10 +240,34 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(
             super::redact_url("postgres://u:pw@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+            "postgres://u@h:5432/db"
         );
-        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u@h/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert!(!super::redact_url("postgres://u:s3cr@t@h/db").contains("s3cr"));
+        let r = super::redact_url("postgres://u@h:1/db?password=hunter2&sslmode=disable");
+        assert!(!r.contains("hunter2"), "{r}");
+        assert!(!super::redact_url("host=h password=hunter2").contains("hunter2"));
+        let cfg = super::StoreConfig::Postgres {
+            url: "postgres://u:pw@h/db".into(),
+        };
+        assert!(!format!("{cfg:?}").contains("pw"));
     }
+}
+
+/// Create `dir` (and parents) if it does not exist, readable by its owner only (0700). An
+/// existing directory is left exactly as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The real clock.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purser_core::ledger::journal::{chain_hash, Event, Hash};
-use purser_core::ledger::verify::{Broken, Verifier};
+use purser_core::ledger::verify::{StoredEntry, StoredHead, Verifier};
 use purser_core::ledger::{Account, AccountId, Hold, LedgerState, Transfer, TransferId};
 use purser_core::{Clock, Timestamp};
 use tokio::sync::{mpsc, Mutex};
@@ -43,7 +43,7 @@ CREATE TABLE ledger_head (
 );
 INSERT INTO ledger_head (id, seq, hash, at) VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
 CREATE TABLE journal (
-    seq BIGINT PRIMARY KEY,
+    seq BIGINT PRIMARY KEY CHECK (seq > 0),
     at BIGINT NOT NULL,
     kind TEXT NOT NULL,
     transfer_id TEXT UNIQUE,
@@ -90,29 +90,51 @@ fn db_err(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Per-session limits, so a stalled peer or a forgotten psql session cannot hang every writer
+/// in every process: waits for a row lock give up after `lock_timeout` (the batch fails
+/// cleanly and callers retry), no statement runs longer than `statement_timeout`, and commits
+/// are flushed to the server's disk before they return, whatever the server's default.
+const SESSION_SETTINGS: &str = "SET lock_timeout = '10s'; SET statement_timeout = '30s';
+     SET idle_in_transaction_session_timeout = '60s'; SET synchronous_commit = on;";
+
+/// TCP keepalive, so a half-open connection to a vanished server is noticed.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
 async fn connect(url: &str) -> Result<Client, StoreError> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
         StoreError::Config(format!(
             "the database URL {} is not valid: {e}",
             crate::redact_url(url)
         ))
     })?;
+    config
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .connect_timeout(CONNECT_TIMEOUT);
+    let where_ = crate::redact_url(url);
     let (client, conn) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
         .await
         .map_err(|_| {
             StoreError::Unavailable(format!(
-                "no answer from {} within {CONNECT_TIMEOUT:?}",
-                crate::redact_url(url)
+                "no answer from {where_} within {CONNECT_TIMEOUT:?}"
             ))
         })?
-        .map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to {}: {e}", crate::redact_url(url)))
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "{where_} refused the connection: {}",
+                db.message()
+            )),
+            None => StoreError::Unavailable(format!("cannot connect to {where_}: {e}")),
         })?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::warn!(error = %e, "PostgreSQL connection ended");
         }
     });
+    client
+        .batch_execute(SESSION_SETTINGS)
+        .await
+        .map_err(db_err)?;
     Ok(client)
 }
 
@@ -316,6 +338,8 @@ async fn commit(
         )
         .await
         .map_err(db_err)?;
+    let (mut seq, mut prev, last_at) = head_of(&head)?;
+    let now = writer::effective_now(now, last_at);
     let (transfers, holds, due, accounts) = tokio::try_join!(
         async {
             tx.query(
@@ -329,7 +353,6 @@ async fn commit(
         async { tx.query(&account_sql, &[&aids]).await },
     )
     .map_err(db_err)?;
-    let (mut seq, mut prev, last_at) = head_of(&head)?;
     let mut state = LedgerState::for_execution(Timestamp(last_at));
     for r in transfers {
         let body: String = r.try_get(0).map_err(db_err)?;
@@ -535,14 +558,16 @@ pub(crate) async fn verify(url: &str) -> Result<VerifyResult, StoreError> {
             ))
         })?
         .ok_or_else(|| StoreError::Corrupt("the ledger head row is missing".into()))?;
-    let (head_seq, head_hash, _) = head_of(&head)?;
+    let (head_seq, head_hash, head_at) = head_of(&head)?;
     let mut v = Verifier::default();
-    let mut after = 0i64;
+    // Every row, whatever its seq: an inserted row (even below 1 or past the head) breaks the
+    // sequence.
+    let mut after = i64::MIN;
     loop {
         let rows = tx
             .query(
-                "SELECT seq, body, hash FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-                &[&after, &head_seq, &VERIFY_PAGE],
+                "SELECT seq, at, kind, transfer_id, body, hash FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &VERIFY_PAGE],
             )
             .await
             .map_err(db_err)?;
@@ -550,25 +575,19 @@ pub(crate) async fn verify(url: &str) -> Result<VerifyResult, StoreError> {
             break;
         }
         for r in &rows {
-            let s: i64 = r.try_get(0).map_err(db_err)?;
-            let body: &str = r.try_get(1).map_err(db_err)?;
-            let h: &[u8] = r.try_get(2).map_err(db_err)?;
-            if let Err(b) = v.entry(s, body, h) {
+            let stored = StoredEntry {
+                seq: r.try_get(0).map_err(db_err)?,
+                at: r.try_get(1).map_err(db_err)?,
+                kind: r.try_get(2).map_err(db_err)?,
+                transfer_id: r.try_get(3).map_err(db_err)?,
+                body: r.try_get(4).map_err(db_err)?,
+                hash: r.try_get(5).map_err(db_err)?,
+            };
+            after = stored.seq;
+            if let Err(b) = v.entry(stored) {
                 return Ok(Err(b));
             }
-            after = s;
         }
-    }
-    let extra: i64 = tx
-        .query_one("SELECT COUNT(*) FROM journal WHERE seq > $1", &[&head_seq])
-        .await
-        .map_err(db_err)?
-        .get(0);
-    if extra > 0 {
-        return Ok(Err(Broken {
-            seq: Some(head_seq + 1),
-            problem: "the journal continues past the ledger head: entries were added behind Purser's back".into(),
-        }));
     }
     let mut accounts = Vec::new();
     for r in tx
@@ -586,5 +605,10 @@ pub(crate) async fn verify(url: &str) -> Result<VerifyResult, StoreError> {
     {
         holds.push(hold_row(&r)?.parse()?);
     }
-    Ok(v.finish(Some((head_seq, head_hash.to_vec())), accounts, holds))
+    let head = StoredHead {
+        seq: head_seq,
+        hash: head_hash.to_vec(),
+        at: head_at,
+    };
+    Ok(v.finish(&head, accounts, holds))
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use purser_core::ledger::journal::{chain_hash, Event, Hash};
-use purser_core::ledger::verify::Verifier;
+use purser_core::ledger::verify::{StoredEntry, StoredHead, Verifier};
 use purser_core::ledger::{Account, AccountId, Hold, LedgerState, Transfer, TransferId};
 use purser_core::{Clock, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -35,6 +35,9 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Checkpointing off the writer thread keeps multi-millisecond stalls out of commit latency.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How long a RESTART checkpoint waits for readers before giving up until the next round.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// WAL size (pages) beyond which the checkpointer forces a restart of the WAL, briefly
 /// waiting for the writer, so the file cannot grow without bound under constant load.
 const WAL_RESTART_PAGES: i64 = 64 * 1024;
@@ -52,7 +55,7 @@ CREATE TABLE ledger_head (
 );
 INSERT INTO ledger_head (id, seq, hash, at) VALUES (1, 0, zeroblob(32), 0);
 CREATE TABLE journal (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY CHECK (seq > 0),
     at INTEGER NOT NULL,
     kind TEXT NOT NULL,
     transfer_id TEXT UNIQUE,
@@ -94,13 +97,12 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 
 fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::create_private_dir(dir).map_err(|e| {
             StoreError::Config(format!(
                 "cannot create the data directory {}: {e}",
                 dir.display()
             ))
         })?;
-        restrict_dir(dir);
     }
     let conn = Connection::open(path)
         .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
@@ -125,15 +127,6 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     migrate(&conn)?;
     Ok(conn)
 }
-
-#[cfg(unix)]
-fn restrict_dir(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-}
-
-#[cfg(not(unix))]
-fn restrict_dir(_: &Path) {}
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
@@ -248,7 +241,9 @@ struct Checkpointer {
 impl Checkpointer {
     fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+        // Short: a RESTART that finds a long reader (say, `purser ledger verify`) gives up and
+        // tries again next round instead of holding the writer back.
+        conn.busy_timeout(CHECKPOINT_BUSY_TIMEOUT).map_err(db_err)?;
         let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -358,6 +353,7 @@ fn commit(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
     let (mut seq, mut prev, last_at) = head(&tx)?;
+    let now = writer::effective_now(now, last_at);
     let mut state = LedgerState::for_execution(Timestamp(last_at));
     let refs = purser_core::ledger::references(jobs.iter().flat_map(|j| j.ops.iter()));
     {
@@ -606,34 +602,53 @@ pub(crate) async fn verify(path: PathBuf) -> Result<VerifyResult, StoreError> {
         let mut conn = open_reader(&path)?;
         // One read transaction: a consistent snapshot even while a server keeps writing.
         let tx = conn.transaction().map_err(db_err)?;
-        let (seq, hash, _) = head(&tx)?;
+        let (seq, hash, at) = head(&tx)?;
         let mut v = Verifier::default();
         {
+            // Every row, whatever its seq: an inserted row (even below 1 or past the head)
+            // breaks the sequence.
             let mut stmt = tx
-                .prepare("SELECT seq, body, hash FROM journal WHERE seq <= ?1 ORDER BY seq")
+                .prepare("SELECT seq, at, kind, transfer_id, body, hash FROM journal ORDER BY seq")
                 .map_err(db_err)?;
-            let mut rows = stmt.query([seq]).map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
             while let Some(row) = rows.next().map_err(db_err)? {
-                let s: i64 = row.get(0).map_err(db_err)?;
-                let body: String = row.get(1).map_err(db_err)?;
-                let h: Vec<u8> = row.get(2).map_err(db_err)?;
-                if let Err(broken) = v.entry(s, &body, &h) {
+                let seq: i64 = row.get(0).map_err(db_err)?;
+                let at: i64 = row.get(1).map_err(db_err)?;
+                let kind: String = row.get(2).map_err(db_err)?;
+                let transfer_id: Option<String> = row.get(3).map_err(db_err)?;
+                let body: String = row.get(4).map_err(db_err)?;
+                let h: Vec<u8> = row.get(5).map_err(db_err)?;
+                let stored = StoredEntry {
+                    seq,
+                    at,
+                    kind: &kind,
+                    transfer_id: transfer_id.as_deref(),
+                    body: &body,
+                    hash: &h,
+                };
+                if let Err(broken) = v.entry(stored) {
                     return Ok(Err(broken));
                 }
             }
         }
-        let extra: i64 = tx
-            .query_row("SELECT COUNT(*) FROM journal WHERE seq > ?1", [seq], |r| r.get(0))
-            .map_err(db_err)?;
-        if extra > 0 {
-            return Ok(Err(purser_core::ledger::verify::Broken {
-                seq: Some(seq + 1),
-                problem: "the journal continues past the ledger head: entries were added behind Purser's back".into(),
-            }));
-        }
-        let accounts = collect(&tx, &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"), read_account, AccountRow::parse)?;
-        let holds = collect(&tx, &format!("SELECT {HOLD_COLUMNS} FROM holds"), read_hold, HoldRow::parse)?;
-        Ok(v.finish(Some((seq, hash.to_vec())), accounts, holds))
+        let accounts = collect(
+            &tx,
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"),
+            read_account,
+            AccountRow::parse,
+        )?;
+        let holds = collect(
+            &tx,
+            &format!("SELECT {HOLD_COLUMNS} FROM holds"),
+            read_hold,
+            HoldRow::parse,
+        )?;
+        let head = StoredHead {
+            seq,
+            hash: hash.to_vec(),
+            at,
+        };
+        Ok(v.finish(&head, accounts, holds))
     })
     .await
     .map_err(|e| StoreError::Unavailable(e.to_string()))?

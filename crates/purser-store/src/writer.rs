@@ -144,6 +144,28 @@ impl Batch {
     }
 }
 
+/// How far behind the ledger's last entry the clock may fall before the writer warns. Small
+/// steps back (NTP slews) are normal; the ledger's time never moves backwards regardless.
+pub const CLOCK_BEHIND_WARNING_MS: i64 = 1_000;
+
+/// The time a batch runs at: the wall clock, but never before the ledger's last entry (its
+/// time only moves forward, so expiry and ordering stay consistent across clock jumps and
+/// across processes whose clocks disagree). Warns, at most once a minute, when the clock is
+/// far behind.
+pub(crate) fn effective_now(now: Timestamp, last_at: i64) -> Timestamp {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
+    let behind = last_at.saturating_sub(now.0);
+    if behind > CLOCK_BEHIND_WARNING_MS {
+        let last = LAST_WARNED.load(Ordering::Relaxed);
+        if now.0.saturating_sub(last) > 60_000 || now.0 < last {
+            LAST_WARNED.store(now.0, Ordering::Relaxed);
+            tracing::warn!(behind_ms = behind, "the system clock is behind the ledger's last entry; using the ledger's time (check NTP on every node)");
+        }
+    }
+    Timestamp(now.0.max(last_at))
+}
+
 /// Run a loaded batch through the core: expire what is due, then each job in order.
 pub(crate) fn execute(
     state: &mut LedgerState,

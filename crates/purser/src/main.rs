@@ -4,7 +4,6 @@
 mod bench;
 mod verify;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -86,9 +85,9 @@ impl StorageArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value = purser_server::DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    /// Address and port to listen on (host:port; names like localhost:7420 are resolved).
+    #[arg(long, value_name = "HOST:PORT", default_value = purser_server::DEFAULT_LISTEN)]
+    listen: String,
     #[command(flatten)]
     storage: StorageArgs,
     /// Log format on stderr.

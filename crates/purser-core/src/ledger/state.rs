@@ -519,6 +519,17 @@ impl LedgerState {
         match &t.kind {
             TransferKind::Single | TransferKind::Hold { .. } => {
                 let pending = matches!(t.kind, TransferKind::Hold { .. });
+                // Everything that can fail is checked before anything is saved.
+                let expires_at = match t.kind {
+                    TransferKind::Hold {
+                        timeout_ms: Some(ms),
+                    } => Some(
+                        t.created_at
+                            .checked_add_ms(ms)
+                            .ok_or(LedgerError::Overflow)?,
+                    ),
+                    _ => None,
+                };
                 check_debit(&debit, amount)?;
                 check_credit(&credit, amount)?;
                 if pending {
@@ -528,15 +539,8 @@ impl LedgerState {
                     debit.debits_posted = add(debit.debits_posted, amount)?;
                     credit.credits_posted = add(credit.credits_posted, amount)?;
                 }
-                if let TransferKind::Hold { timeout_ms } = t.kind {
-                    let expires_at = match timeout_ms {
-                        None => None,
-                        Some(ms) => Some(
-                            t.created_at
-                                .checked_add_ms(ms)
-                                .ok_or(LedgerError::Overflow)?,
-                        ),
-                    };
+                self.save_pair(debit, credit)?;
+                if pending {
                     self.save_hold(Hold {
                         id: t.id.clone(),
                         debit_account_id: t.debit_account_id.clone(),
@@ -550,7 +554,6 @@ impl LedgerState {
                         resolved_at: None,
                     });
                 }
-                self.save_pair(debit, credit)?;
             }
             TransferKind::Post { pending_id } | TransferKind::Void { pending_id } => {
                 let hold = self.pending_hold(pending_id)?;

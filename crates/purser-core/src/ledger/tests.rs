@@ -1,5 +1,5 @@
 use super::journal::{chain_hash, Entry, GENESIS_HASH};
-use super::verify::Verifier;
+use super::verify::{StoredEntry, StoredHead, Verifier};
 use super::*;
 use crate::money::Currency;
 use crate::time::Timestamp;
@@ -331,14 +331,30 @@ fn replay(entries: &[Entry], state: &LedgerState) -> Result<verify::Summary, ver
         let seq = i as i64 + 1;
         let body = e.body();
         let h = chain_hash(&prev, seq, body.as_bytes());
-        v.entry(seq, &body, &h)?;
+        v.entry(stored(seq, e, &body, &h))?;
         prev = h;
     }
+    let head = StoredHead {
+        seq: entries.len() as i64,
+        hash: prev.to_vec(),
+        at: entries.last().map_or(0, |e| e.at.0),
+    };
     v.finish(
-        Some((entries.len() as i64, prev.to_vec())),
+        &head,
         state.accounts().cloned().collect(),
         state.holds().cloned().collect(),
     )
+}
+
+fn stored<'a>(seq: i64, e: &'a Entry, body: &'a str, hash: &'a [u8]) -> StoredEntry<'a> {
+    StoredEntry {
+        seq,
+        at: e.at.0,
+        kind: e.kind(),
+        transfer_id: e.transfer_id().map(|t| t.as_str()),
+        body,
+        hash,
+    }
 }
 
 #[test]
@@ -347,10 +363,34 @@ fn verifier_catches_a_changed_entry() {
     one(&mut s, hold("h1", "wallet", "shop", 500, None), 2).unwrap();
     let entries = s.take_changes().entries;
     assert!(replay(&entries, &s).is_ok());
-    let mut v = Verifier::default();
     let body = entries[0].body();
     let h = chain_hash(&GENESIS_HASH, 1, body.as_bytes());
-    v.entry(1, &body.replace("bank", "bonk"), &h).unwrap_err();
+    let changed = body.replace("bank", "bonk");
+    assert!(Verifier::default()
+        .entry(stored(1, &entries[0], &changed, &h))
+        .is_err());
+    // The indexed columns must agree with the hashed body.
+    let mut row = stored(1, &entries[0], &body, &h);
+    row.at += 1;
+    let e = Verifier::default().entry(row).unwrap_err();
+    assert!(e.problem.contains("indexed columns"), "{e:?}");
+    let t = entries
+        .iter()
+        .position(|e| e.transfer_id().is_some())
+        .unwrap();
+    let mut v = Verifier::default();
+    let mut prev = GENESIS_HASH;
+    for (i, e) in entries[..t].iter().enumerate() {
+        let b = e.body();
+        let h = chain_hash(&prev, i as i64 + 1, b.as_bytes());
+        v.entry(stored(i as i64 + 1, e, &b, &h)).unwrap();
+        prev = h;
+    }
+    let b = entries[t].body();
+    let h = chain_hash(&prev, t as i64 + 1, b.as_bytes());
+    let mut row = stored(t as i64 + 1, &entries[t], &b, &h);
+    row.transfer_id = Some("renamed");
+    assert_eq!(v.entry(row).unwrap_err().seq, Some(t as i64 + 1));
 }
 
 mod props {

@@ -38,11 +38,32 @@ pub struct Summary {
     pub totals: BTreeMap<String, CurrencyTotals>,
 }
 
+/// A journal row as stored: the hashed body plus the columns the database indexes and the
+/// write path trusts (so they are checked against the body too).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEntry<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: &'a str,
+    pub transfer_id: Option<&'a str>,
+    pub body: &'a str,
+    pub hash: &'a [u8],
+}
+
+/// The stored ledger head: where the journal ends.
+#[derive(Debug, Clone)]
+pub struct StoredHead {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub at: i64,
+}
+
 /// Replays journal entries in order, checking the hash chain and every ledger rule.
 pub struct Verifier {
     state: LedgerState,
     prev_hash: Hash,
     next_seq: i64,
+    last_at: i64,
 }
 
 impl Default for Verifier {
@@ -51,56 +72,72 @@ impl Default for Verifier {
             state: LedgerState::for_replay(),
             prev_hash: GENESIS_HASH,
             next_seq: 1,
+            last_at: 0,
         }
     }
 }
 
 impl Verifier {
-    /// Feed the next stored entry: its sequence number, stored body and stored hash.
-    pub fn entry(&mut self, seq: i64, body: &str, stored_hash: &[u8]) -> Result<(), Broken> {
+    /// Feed the next stored entry, in sequence order.
+    pub fn entry(&mut self, row: StoredEntry<'_>) -> Result<(), Broken> {
+        let seq = row.seq;
         let broken = |problem: String| Broken {
             seq: Some(seq),
             problem,
         };
         if seq != self.next_seq {
             return Err(broken(format!(
-                "expected entry {} next, found {seq}: entries are missing or out of order",
+                "expected entry {} next, found {seq}: entries are missing, out of order or inserted",
                 self.next_seq
             )));
         }
-        let expected = chain_hash(&self.prev_hash, seq, body.as_bytes());
-        if expected.as_slice() != stored_hash {
+        let expected = chain_hash(&self.prev_hash, seq, row.body.as_bytes());
+        if expected.as_slice() != row.hash {
             return Err(broken(
                 "hash does not match the entry's content and the previous hash: the entry was changed".into(),
             ));
         }
-        let entry = Entry::parse(body).map_err(broken)?;
+        let entry = Entry::parse(row.body).map_err(broken)?;
+        let indexed_id = entry.transfer_id().map(|t| t.as_str());
+        if row.at != entry.at.0 || row.kind != entry.kind() || row.transfer_id != indexed_id {
+            return Err(broken(format!(
+                "the row's indexed columns (at {}, kind {}, transfer_id {:?}) disagree with its hashed content (at {}, kind {}, transfer_id {:?}): they were changed",
+                row.at,
+                row.kind,
+                row.transfer_id,
+                entry.at.0,
+                entry.kind(),
+                indexed_id
+            )));
+        }
         self.state
             .apply(&entry)
             .map_err(|e| broken(format!("replaying it breaks a ledger rule: {e}")))?;
         self.prev_hash = expected;
         self.next_seq += 1;
+        self.last_at = entry.at.0;
         Ok(())
     }
 
     /// Compare the replayed state with the stored head, accounts and holds.
     pub fn finish(
         self,
-        head: Option<(i64, Vec<u8>)>,
+        head: &StoredHead,
         stored_accounts: Vec<Account>,
         stored_holds: Vec<Hold>,
     ) -> Result<Summary, Broken> {
         let last_seq = self.next_seq - 1;
         let fail = |problem: String| Broken { seq: None, problem };
-        match head {
-            Some((seq, hash)) if seq == last_seq && hash.as_slice() == self.prev_hash.as_slice() => {}
-            None if last_seq == 0 => {}
-            Some((seq, _)) => {
-                return Err(fail(format!(
-                    "the ledger head says the journal ends at entry {seq}, but it ends at {last_seq} (or its hash differs): entries were removed or rewritten"
-                )))
-            }
-            None => return Err(fail("the ledger head is missing".into())),
+        let hash_ok = if last_seq == 0 {
+            head.hash.iter().all(|b| *b == 0)
+        } else {
+            head.hash.as_slice() == self.prev_hash.as_slice()
+        };
+        if head.seq != last_seq || !hash_ok || head.at != self.last_at {
+            return Err(fail(format!(
+                "the ledger head (entry {}, time {}) does not match the journal's last entry ({last_seq}, time {}): entries were removed or rewritten",
+                head.seq, head.at, self.last_at
+            )));
         }
 
         let mut totals: BTreeMap<Currency, CurrencyTotals> = BTreeMap::new();

@@ -5,7 +5,7 @@
 //! `Idempotent-Replayed: true`); the same id with a different body is refused with 409.
 //! An `Idempotency-Key` header, when sent, must equal the body's `id`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,7 @@ use purser_core::ledger::{Op, Outcome};
 
 use super::ledger_dto::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
 
 /// The body `id` is the idempotency key; a header that disagrees is a client bug worth
@@ -77,7 +77,7 @@ pub async fn create_account(
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
 pub async fn get_account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<AccountView>> {
     let id = account_id(&id, "id", At(None))?;
     match state.ledger.account(&id).await? {
@@ -111,7 +111,7 @@ pub async fn create_transfer(
     responses((status = 200, body = TransferView), (status = 404, body = ErrorBody)))]
 pub async fn get_transfer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TransferView>> {
     let id = transfer_id(&id, "id", At(None))?;
     match state.ledger.transfer(&id).await? {
@@ -126,7 +126,7 @@ pub async fn get_transfer(
     responses((status = 200, body = HoldView), (status = 404, body = ErrorBody)))]
 pub async fn get_hold(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<HoldView>> {
     let id = transfer_id(&id, "id", At(None))?;
     match state.ledger.hold(&id).await? {
@@ -146,7 +146,7 @@ pub async fn get_hold(
     ))]
 pub async fn post_hold(
     State(state): State<AppState>,
-    Path(pending): Path<String>,
+    ApiPath(pending): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PostHold>,
 ) -> ApiResult<Response> {
@@ -170,7 +170,7 @@ pub async fn post_hold(
     ))]
 pub async fn void_hold(
     State(state): State<AppState>,
-    Path(pending): Path<String>,
+    ApiPath(pending): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<VoidHold>,
 ) -> ApiResult<Response> {

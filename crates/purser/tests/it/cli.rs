@@ -74,6 +74,49 @@ fn verify_passes_then_fails_after_a_row_is_changed_behind_purser() {
 }
 
 #[test]
+fn verify_catches_rewritten_index_columns_and_rows_past_the_head() {
+    let dir = TempDir::new("tamper2");
+    let p = start(dir.path(), &Storage::Sqlite);
+    open_wallet(&p, 10_000);
+    drop(p);
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(run(&["ledger", "verify", "--data", d]).0, 0);
+    let db = rusqlite::Connection::open(dir.path().join("purser.db")).unwrap();
+    db.execute_batch("DROP TRIGGER journal_no_update").unwrap();
+    // Renaming the indexed id would let a retry of 'fund' pay twice; verify must see it.
+    db.execute(
+        "UPDATE journal SET transfer_id = 'renamed' WHERE transfer_id = 'fund'",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("indexed columns"), "{err}");
+    db.execute(
+        "UPDATE journal SET transfer_id = 'fund' WHERE transfer_id = 'renamed'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(run(&["ledger", "verify", "--data", d]).0, 0);
+    // A row appended behind the head (a forged transfer the API would then report).
+    db.execute(
+        "INSERT INTO journal (seq, at, kind, transfer_id, body, hash) SELECT seq + 1, at, kind, 'forged', body, hash FROM journal WHERE seq = 4",
+        [],
+    )
+    .unwrap();
+    let (code, _, err) = run(&["ledger", "verify", "--data", d]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("entry 5"), "{err}");
+    // Rows at or below zero are refused by the schema itself.
+    assert!(db
+        .execute(
+            "INSERT INTO journal (seq, at, kind, body, hash) VALUES (0, 0, 'x', '{}', x'00')",
+            []
+        )
+        .is_err());
+}
+
+#[test]
 fn verify_on_a_missing_ledger_says_what_to_do() {
     let dir = TempDir::new("missing");
     let (code, _, err) = run(&[

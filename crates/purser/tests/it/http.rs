@@ -143,6 +143,20 @@ fn every_error_is_json_in_one_shape() {
     );
     assert_eq!(s, 400);
     assert_error_shape(&v, "invalid_id");
+    let (s, v) = p.get("/v1/ledger/accounts/%FF");
+    assert_eq!(s, 400);
+    assert_error_shape(&v, "invalid_path");
+    let (s, v, _) = answer(agent().request("BREW", &p.url("/nope")).call()).unwrap();
+    assert_eq!(s, 404, "{v}");
+    assert!(p.get_text("/metrics").contains("method=\"OTHER\""));
+    let lower = answer(
+        agent()
+            .get(&p.url("/v1/ledger/accounts/ghost"))
+            .set("Authorization", &format!("bearer {}", p.token))
+            .call(),
+    )
+    .unwrap();
+    assert_eq!(lower.0, 404, "the auth scheme is case-insensitive");
     let (s, v) = p.get("/v1/ledger/accounts/ghost");
     assert_eq!(s, 404);
     assert_error_shape(&v, "account_not_found");
