@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::{Client, NoTls, Row};
 
 use crate::rows::{
-    account_balances, transfer_from_body, AccountRow, HoldRow, ACCOUNT_COLUMNS, HOLD_COLUMNS,
+    account_balances, refusal_body, refusal_from_body, transfer_from_body, AccountRow, HoldRow,
+    ACCOUNT_COLUMNS, HOLD_COLUMNS,
 };
 use crate::writer::{
     self, Batch, CommitTimer, Job, Joiner, Pending, WriterHandle, EXPIRY_SWEEP_LIMIT,
@@ -77,6 +78,10 @@ CREATE TABLE holds (
     resolved_at BIGINT
 );
 CREATE INDEX holds_due ON holds (expires_at) WHERE state = 'pending' AND expires_at IS NOT NULL;
+CREATE TABLE refusals (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 "#];
 
 fn db_err(e: tokio_postgres::Error) -> StoreError {
@@ -340,7 +345,7 @@ async fn commit(
         .map_err(db_err)?;
     let (mut seq, mut prev, last_at) = head_of(&head)?;
     let now = writer::effective_now(now, last_at);
-    let (transfers, holds, due, accounts) = tokio::try_join!(
+    let (transfers, holds, due, accounts, refusals) = tokio::try_join!(
         async {
             tx.query(
                 "SELECT body FROM journal WHERE transfer_id = ANY($1)",
@@ -351,6 +356,10 @@ async fn commit(
         async { tx.query(&hold_sql, &[&hids]).await },
         async { tx.query(&due_sql, &[&now.0, &due_limit]).await },
         async { tx.query(&account_sql, &[&aids]).await },
+        async {
+            tx.query("SELECT id, body FROM refusals WHERE id = ANY($1)", &[&tids])
+                .await
+        },
     )
     .map_err(db_err)?;
     let mut state = LedgerState::for_execution(Timestamp(last_at));
@@ -364,6 +373,13 @@ async fn commit(
     for r in accounts {
         state.load_account(account_row(&r)?.parse()?);
     }
+    for r in refusals {
+        let id: String = r.try_get(0).map_err(db_err)?;
+        let body: String = r.try_get(1).map_err(db_err)?;
+        let id = TransferId::parse(&id)
+            .map_err(|_| StoreError::Corrupt(format!("invalid refusal id {id}")))?;
+        state.load_refusal(id, refusal_from_body(&body)?);
+    }
     // Posts and voids name only the hold; lock its accounts too (a second round trip, only
     // when needed).
     let missing = strs(state.missing_hold_accounts().iter().map(AccountId::as_str));
@@ -375,7 +391,7 @@ async fn commit(
 
     let results = writer::execute(&mut state, jobs, now);
     let changes = state.take_changes();
-    if changes.entries.is_empty() {
+    if changes.entries.is_empty() && changes.refusals.is_empty() {
         // Only replays and refusals: nothing to make durable.
         tx.rollback().await.map_err(db_err)?;
         return Ok((results, 0));
@@ -439,6 +455,12 @@ async fn commit(
            state = excluded.state, resolved_at = excluded.resolved_at"
     );
     let prev_slice = prev.as_slice();
+    let refusal_ids = strs(changes.refusals.iter().map(|(id, _)| id.as_str()));
+    let refusal_bodies: Vec<String> = changes
+        .refusals
+        .iter()
+        .map(|(_, r)| refusal_body(r))
+        .collect();
     // All writes in one pipelined round trip; any failure rolls the whole transaction back.
     tokio::try_join!(
         async {
@@ -466,6 +488,16 @@ async fn commit(
             tx.execute(
                 &hold_upsert,
                 &[&hold_ids, &debit, &credit, &hold_cur, &amount, &posted, &st, &hold_created, &expires, &resolved],
+            )
+            .await
+        },
+        async {
+            if refusal_ids.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(
+                "INSERT INTO refusals (id, body) SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT (id) DO NOTHING",
+                &[&refusal_ids, &refusal_bodies],
             )
             .await
         },

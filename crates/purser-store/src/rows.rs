@@ -102,3 +102,12 @@ pub(crate) fn account_balances(a: &Account) -> [i64; 4] {
         a.credits_posted,
     ]
 }
+
+pub(crate) fn refusal_body(r: &purser_core::ledger::Refusal) -> String {
+    serde_json::to_string(r).unwrap_or_default()
+}
+
+pub(crate) fn refusal_from_body(body: &str) -> Result<purser_core::ledger::Refusal, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("unreadable stored refusal: {e}")))
+}

@@ -14,7 +14,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use tokio::sync::mpsc;
 
 use crate::rows::{
-    account_balances, transfer_from_body, AccountRow, HoldRow, ACCOUNT_COLUMNS, HOLD_COLUMNS,
+    account_balances, refusal_body, refusal_from_body, transfer_from_body, AccountRow, HoldRow,
+    ACCOUNT_COLUMNS, HOLD_COLUMNS,
 };
 use crate::writer::{
     self, Batch, CommitTimer, Job, Joiner, Pending, WriterHandle, EXPIRY_SWEEP_LIMIT,
@@ -89,6 +90,10 @@ CREATE TABLE holds (
     resolved_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX holds_due ON holds (expires_at) WHERE state = 'pending' AND expires_at IS NOT NULL;
+CREATE TABLE refusals (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
 "#];
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -369,6 +374,18 @@ fn commit(
                 state.load_transfer(transfer_from_body(&body)?);
             }
         }
+        let mut get_refusal = tx
+            .prepare_cached("SELECT body FROM refusals WHERE id = ?1")
+            .map_err(db_err)?;
+        for id in &refs.transfers {
+            let body: Option<String> = get_refusal
+                .query_row([id.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            if let Some(body) = body {
+                state.load_refusal(id.clone(), refusal_from_body(&body)?);
+            }
+        }
         let mut get_hold = tx
             .prepare_cached(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"))
             .map_err(db_err)?;
@@ -412,7 +429,7 @@ fn commit(
 
     let results = writer::execute(&mut state, jobs, now);
     let changes = state.take_changes();
-    if changes.entries.is_empty() {
+    if changes.entries.is_empty() && changes.refusals.is_empty() {
         // Only replays and refusals: nothing to make durable, so no commit and no fsync.
         tx.rollback().map_err(db_err)?;
         return Ok((results, 0));
@@ -485,6 +502,16 @@ fn commit(
                     h.expires_at.map(|t| t.0),
                     h.resolved_at.map(|t| t.0)
                 ])
+                .map_err(db_err)?;
+        }
+        let mut put_refusal = tx
+            .prepare_cached(
+                "INSERT INTO refusals (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+            )
+            .map_err(db_err)?;
+        for (id, r) in &changes.refusals {
+            put_refusal
+                .execute(params![id.as_str(), refusal_body(r)])
                 .map_err(db_err)?;
         }
         let at = changes.entries.last().map_or(last_at, |e| e.at.0);

@@ -5,7 +5,8 @@ use crate::money::{Currency, Money};
 use std::fmt;
 
 /// Broad class of a refusal; the HTTP layer maps it to a status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The request itself is malformed (400).
     Invalid,
@@ -28,6 +29,10 @@ pub enum LedgerError {
     TransferIdConflict {
         id: TransferId,
         field: &'static str,
+    },
+    /// The id belongs to an earlier request that was refused; this request differs from it.
+    RefusedIdConflict {
+        id: TransferId,
     },
     AccountNotFound {
         id: AccountId,
@@ -70,16 +75,59 @@ pub enum LedgerError {
     LinkedChainOpen,
     /// The journal or a stored row breaks a ledger rule (seen only when replaying or on a bug).
     Corrupt(String),
+    /// This id was refused before, for this same request: the first answer, replayed.
+    Replayed(Box<Refusal>),
+}
+
+/// A refusal remembered under the operation's id, so that retrying the same request returns
+/// the same answer even after circumstances change (no payment the caller was told failed can
+/// happen later under the same id). Not money, so not in the hash-chained journal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// The request's canonical form (see `Op::fingerprint`).
+    pub request: String,
+    pub code: String,
+    pub message: String,
+    pub param: Option<String>,
+    pub class: ErrorClass,
+    pub at: crate::time::Timestamp,
+}
+
+impl Refusal {
+    pub fn of(request: String, e: &LedgerError, at: crate::time::Timestamp) -> Refusal {
+        Refusal {
+            request,
+            code: e.code().to_string(),
+            message: e.to_string(),
+            param: e.param().map(str::to_string),
+            class: e.class(),
+            at,
+        }
+    }
 }
 
 impl LedgerError {
+    /// Whether a refusal is remembered under the operation's id. Conflicts belong to the id's
+    /// first use, and internal errors are never the request's fault.
+    pub fn is_remembered(&self) -> bool {
+        !matches!(
+            self,
+            LedgerError::AccountIdConflict { .. }
+                | LedgerError::TransferIdConflict { .. }
+                | LedgerError::RefusedIdConflict { .. }
+                | LedgerError::Corrupt(_)
+                | LedgerError::Replayed(_)
+        )
+    }
+
     /// Stable machine code; clients branch on this, never on the message.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         use LedgerError::*;
         match self {
+            Replayed(r) => &r.code,
             FlagsMutuallyExclusive => "flags_mutually_exclusive",
             AccountIdConflict { .. } => "account_id_conflict",
-            TransferIdConflict { .. } => "transfer_id_conflict",
+            TransferIdConflict { .. } | RefusedIdConflict { .. } => "transfer_id_conflict",
             AccountNotFound { .. } => "account_not_found",
             HoldNotFound { .. } => "hold_not_found",
             SameAccount => "accounts_must_differ",
@@ -106,13 +154,16 @@ impl LedgerError {
     pub fn class(&self) -> ErrorClass {
         use LedgerError::*;
         match self {
+            Replayed(r) => r.class,
             FlagsMutuallyExclusive
             | SameAccount
             | AmountMustBePositive
             | InvalidTimeout
             | LinkedChainOpen => ErrorClass::Invalid,
             AccountNotFound { .. } | HoldNotFound { .. } => ErrorClass::NotFound,
-            AccountIdConflict { .. } | TransferIdConflict { .. } => ErrorClass::Conflict,
+            AccountIdConflict { .. } | TransferIdConflict { .. } | RefusedIdConflict { .. } => {
+                ErrorClass::Conflict
+            }
             CurrencyMismatch { .. }
             | ExceedsCredits { .. }
             | ExceedsDebits { .. }
@@ -126,11 +177,14 @@ impl LedgerError {
     }
 
     /// The request field the error is about, when there is one.
-    pub fn param(&self) -> Option<&'static str> {
+    pub fn param(&self) -> Option<&str> {
         use LedgerError::*;
         match self {
+            Replayed(r) => r.param.as_deref(),
             FlagsMutuallyExclusive => Some("flags"),
-            AccountIdConflict { .. } | TransferIdConflict { .. } => Some("id"),
+            AccountIdConflict { .. } | TransferIdConflict { .. } | RefusedIdConflict { .. } => {
+                Some("id")
+            }
             HoldNotFound { .. } => Some("pending_id"),
             SameAccount => Some("credit_account_id"),
             AmountMustBePositive | PostExceedsHold { .. } | Overflow => Some("amount"),
@@ -158,6 +212,10 @@ impl fmt::Display for LedgerError {
             TransferIdConflict { id, field } => write!(
                 f,
                 "transfer {id} already exists with a different {field}; use a new id for a new transfer, or repeat the original request exactly to see its result"
+            ),
+            RefusedIdConflict { id } => write!(
+                f,
+                "id {id} belongs to an earlier request that was refused, and this request is different; use a new id, or repeat the earlier request exactly to see its answer"
             ),
             AccountNotFound { id } => write!(f, "there is no account {id}; create it first"),
             HoldNotFound { id } => write!(f, "there is no hold {id}; check the pending_id"),
@@ -199,6 +257,7 @@ impl fmt::Display for LedgerError {
                 "the last operation is marked as linked to a next one that does not exist; clear 'linked' on the last operation",
             ),
             Corrupt(detail) => write!(f, "ledger inconsistency: {detail}"),
+            Replayed(r) => f.write_str(&r.message),
         }
     }
 }

@@ -19,7 +19,7 @@ mod transfer;
 pub mod verify;
 
 pub use account::{Account, AccountFlags, NewAccount};
-pub use error::{ErrorClass, LedgerError};
+pub use error::{ErrorClass, LedgerError, Refusal};
 pub use ids::{AccountId, InvalidId, TransferId, MAX_ID_LEN};
 pub use state::{references, Changes, LedgerState, References, MIN_HOLD_TIMEOUT_MS};
 pub use transfer::{

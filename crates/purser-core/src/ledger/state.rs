@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::journal::{Entry, Event};
 use super::{
-    Account, AccountId, Hold, HoldState, LedgerError, LinkedOp, NewTransfer, Op, Outcome, Transfer,
-    TransferId, TransferKind, MAX_HOLD_TIMEOUT_MS,
+    Account, AccountId, Hold, HoldState, LedgerError, LinkedOp, NewTransfer, Op, Outcome, Refusal,
+    Transfer, TransferId, TransferKind, MAX_HOLD_TIMEOUT_MS,
 };
 use crate::money::{Currency, Money};
 use crate::time::Timestamp;
@@ -64,6 +64,8 @@ enum Undo {
 #[derive(Debug, Default)]
 pub struct Changes {
     pub entries: Vec<Entry>,
+    /// Refusals to remember under their ids.
+    pub refusals: Vec<(TransferId, Refusal)>,
     pub accounts: Vec<Account>,
     pub holds: Vec<Hold>,
 }
@@ -78,6 +80,9 @@ pub struct LedgerState {
     transfer_ids: HashSet<TransferId>,
     /// Bodies of known transfers, kept only while executing (for idempotent replays).
     transfers: HashMap<TransferId, Transfer>,
+    /// Earlier refusals of the ids a batch uses.
+    refusals: HashMap<TransferId, Refusal>,
+    new_refusals: Vec<(TransferId, Refusal)>,
     keep_bodies: bool,
     entries: Vec<Entry>,
     undo: Option<Vec<Undo>>,
@@ -112,6 +117,10 @@ impl LedgerState {
         if self.keep_bodies {
             self.transfers.insert(transfer.id.clone(), transfer);
         }
+    }
+
+    pub fn load_refusal(&mut self, id: TransferId, refusal: Refusal) {
+        self.refusals.insert(id, refusal);
     }
 
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
@@ -174,6 +183,19 @@ impl LedgerState {
             }
             i = end + 1;
         }
+        // Remember refusals, so the same request under the same id always gets this answer.
+        for (lo, r) in ops.iter().zip(&results) {
+            if let (Some(id), Err(e)) = (lo.op.transfer_id(), r) {
+                if e.is_remembered()
+                    && !self.refusals.contains_key(id)
+                    && !self.transfer_ids.contains(id)
+                {
+                    let refusal = Refusal::of(lo.op.fingerprint(), e, now);
+                    self.refusals.insert(id.clone(), refusal.clone());
+                    self.new_refusals.push((id.clone(), refusal));
+                }
+            }
+        }
         results
     }
 
@@ -226,6 +248,14 @@ impl LedgerState {
     }
 
     fn execute_one(&mut self, op: &Op, now: Timestamp) -> Result<Outcome, LedgerError> {
+        if let Some(id) = op.transfer_id() {
+            if let Some(refusal) = self.refusals.get(id) {
+                if refusal.request == op.fingerprint() {
+                    return Err(LedgerError::Replayed(Box::new(refusal.clone())));
+                }
+                return Err(LedgerError::RefusedIdConflict { id: id.clone() });
+            }
+        }
         match op {
             Op::CreateAccount(new) => {
                 new.flags.validate()?;
@@ -716,6 +746,7 @@ impl LedgerState {
             }
         }
         Changes {
+            refusals: std::mem::take(&mut self.new_refusals),
             accounts: accounts
                 .iter()
                 .filter_map(|id| self.accounts.get(id).cloned())

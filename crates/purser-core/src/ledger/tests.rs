@@ -84,8 +84,9 @@ fn one(s: &mut LedgerState, op: LinkedOp, now: i64) -> Result<Outcome, LedgerErr
     s.execute(&[op], Timestamp(now)).pop().unwrap()
 }
 
-fn code(r: Result<Outcome, LedgerError>) -> &'static str {
-    r.err().map(|e| e.code()).unwrap_or("ok")
+fn code(r: Result<Outcome, LedgerError>) -> String {
+    r.err()
+        .map_or_else(|| "ok".to_string(), |e| e.code().to_string())
 }
 
 #[test]
@@ -145,6 +146,39 @@ fn same_id_same_content_replays_and_other_content_conflicts() {
 }
 
 #[test]
+fn a_refusal_is_the_answer_for_that_id_for_good() {
+    let mut s = world();
+    let pay = || transfer("pay", "wallet", "shop", 150_000);
+    let e = one(&mut s, pay(), 2).unwrap_err();
+    assert_eq!(e.code(), "insufficient_funds");
+    // Funds arrive; the same request under the same id still gets the first answer.
+    one(&mut s, transfer("more", "bank", "wallet", 100_000), 3).unwrap();
+    let again = one(&mut s, pay(), 4).unwrap_err();
+    assert!(matches!(again, LedgerError::Replayed(_)));
+    assert_eq!(
+        (again.code(), again.to_string(), again.class()),
+        (e.code(), e.to_string(), e.class())
+    );
+    assert_eq!(
+        s.account(&aid("shop")).unwrap().credits_posted,
+        0,
+        "nothing moved"
+    );
+    // Another request reusing the id is a conflict; a new id is a new request.
+    assert_eq!(
+        code(one(&mut s, transfer("pay", "wallet", "shop", 1), 4)),
+        "transfer_id_conflict"
+    );
+    assert_eq!(
+        code(one(&mut s, transfer("pay-2", "wallet", "shop", 150_000), 4)),
+        "ok"
+    );
+    let changes = s.take_changes();
+    assert_eq!(changes.refusals.len(), 1, "remembered once");
+    assert_eq!(changes.refusals[0].1.code, "insufficient_funds");
+}
+
+#[test]
 fn hold_reserves_then_posts_in_part_and_releases_the_rest() {
     let mut s = world();
     one(&mut s, hold("h1", "wallet", "shop", 80_000, None), 2).unwrap();
@@ -158,11 +192,11 @@ fn hold_reserves_then_posts_in_part_and_releases_the_rest() {
         "insufficient_funds"
     );
     assert_eq!(
-        code(one(&mut s, post("p1", "h1", Some(80_001)), 3)),
+        code(one(&mut s, post("p0", "h1", Some(80_001)), 3)),
         "post_exceeds_hold"
     );
     assert_eq!(
-        code(one(&mut s, post("p1", "h1", Some(0)), 3)),
+        code(one(&mut s, post("p00", "h1", Some(0)), 3)),
         "amount_must_be_positive"
     );
     assert_eq!(code(one(&mut s, post("p1", "h1", Some(75_000)), 3)), "ok");
@@ -203,7 +237,7 @@ fn void_releases_and_cannot_be_posted_after() {
         "hold_already_voided"
     );
     assert_eq!(
-        code(one(&mut s, post("p1", "nope", None), 3)),
+        code(one(&mut s, post("p9", "nope", None), 3)),
         "hold_not_found"
     );
 }
@@ -268,9 +302,11 @@ fn linked_operations_succeed_or_fail_together() {
     );
     let changes = s.take_changes();
     assert_eq!(changes.entries.len(), 1);
-    assert!(
-        s.execute(&[transfer("a", "wallet", "shop", 1)], Timestamp(3))[0].is_ok(),
-        "rolled-back id is free"
+    let again = s.execute(&[transfer("a", "wallet", "shop", 60_000)], Timestamp(3));
+    assert_eq!(
+        code(again[0].clone()),
+        "linked_operation_failed",
+        "a rolled-back member's refusal is its answer"
     );
 
     let r = s.execute(
@@ -294,30 +330,30 @@ fn linked_operations_succeed_or_fail_together() {
 #[test]
 fn currencies_never_mix() {
     let mut s = world();
-    let mut t = xfer("t", "wallet", "shop", 1);
+    let mut t = xfer("t1", "wallet", "shop", 1);
     t.currency = Currency::USD;
     assert_eq!(
         code(one(&mut s, Op::Transfer(t).into(), 2)),
         "currency_mismatch"
     );
     assert_eq!(
-        code(one(&mut s, transfer("t", "wallet", "wallet", 1), 2)),
+        code(one(&mut s, transfer("t2", "wallet", "wallet", 1), 2)),
         "accounts_must_differ"
     );
     assert_eq!(
-        code(one(&mut s, transfer("t", "wallet", "ghost", 1), 2)),
+        code(one(&mut s, transfer("t3", "wallet", "ghost", 1), 2)),
         "account_not_found"
     );
     assert_eq!(
-        code(one(&mut s, transfer("t", "wallet", "shop", 0), 2)),
+        code(one(&mut s, transfer("t4", "wallet", "shop", 0), 2)),
         "amount_must_be_positive"
     );
     assert_eq!(
-        code(one(&mut s, transfer("t", "shop", "bank", i64::MAX), 2)),
+        code(one(&mut s, transfer("t5", "shop", "bank", i64::MAX), 2)),
         "ok"
     );
     assert_eq!(
-        code(one(&mut s, transfer("t2", "shop", "bank", 1), 2)),
+        code(one(&mut s, transfer("t6", "shop", "bank", 1), 2)),
         "amount_overflow"
     );
 }

@@ -150,6 +150,52 @@ pub enum Op {
 }
 
 impl Op {
+    /// The transfer id a money-moving operation claims (`None` for account creation).
+    pub fn transfer_id(&self) -> Option<&TransferId> {
+        match self {
+            Op::CreateAccount(_) => None,
+            Op::Transfer(t) | Op::Hold { transfer: t, .. } => Some(&t.id),
+            Op::Post { id, .. } | Op::Void { id, .. } => Some(id),
+        }
+    }
+
+    /// A canonical, version-stable rendering of the request, to tell "the same request again"
+    /// from "another request reusing the id". Ids cannot contain `|`.
+    pub fn fingerprint(&self) -> String {
+        let opt = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        match self {
+            Op::CreateAccount(a) => {
+                format!("account|{}|{}|{}", a.id, a.currency.code(), a.flags.bits())
+            }
+            Op::Transfer(t) => format!(
+                "transfer|{}|{}|{}|{}|{}",
+                t.id,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                t.currency.code()
+            ),
+            Op::Hold {
+                transfer: t,
+                timeout_ms,
+            } => format!(
+                "hold|{}|{}|{}|{}|{}|{}",
+                t.id,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                t.currency.code(),
+                opt(*timeout_ms)
+            ),
+            Op::Post {
+                id,
+                pending_id,
+                amount,
+            } => format!("post|{id}|{pending_id}|{}", opt(*amount)),
+            Op::Void { id, pending_id } => format!("void|{id}|{pending_id}"),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Op::CreateAccount(_) => "create_account",

@@ -434,7 +434,7 @@ pub async fn refused(ledger: &Ledger, op: Op) -> LedgerError {
     }
 }
 
-pub fn code(r: &OpResult) -> &'static str {
+pub fn code(r: &OpResult) -> &str {
     match r {
         Ok(_) => "ok",
         Err(e) => e.code(),

@@ -98,11 +98,20 @@ async fn partial_post_settles_part_and_releases_the_rest(db: TestDb) {
         balances(&account(&ledger, "wallet").await),
         [500, 1_200, 0, 10_000]
     );
-    // The refused ids were not used up.
+    // A refused id moved nothing, and keeps its answer: the same request gets the same
+    // refusal, another request under that id is a conflict.
     assert!(ledger.transfer(&tid("p-4")).await.expect("read").is_none());
+    assert_eq!(
+        refused(&ledger, post("p-4", "h-2", Some(501))).await.code(),
+        "post_exceeds_hold"
+    );
+    assert_eq!(
+        refused(&ledger, post("p-4", "h-2", None)).await.code(),
+        "transfer_id_conflict"
+    );
 
     // A post without an amount settles the whole hold.
-    let full = ok(&ledger, post("p-4", "h-2", None)).await;
+    let full = ok(&ledger, post("p-6", "h-2", None)).await;
     assert_eq!(transfer_of(&full).amount, 500);
     let h = hold_state(&ledger, "h-2").await;
     assert_eq!((h.state, h.posted_amount), (HoldState::Posted, 500));
@@ -116,7 +125,7 @@ async fn partial_post_settles_part_and_releases_the_rest(db: TestDb) {
     let summary = db.verify_ok().await;
     assert_eq!(summary.holds, 2);
     assert_eq!(summary.holds_pending, 0);
-    // 3 accounts, fund, h-1, p-1, h-2, p-4.
+    // 3 accounts, fund, h-1, p-1, h-2, p-6.
     assert_eq!(summary.entries, 8);
 }
 

@@ -32,8 +32,28 @@ async fn failed_link_leaves_the_chain_unapplied(db: TestDb) {
     assert!(ledger.transfer(&tid("c-1")).await.expect("read").is_none());
     assert!(ledger.transfer(&tid("c-2")).await.expect("read").is_none());
 
-    // The unapplied id is free: reusing it with other content is a new transfer, not a conflict.
-    let reused = ok(&ledger, transfer("c-1", "wallet", "shop", 500)).await;
+    // The unapplied id keeps its answer; a new id is a new transfer.
+    assert_eq!(
+        code(
+            &submit(
+                &ledger,
+                vec![single(transfer("c-1", "wallet", "shop", 3_000))]
+            )
+            .await[0]
+        ),
+        "linked_operation_failed"
+    );
+    assert_eq!(
+        code(
+            &submit(
+                &ledger,
+                vec![single(transfer("c-1", "wallet", "shop", 500))]
+            )
+            .await[0]
+        ),
+        "transfer_id_conflict"
+    );
+    let reused = ok(&ledger, transfer("c-1b", "wallet", "shop", 500)).await;
     assert!(!reused.replayed());
     assert_eq!(transfer_of(&reused).amount, 500);
     assert_eq!(
@@ -103,8 +123,8 @@ async fn failed_link_leaves_the_chain_unapplied(db: TestDb) {
         &ledger,
         vec![
             linked(open_account("escrow", Currency::USD, PLAIN)),
-            linked(hold("c-h", "wallet", "escrow", 1_000, Some(30_000))),
-            single(post("c-p", "c-h", Some(400))),
+            linked(hold("c-h2", "wallet", "escrow", 1_000, Some(30_000))),
+            single(post("c-p2", "c-h2", Some(400))),
         ],
     )
     .await;
@@ -117,7 +137,7 @@ async fn failed_link_leaves_the_chain_unapplied(db: TestDb) {
 
     ledger.shutdown().await;
     let summary = db.verify_ok().await;
-    // 3 accounts + fund, c-1, solo, escrow, c-h, c-p.
+    // 3 accounts + fund, c-1b, solo, escrow, c-h2, c-p2.
     assert_eq!(summary.entries, 9);
     assert_eq!(summary.accounts, 4);
 }

@@ -193,6 +193,16 @@ both!(ledger_api_moves_money_by_the_rules, |storage| {
     assert_eq!(s, 422);
     assert_error_shape(&e, "insufficient_funds");
     assert_eq!(e["message"], "account wallet has 700.00 CNY available, and this needs 700.01 CNY; add funds or lower the amount");
+    // The same request again gets the same answer, even after funds change.
+    p.post(
+        "/v1/ledger/transfers",
+        &json!({"id": "top", "debit_account_id": "bank", "credit_account_id": "wallet", "amount": 1, "currency": "CNY"}),
+    );
+    let (s2, e2, _) = p.post(
+        "/v1/ledger/transfers",
+        &json!({"id": "t2", "debit_account_id": "wallet", "credit_account_id": "shop", "amount": 70_001, "currency": "CNY"}),
+    );
+    assert_eq!((s2, &e2), (422, &e), "a refusal is replayed");
 
     let (s, h, _) = p.post(
         "/v1/ledger/transfers",
@@ -202,11 +212,11 @@ both!(ledger_api_moves_money_by_the_rules, |storage| {
     let (_, w) = p.get("/v1/ledger/accounts/wallet");
     assert_eq!(
         (w["balance"].as_i64(), w["available"].as_i64()),
-        (Some(70_000), Some(20_000))
+        (Some(70_001), Some(20_001))
     );
     let (s, e, _) = p.post(
         "/v1/ledger/holds/h1/post",
-        &json!({"id": "p1", "amount": 50_001}),
+        &json!({"id": "p0", "amount": 50_001}),
     );
     assert_eq!(s, 422);
     assert_error_shape(&e, "post_exceeds_hold");
@@ -227,7 +237,7 @@ both!(ledger_api_moves_money_by_the_rules, |storage| {
     let (_, w) = p.get("/v1/ledger/accounts/wallet");
     assert_eq!(
         (w["balance"].as_i64(), w["available"].as_i64()),
-        (Some(25_000), Some(25_000))
+        (Some(25_001), Some(25_001))
     );
 
     // Header and body ids must agree.
@@ -263,7 +273,7 @@ both!(ledger_api_moves_money_by_the_rules, |storage| {
     assert_eq!(b["results"][1]["error"]["code"], "insufficient_funds");
     assert_eq!(p.get("/v1/ledger/transfers/l1").0, 404);
     let (_, w) = p.get("/v1/ledger/accounts/wallet");
-    assert_eq!(w["balance"].as_i64(), Some(25_000));
+    assert_eq!(w["balance"].as_i64(), Some(25_001));
 
     drop(p);
     let (code, out, err) = verify(dir.path(), &storage);
