@@ -334,7 +334,11 @@ pub fn render(r: &Report) -> String {
         "purser bench ledger — {} (durable: every answer follows a committed fsync)",
         r.storage
     );
-    let _ = writeln!(out, "transfer ids: {} (--random-ids for random ones)", r.ids);
+    let _ = writeln!(
+        out,
+        "transfer ids: {} (--random-ids for random ones)",
+        r.ids
+    );
     if let Some(f) = r.commit_floor_per_sec {
         let _ = writeln!(
             out,

@@ -177,6 +177,7 @@ pub(crate) async fn open(
     let conn = tokio::task::spawn_blocking(move || open_writer(&p))
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+    let lock = lock_data_dir(&path)?;
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let checkpointer = Checkpointer::start(&path)?;
     let thread = std::thread::Builder::new()
@@ -184,6 +185,8 @@ pub(crate) async fn open(
         .spawn(move || {
             writer_loop(conn, rx, clock, metrics);
             checkpointer.stop();
+            // Released only once everything is committed and checkpointed.
+            drop(lock);
         })
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((
@@ -233,6 +236,33 @@ fn writer_loop(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Name of the lock file next to the database.
+const LOCK_FILE: &str = "purser.lock";
+
+/// One writing process per SQLite ledger: a second `purser serve` (or a bench pointed at a live
+/// data directory) is refused with a clear message instead of competing for the writer lock.
+/// `purser ledger verify` only reads and does not take it.
+fn lock_data_dir(db: &Path) -> Result<std::fs::File, StoreError> {
+    let dir = db.parent().unwrap_or_else(|| Path::new("."));
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Config(format!(
+            "another purser process is already using {} (it holds {LOCK_FILE}); stop it, or choose another --data directory",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StoreError::Config(format!("cannot lock {}: {e}", path.display())))
         }
     }
 }

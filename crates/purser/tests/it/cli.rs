@@ -117,6 +117,37 @@ fn verify_catches_rewritten_index_columns_and_rows_past_the_head() {
 }
 
 #[test]
+fn one_process_per_sqlite_data_directory() {
+    let dir = TempDir::new("lock");
+    let p = start(dir.path(), &Storage::Sqlite);
+    let d = dir.path().to_str().unwrap();
+    let (code, _, err) = run(&[
+        "bench",
+        "ledger",
+        "--data",
+        d,
+        "--seconds",
+        "0.1",
+        "--concurrency",
+        "1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("another purser process is already using"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["serve", "--data", d, "--listen", "127.0.0.1:0"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("another purser process is already using"),
+        "{err}"
+    );
+    // Reading is fine while it runs.
+    assert_eq!(run(&["ledger", "verify", "--data", d]).0, 0);
+    assert_eq!(p.get("/healthz").0, 200);
+}
+
+#[test]
 fn verify_on_a_missing_ledger_says_what_to_do() {
     let dir = TempDir::new("missing");
     let (code, _, err) = run(&[
