@@ -28,4 +28,6 @@ pub use transfer::{
 };
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
