@@ -36,7 +36,7 @@ pub async fn run(store: StoreConfig, json: bool) -> ExitCode {
                     &summary.head_hash[..16.min(summary.head_hash.len())]
                 );
                 println!(
-                    "  {} accounts, {} transfers, {} holds ({} pending)",
+                    "  accounts: {}, transfers: {}, holds: {} ({} pending)",
                     summary.accounts, summary.transfers, summary.holds, summary.holds_pending
                 );
                 for (code, t) in &summary.totals {

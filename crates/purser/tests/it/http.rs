@@ -165,7 +165,7 @@ fn every_error_is_json_in_one_shape() {
     drop(p);
     let (code, out, _) = verify(dir.path(), &Storage::Sqlite);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("0 accounts"), "{out}");
+    assert!(out.contains("accounts: 0,"), "{out}");
 }
 
 both!(ledger_api_moves_money_by_the_rules, |storage| {
@@ -278,5 +278,5 @@ both!(ledger_api_moves_money_by_the_rules, |storage| {
     drop(p);
     let (code, out, err) = verify(dir.path(), &storage);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("4 accounts"), "{out}");
+    assert!(out.contains("accounts: 4,"), "{out}");
 });
