@@ -226,34 +226,11 @@ async fn writer_loop(
             continue;
         }
         let timer = CommitTimer::start();
-        match commit(c, &batch.jobs, now).await {
-            Ok((results, expired)) => {
-                timer.done(&metrics, batch.ops, expired);
-                writer::reply_all(batch.jobs, results, &metrics);
-            }
-            Err(e) if batch.jobs.len() <= 1 => {
-                tracing::error!(error = %e, "ledger commit failed");
-                for job in batch.jobs {
-                    writer::fail(job, e.clone(), &metrics);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, jobs = batch.jobs.len(), "group commit failed; retrying each job alone");
-                for job in batch.jobs {
-                    let timer = CommitTimer::start();
-                    let ops = job.ops.len();
-                    match commit(c, std::slice::from_ref(&job), now).await {
-                        Ok((results, expired)) => {
-                            timer.done(&metrics, ops, expired);
-                            writer::reply_all(vec![job], results, &metrics);
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "ledger commit failed");
-                            writer::fail(job, e, &metrics);
-                        }
-                    }
-                }
-            }
+        let committed = commit(c, &batch.jobs, now).await;
+        for job in writer::settle(batch.jobs, timer, committed, &metrics) {
+            let timer = CommitTimer::start();
+            let committed = commit(c, std::slice::from_ref(&job), now).await;
+            let _ = writer::settle(vec![job], timer, committed, &metrics);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! core in one database transaction, commits (one fsync for the lot), and only then replies.
 //! If the transaction fails, each job is retried alone, so one bad job cannot sink others.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use purser_core::ledger::{LedgerState, LinkedOp};
@@ -176,11 +176,41 @@ pub(crate) fn execute(
     jobs.iter().map(|j| state.execute(&j.ops, now)).collect()
 }
 
-/// Reply to every job of a committed batch.
-pub(crate) fn reply_all(jobs: Vec<Pending>, results: Vec<Vec<OpResult>>, metrics: &LedgerMetrics) {
-    for (job, res) in jobs.into_iter().zip(results) {
-        metrics.count_results(&job.ops, &res);
-        let _ = job.reply.send(Ok(res));
+/// What a commit returns: one result list per job, and how many holds it expired.
+pub(crate) type Committed = Result<(Vec<Vec<OpResult>>, usize), StoreError>;
+
+/// Answer the callers of a commit. On success everyone gets their results. On failure a lone
+/// job gets the error; a group's jobs are handed back, to be retried one at a time so one bad
+/// job cannot sink the others.
+#[must_use]
+pub(crate) fn settle(
+    jobs: Vec<Pending>,
+    timer: CommitTimer,
+    committed: Committed,
+    metrics: &LedgerMetrics,
+) -> Vec<Pending> {
+    let ops = jobs.iter().map(|j| j.ops.len()).sum();
+    match committed {
+        Ok((results, expired)) => {
+            timer.done(metrics, ops, expired);
+            for (job, res) in jobs.into_iter().zip(results) {
+                metrics.count_results(&job.ops, &res);
+                let _ = job.reply.send(Ok(res));
+            }
+            Vec::new()
+        }
+        Err(e) if jobs.len() <= 1 => {
+            tracing::error!(error = %e, "ledger commit failed");
+            for job in jobs {
+                metrics.count_store_failure();
+                let _ = job.reply.send(Err(e.clone()));
+            }
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying each job alone");
+            jobs
+        }
     }
 }
 
@@ -197,7 +227,7 @@ impl CommitTimer {
         CommitTimer(Instant::now())
     }
 
-    pub fn done(self, metrics: &Arc<LedgerMetrics>, ops: usize, expired: usize) {
+    pub fn done(self, metrics: &LedgerMetrics, ops: usize, expired: usize) {
         metrics.count_commit(ops, expired, self.0.elapsed());
     }
 }
