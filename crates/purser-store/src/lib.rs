@@ -208,6 +208,12 @@ impl Ledger {
         }
     }
 
+    /// Submissions waiting for the writer (a gauge for `/metrics`; near `QUEUE_CAPACITY`
+    /// means the writer is the bottleneck or storage has stalled).
+    pub fn queued(&self) -> usize {
+        self.writer.queued()
+    }
+
     pub fn metrics(&self) -> &Arc<LedgerMetrics> {
         &self.metrics
     }

@@ -43,7 +43,7 @@ const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 /// waiting for the writer, so the file cannot grow without bound under constant load.
 const WAL_RESTART_PAGES: i64 = 64 * 1024;
 
-/// Read connections kept open for reuse.
+/// Read connections kept open for reuse, and the most reads run at once.
 const READ_POOL_SIZE: usize = 8;
 
 /// Schema migrations, applied in order once each. Never edit one that has shipped; add another.
@@ -534,6 +534,9 @@ fn commit(
 pub(crate) struct ReadPool {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Connection>>>,
+    /// At most `READ_POOL_SIZE` reads at once; more wait here rather than open connections
+    /// without bound.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
@@ -541,6 +544,7 @@ impl ReadPool {
         ReadPool {
             path,
             idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL_SIZE)),
         }
     }
 
@@ -548,9 +552,16 @@ impl ReadPool {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let idle = self.idle.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = idle.lock().ok().and_then(|mut v| v.pop());
             let conn = match pooled {
                 Some(c) => c,

@@ -79,6 +79,11 @@ impl WriterHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Jobs waiting for the writer right now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Job::Shutdown).await;
         let joiner = self.joiner.lock().ok().and_then(|mut j| j.take());

@@ -54,6 +54,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     state.http_metrics.render(&mut out);
     state.ledger.metrics().render(&mut out);
+    out.push_str(
+        "# HELP purser_ledger_queued_submissions Submissions waiting for the ledger writer.\n",
+    );
+    out.push_str("# TYPE purser_ledger_queued_submissions gauge\n");
+    out.push_str(&format!(
+        "purser_ledger_queued_submissions {}\n",
+        state.ledger.queued()
+    ));
     (
         [(
             header::CONTENT_TYPE,

@@ -62,6 +62,7 @@ both!(system_routes_answer, |storage| {
         "{m}"
     );
     assert!(m.contains("purser_ledger_commits_total"), "{m}");
+    assert!(m.contains("purser_ledger_queued_submissions 0"), "{m}");
     assert!(!m.contains(&p.token), "the token never appears");
 });
 
