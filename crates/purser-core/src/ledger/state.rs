@@ -339,16 +339,7 @@ impl LedgerState {
             currency: t.currency,
             created_at: now,
         };
-        self.record(
-            now,
-            Event::TransferCreated {
-                transfer: transfer.clone(),
-            },
-        )?;
-        Ok(Outcome::Transfer {
-            transfer,
-            replayed: false,
-        })
+        self.record_transfer(transfer, now)
     }
 
     fn resolve(
@@ -425,6 +416,14 @@ impl LedgerState {
             currency: hold.currency,
             created_at: now,
         };
+        self.record_transfer(transfer, now)
+    }
+
+    fn record_transfer(
+        &mut self,
+        transfer: Transfer,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
         self.record(
             now,
             Event::TransferCreated {
