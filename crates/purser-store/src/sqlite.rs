@@ -32,16 +32,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// cache hash at each commit (`pcache1TruncateUnsafe`), so 64 MiB is the sweet spot here.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
+/// Pages beyond the cache are read through a memory map rather than a syscall and a copy each:
+/// measured 20–60% more holds, posts and voids per second once the database outgrows the cache.
+/// (Writes still go through `write` and `fsync`.)
+const WRITER_MMAP_BYTES: i64 = 1 << 30;
+
 /// How often the background checkpointer copies committed WAL pages into the database file.
-/// Checkpointing off the writer thread keeps multi-millisecond stalls out of commit latency.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// It works beside the writer (a PASSIVE checkpoint never blocks it), so most pages are already
+/// copied when the writer's own checkpoint comes round.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How long a RESTART checkpoint waits for readers before giving up until the next round.
+/// WAL pages after which the writer itself checkpoints, between two commits. Only a checkpoint
+/// that finishes while no write is in progress lets SQLite restart the WAL from its beginning;
+/// without it the file grows without bound under sustained load (measured: 290 MB in 10 s),
+/// and every page lookup gets slower. 8,000 pages is about 32 MiB.
+const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
+
+/// How long the final checkpoint at shutdown waits for readers before giving up.
 const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// WAL size (pages) beyond which the checkpointer forces a restart of the WAL, briefly
-/// waiting for the writer, so the file cannot grow without bound under constant load.
-const WAL_RESTART_PAGES: i64 = 64 * 1024;
 
 /// Read connections kept open for reuse, and the most reads run at once.
 const READ_POOL_SIZE: usize = 8;
@@ -123,10 +131,9 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     // FULL: every commit is fsynced before it returns, so an acknowledged batch survives a
     // power cut, not only a process crash.
-    // wal_autocheckpoint=0: the checkpointer thread does it instead of the writer.
     conn.execute_batch(&format!(
         "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{WRITER_CACHE_KIB};
-         PRAGMA wal_autocheckpoint=0;"
+         PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}; PRAGMA mmap_size={WRITER_MMAP_BYTES};"
     ))
     .map_err(db_err)?;
     migrate(&conn)?;
@@ -253,8 +260,8 @@ struct Checkpointer {
 impl Checkpointer {
     fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path).map_err(db_err)?;
-        // Short: a RESTART that finds a long reader (say, `purser ledger verify`) gives up and
-        // tries again next round instead of holding the writer back.
+        // Short: the final TRUNCATE gives up quickly if a reader (say, `purser ledger verify`)
+        // still holds the WAL; the next start checkpoints it.
         conn.busy_timeout(CHECKPOINT_BUSY_TIMEOUT).map_err(db_err)?;
         let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
@@ -272,10 +279,7 @@ impl Checkpointer {
                     let stopping = *guard;
                     drop(guard);
                     let mode = if stopping { "TRUNCATE" } else { "PASSIVE" };
-                    let frames = checkpoint(&conn, mode);
-                    if !stopping && frames > WAL_RESTART_PAGES {
-                        checkpoint(&conn, "RESTART");
-                    }
+                    checkpoint(&conn, mode);
                     if stopping {
                         return;
                     }
@@ -297,16 +301,12 @@ impl Checkpointer {
     }
 }
 
-/// Run a checkpoint; returns the WAL's size in pages (0 if it could not run).
-fn checkpoint(conn: &Connection, mode: &str) -> i64 {
-    match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+/// Run a checkpoint; a failure is logged and retried next round.
+fn checkpoint(conn: &Connection, mode: &str) {
+    if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         r.get::<_, i64>(1)
     }) {
-        Ok(frames) => frames,
-        Err(e) => {
-            tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
-            0
-        }
+        tracing::warn!(error = %e, mode, "WAL checkpoint failed; will retry");
     }
 }
 
