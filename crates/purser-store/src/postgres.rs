@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use purser_core::ledger::journal::{chain_hash, Event, Hash};
+use purser_core::ledger::journal::{chain, Hash};
 use purser_core::ledger::verify::{StoredEntry, StoredHead, Verifier};
 use purser_core::ledger::{Account, AccountId, Hold, LedgerState, Transfer, TransferId};
 use purser_core::{Clock, Timestamp};
@@ -374,31 +374,21 @@ async fn commit(
         return Ok((results, 0));
     }
 
-    let n = changes.entries.len();
-    let (mut seqs, mut ats, mut kinds, mut tids, mut bodies, mut hashes) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut expired = 0;
-    for e in &changes.entries {
-        if matches!(e.event, Event::HoldExpired { .. }) {
-            expired += 1;
-        }
-        seq += 1;
-        let body = e.body();
-        let hash = chain_hash(&prev, seq, body.as_bytes());
-        seqs.push(seq);
-        ats.push(e.at.0);
-        kinds.push(e.kind().to_string());
-        tids.push(e.transfer_id().map(|t| t.as_str().to_string()));
-        bodies.push(body);
-        hashes.push(hash.to_vec());
-        prev = hash;
+    let chained = chain(&changes.entries, seq, prev);
+    let expired = changes.expired();
+    if let Some(last) = chained.last() {
+        (seq, prev) = (last.seq, last.hash);
     }
+    let seqs: Vec<i64> = chained.iter().map(|c| c.seq).collect();
+    let ats: Vec<i64> = chained.iter().map(|c| c.entry.at.0).collect();
+    let kinds = strs(chained.iter().map(|c| c.entry.kind()));
+    let tids: Vec<Option<String>> = chained
+        .iter()
+        .map(|c| c.entry.transfer_id().map(|t| t.as_str().to_string()))
+        .collect();
+    let hashes: Vec<Vec<u8>> = chained.iter().map(|c| c.hash.to_vec()).collect();
+    let bodies: Vec<String> = chained.into_iter().map(|c| c.body).collect();
+    let n = seqs.len();
     let a = &changes.accounts;
     let acc_ids = strs(a.iter().map(|x| x.id.as_str()));
     let acc_cur = strs(a.iter().map(|x| x.currency.code()));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use purser_core::ledger::journal::{chain_hash, Event, Hash};
+use purser_core::ledger::journal::{chain, Hash};
 use purser_core::ledger::verify::{StoredEntry, StoredHead, Verifier};
 use purser_core::ledger::{Account, AccountId, Hold, LedgerState, Transfer, TransferId};
 use purser_core::{Clock, Timestamp};
@@ -441,29 +441,23 @@ fn commit(
         tx.rollback().map_err(db_err)?;
         return Ok((results, 0));
     }
-    let mut expired = 0;
+    let expired = changes.expired();
     {
         let mut put_entry = tx
             .prepare_cached("INSERT INTO journal (seq, at, kind, transfer_id, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(db_err)?;
-        for e in &changes.entries {
-            if matches!(e.event, Event::HoldExpired { .. }) {
-                expired += 1;
-            }
-            seq += 1;
-            let body = e.body();
-            let hash = chain_hash(&prev, seq, body.as_bytes());
+        for c in chain(&changes.entries, seq, prev) {
             put_entry
                 .execute(params![
-                    seq,
-                    e.at.0,
-                    e.kind(),
-                    e.transfer_id().map(TransferId::as_str),
-                    body,
-                    hash.as_slice()
+                    c.seq,
+                    c.entry.at.0,
+                    c.entry.kind(),
+                    c.entry.transfer_id().map(TransferId::as_str),
+                    c.body,
+                    c.hash.as_slice()
                 ])
                 .map_err(db_err)?;
-            prev = hash;
+            (seq, prev) = (c.seq, c.hash);
         }
         let mut put_account = tx
             .prepare_cached(&format!(

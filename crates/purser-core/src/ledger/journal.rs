@@ -75,3 +75,31 @@ pub fn chain_hash(prev: &Hash, seq: i64, body: &[u8]) -> Hash {
     h.update(body);
     h.finalize().into()
 }
+
+/// An entry ready to store: its place in the chain, its canonical body and its hash.
+pub struct Chained<'a> {
+    pub seq: i64,
+    pub entry: &'a Entry,
+    pub body: String,
+    pub hash: Hash,
+}
+
+/// Number `entries` after the entry (`seq`, `prev`) and link each to the one before: the one
+/// place new entries join the chain, for every backend.
+pub fn chain(entries: &[Entry], mut seq: i64, mut prev: Hash) -> Vec<Chained<'_>> {
+    entries
+        .iter()
+        .map(|entry| {
+            seq += 1;
+            let body = entry.body();
+            let hash = chain_hash(&prev, seq, body.as_bytes());
+            prev = hash;
+            Chained {
+                seq,
+                entry,
+                body,
+                hash,
+            }
+        })
+        .collect()
+}

@@ -70,6 +70,16 @@ pub struct Changes {
     pub holds: Vec<Hold>,
 }
 
+impl Changes {
+    /// Holds these changes expire.
+    pub fn expired(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.event, Event::HoldExpired { .. }))
+            .count()
+    }
+}
+
 /// Accounts, holds and transfers in memory, and the entries produced since the last
 /// [`take_changes`](LedgerState::take_changes).
 #[derive(Default)]
