@@ -4,9 +4,14 @@
 //! passed in by the crates above, which is what lets the ledger rules be tested exhaustively
 //! and replayed offline by `purser ledger verify`.
 
+pub mod card;
+pub mod httpsig;
 pub mod ledger;
 pub mod money;
+pub mod rail;
+pub mod secret;
 pub mod time;
+pub mod vault;
 
 pub use money::{Currency, Money, MoneyError, ParseOptions};
 pub use time::{Clock, ManualClock, Timestamp};

@@ -1,0 +1,1 @@
+//! Payment cards: numbers (Luhn, brand), expiry, CVV, masked display and fingerprints.

@@ -1,0 +1,1 @@
+//! The card rail adapter interface and the built-in sandbox issuer.

@@ -1,0 +1,1 @@
+//! `Secret<T>`: a value that prints as `***` and is zeroized on drop.
