@@ -2,8 +2,10 @@
 //! Handlers translate HTTP into calls on `purser_store::Ledger`; no rule lives here.
 
 pub mod auth;
+mod caller;
 pub mod error;
 mod extract;
+mod idempotency;
 mod metrics;
 mod openapi;
 pub mod routes;
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use purser_store::{Ledger, StoreConfig};
+use purser_wallet::Wallet;
 
 pub use auth::OperatorKey;
 pub use metrics::HttpMetrics;
@@ -42,12 +45,15 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub http_metrics: Arc<HttpMetrics>,
     pub operator: OperatorKey,
+    pub wallet: Arc<Wallet>,
+    /// Base URL for links Purser prints (setup and confirmation pages).
+    pub public_url: String,
 }
 
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
-    use routes::{ledger, system};
-    let ledger_routes = Router::new()
+    use routes::{agents, keys, ledger, system, users, wallet};
+    let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
         .route("/v1/ledger/transfers", post(ledger::create_transfer))
@@ -56,6 +62,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/holds/:id/post", post(ledger::post_hold))
         .route("/v1/ledger/holds/:id/void", post(ledger::void_hold))
         .route("/v1/ledger/batch", post(ledger::batch))
+        .route("/v1/users", post(users::create_user))
+        .route("/v1/users/:id", get(users::get_user))
+        .route("/v1/operator/vault", get(keys::vault_status))
+        .route("/v1/operator/vault/rotate", post(keys::vault_rotate))
+        .route(
+            "/v1/operator/vault/destroy-retired",
+            post(keys::vault_destroy),
+        )
+        .route(
+            "/v1/operator/signing-keys/rotate",
+            post(keys::signing_rotate),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_operator,
@@ -64,7 +82,42 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
-        .merge(ledger_routes)
+        .route("/.well-known/jwks.json", get(keys::jwks))
+        .route("/.well-known/http-message-signatures-directory", get(keys::directory))
+        .route("/v1/setup", post(users::setup))
+        .route("/v1/me", get(users::me))
+        .route("/v1/tokens", post(users::create_token).get(users::list_tokens))
+        .route("/v1/tokens/:id/revoke", post(users::revoke_token))
+        .route("/v1/wallet", get(wallet::wallet))
+        .route("/v1/cards", post(wallet::add_card).get(wallet::list_cards))
+        .route("/v1/cards/:id", get(wallet::get_card))
+        .route("/v1/cards/:id/remove", post(wallet::remove_card))
+        .route("/v1/topups", post(wallet::top_up).get(wallet::list_topups))
+        .route("/v1/topups/:id", get(wallet::get_topup))
+        .route("/v1/topups/:id/challenge", post(wallet::challenge))
+        .route("/v1/topups/:id/refunds", post(wallet::refund).get(wallet::list_refunds))
+        .route("/v1/exclusive-cards", post(wallet::create_exclusive).get(wallet::list_exclusive))
+        .route("/v1/exclusive-cards/:id", get(wallet::get_exclusive))
+        .route("/v1/exclusive-cards/:id/fund", post(wallet::fund))
+        .route("/v1/exclusive-cards/:id/withdraw", post(wallet::withdraw))
+        .route("/v1/exclusive-cards/:id/close", post(wallet::close_exclusive))
+        .route("/v1/agents", post(agents::register).get(agents::list))
+        .route("/v1/agents/:id", get(agents::get))
+        .route("/v1/agents/:id/keys", post(agents::rotate_key))
+        .route("/v1/agents/:id/keys/:kid/revoke", post(agents::revoke_key))
+        .route("/v1/agents/:id/revoke", post(agents::revoke))
+        .route("/v1/bindings", get(agents::list_bindings))
+        .route("/v1/bindings/:id", get(agents::get_binding))
+        .route("/v1/bindings/:id/approve", post(agents::approve))
+        .route("/v1/bindings/:id/decline", post(agents::decline))
+        .route("/v1/bindings/:id/freeze", post(agents::freeze))
+        .route("/v1/bindings/:id/unfreeze", post(agents::unfreeze))
+        .route("/v1/bindings/:id/revoke", post(agents::revoke_binding))
+        .route("/v1/bindings/:id/funding-source", post(agents::funding_source))
+        .route("/v1/agent/whoami", get(agents::whoami))
+        .route("/v1/agent/bindings", post(agents::request_binding))
+        .route("/v1/agent/users/:user_id/funds", get(agents::funds))
+        .merge(operator_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -144,15 +197,51 @@ pub async fn serve(
         .map_err(|e| format!("cannot open storage ({}): {e}", opts.store.describe()))?;
     let ledger = Arc::new(ledger);
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let clock: Arc<dyn purser_core::Clock> = Arc::new(purser_store::SystemClock);
+    let rail: Arc<dyn purser_core::rail::CardRail> =
+        Arc::new(purser_core::rail::SandboxRail::new());
+    let wallet =
+        Arc::new(Wallet::open(&opts.store, &opts.data_dir, ledger.clone(), clock, rail).await?);
+    let public_url = format!("http://{addr}");
     let state = AppState {
         ledger: ledger.clone(),
         http_metrics: Arc::new(HttpMetrics::default()),
         operator,
+        wallet: wallet.clone(),
+        public_url,
+    };
+    let sweeper = {
+        let wallet = wallet.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(purser_wallet::SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                wallet.sweep().await;
+            }
+        })
     };
     println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
     println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
     println!("  Health:   http://{addr}/healthz");
     println!("  Storage:  {}", opts.store.describe());
+    println!(
+        "  Cards:    {} rail{}",
+        wallet.rail_name(),
+        if wallet.rail_name() == "sandbox" {
+            " (SIMULATED: no real card is charged; test numbers in the README)"
+        } else {
+            ""
+        }
+    );
+    match wallet.vault_key_source() {
+        purser_wallet::KeySource::File(p) => println!(
+            "  Vault key: {} (keep it out of backups of the database)",
+            p.display()
+        ),
+        purser_wallet::KeySource::Env => {
+            println!("  Vault key: from {}", purser_wallet::vault_keys::KEY_ENV)
+        }
+    }
     match source {
         auth::TokenSource::File(p) => println!(
             "  Operator token: in {} (send as 'Authorization: Bearer …')",
@@ -181,6 +270,8 @@ pub async fn serve(
             Ok(())
         }
     };
+    sweeper.abort();
+    wallet.shutdown().await;
     ledger.shutdown().await;
     tracing::info!("stopped; every acknowledged operation is committed");
     served.map_err(|e| format!("the server stopped with an error: {e}"))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{ledger, ledger_dto, system};
+use crate::routes::{agents, keys, ledger, ledger_dto, system, users, wallet};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,14 @@ use crate::routes::{ledger, ledger_dto, system};
         system::healthz, system::metrics, system::openapi,
         ledger::create_account, ledger::get_account, ledger::create_transfer, ledger::get_transfer,
         ledger::get_hold, ledger::post_hold, ledger::void_hold, ledger::batch,
+        users::create_user, users::get_user, users::setup, users::me, users::create_token, users::list_tokens, users::revoke_token,
+        wallet::wallet, wallet::add_card, wallet::list_cards, wallet::get_card, wallet::remove_card,
+        wallet::top_up, wallet::list_topups, wallet::get_topup, wallet::challenge, wallet::refund, wallet::list_refunds,
+        wallet::create_exclusive, wallet::list_exclusive, wallet::get_exclusive, wallet::fund, wallet::withdraw, wallet::close_exclusive,
+        agents::register, agents::list, agents::get, agents::rotate_key, agents::revoke_key, agents::revoke,
+        agents::list_bindings, agents::get_binding, agents::approve, agents::decline, agents::freeze, agents::unfreeze,
+        agents::revoke_binding, agents::funding_source, agents::whoami, agents::request_binding, agents::funds,
+        keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -19,9 +27,18 @@ use crate::routes::{ledger, ledger_dto, system};
         ledger_dto::PostHold, ledger_dto::VoidHold, ledger_dto::BatchRequest, ledger_dto::Operation,
         ledger_dto::BatchResponse, ledger_dto::BatchResult, ledger_dto::AccountView, ledger_dto::TransferView,
         ledger_dto::HoldView,
+        users::CreateUser, users::Setup, users::CreateToken, wallet::AddCard, wallet::TopUp, wallet::ChallengeAnswer,
+        wallet::RefundRequest, wallet::CreateExclusiveCard, wallet::MoveMoney, agents::RegisterAgent, agents::RotateKey,
+        agents::FundingSource, agents::BindingRequest,
     )),
     modifiers(&OperatorAuth),
-    tags((name = "ledger", description = "Double-entry ledger (operator only)"), (name = "system", description = "Health, metrics, API description")),
+    tags((name = "ledger", description = "Double-entry ledger (operator only)"),
+        (name = "users", description = "Users and API tokens"),
+        (name = "wallet", description = "Balances, cards (sandbox rail), top-ups, refunds, agent-exclusive cards"),
+        (name = "agents", description = "Agents you develop: registration, keys, revocation"),
+        (name = "bindings", description = "Which agents may act for you; freeze is the kill switch"),
+        (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
+        (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]
 pub struct ApiDoc;
 
@@ -33,6 +50,19 @@ impl Modify for OperatorAuth {
             components.add_security_scheme(
                 "operator",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+            components.add_security_scheme(
+                "user",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+            components.add_security_scheme(
+                "http_signature",
+                SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                    utoipa::openapi::security::ApiKeyValue::with_description(
+                        "Signature",
+                        "RFC 9421 HTTP Message Signature (Web Bot Auth profile) with Signature-Input; Ed25519, keyid = JWK thumbprint",
+                    ),
+                )),
             );
         }
     }

@@ -8,6 +8,7 @@
 //! The rules live in `purser_core::ledger`; this crate loads what a batch references, runs the
 //! core state machine, and writes the journal entries and touched rows it returns.
 
+pub mod db;
 mod metrics;
 mod postgres;
 mod rows;

@@ -84,7 +84,7 @@ CREATE TABLE refusals (
 );
 "#];
 
-fn db_err(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
     // The server's own message and SQLSTATE (deadlock, unique violation, …) for the log; the
     // driver never includes the password.
     match e.as_db_error() {
@@ -105,7 +105,7 @@ const SESSION_SETTINGS: &str = "SET lock_timeout = '10s'; SET statement_timeout 
 /// TCP keepalive, so a half-open connection to a vanished server is noticed.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
-async fn connect(url: &str) -> Result<Client, StoreError> {
+pub(crate) async fn connect(url: &str) -> Result<Client, StoreError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
         StoreError::Config(format!(
             "the database URL {} is not valid: {e}",

@@ -534,7 +534,7 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    fn new(path: PathBuf) -> ReadPool {
+    pub(crate) fn new(path: PathBuf) -> ReadPool {
         ReadPool {
             path,
             idle: Arc::new(Mutex::new(Vec::new())),
@@ -542,7 +542,7 @@ impl ReadPool {
         }
     }
 
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

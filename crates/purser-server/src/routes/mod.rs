@@ -1,3 +1,7 @@
+pub mod agents;
+pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
 pub mod system;
+pub mod users;
+pub mod wallet;

@@ -1,0 +1,61 @@
+//! Keys: Purser's published public keys (`/.well-known/*`), and the operator's key rotation
+//! (`/v1/operator/vault/*`, `/v1/operator/signing-keys/rotate`).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::AppState;
+
+/// Purser's public signing keys (JWK Set): active and recently retired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys", responses((status = 200, description = "JWK Set")))]
+pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
+    let v = state.wallet.jwks().await?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(v)).into_response())
+}
+
+/// The Web Bot Auth key directory: Purser's Ed25519 keys.
+#[utoipa::path(get, path = "/.well-known/http-message-signatures-directory", tag = "keys", responses((status = 200, description = "JWK Set of Ed25519 keys")))]
+pub async fn directory(State(state): State<AppState>) -> ApiResult<Response> {
+    let v = state.wallet.signature_directory().await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/http-message-signatures-directory+json",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        v.to_string(),
+    )
+        .into_response())
+}
+
+/// The vault's key-encryption keys and how many records each still wraps (operator).
+#[utoipa::path(get, path = "/v1/operator/vault", tag = "keys", security(("operator" = [])), responses((status = 200, description = "Vault keys")))]
+pub async fn vault_status(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(state.wallet.vault_status().await?).into_response())
+}
+
+/// Rotate the vault's key-encryption key and re-wrap every record (operator). Runs while
+/// Purser serves.
+#[utoipa::path(post, path = "/v1/operator/vault/rotate", tag = "keys", security(("operator" = [])), responses((status = 200, description = "Vault keys after rotation")))]
+pub async fn vault_rotate(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(state.wallet.rotate_vault().await?).into_response())
+}
+
+/// Destroy retired key-encryption keys that no record uses any more (operator).
+#[utoipa::path(post, path = "/v1/operator/vault/destroy-retired", tag = "keys", security(("operator" = [])), responses((status = 200, description = "Destroyed key ids and the vault keys left")))]
+pub async fn vault_destroy(State(state): State<AppState>) -> ApiResult<Response> {
+    let (status, gone) = state.wallet.destroy_retired_keys().await?;
+    Ok(Json(json!({"destroyed": gone, "vault": status})).into_response())
+}
+
+/// Make new signing keys; the old public keys stay published (operator).
+#[utoipa::path(post, path = "/v1/operator/signing-keys/rotate", tag = "keys", security(("operator" = [])), responses((status = 200, description = "The published JWK Set")))]
+pub async fn signing_rotate(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(state.wallet.rotate_signing_keys().await?).into_response())
+}

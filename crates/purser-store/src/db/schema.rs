@@ -1,0 +1,168 @@
+//! The record tables, as numbered migrations. Written once for both databases: `BYTEA`
+//! becomes `BLOB` on SQLite; everything else is common SQL.
+
+/// `(version, statements)`, applied in order, each exactly once.
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT,
+    status TEXT NOT NULL,
+    setup_hash TEXT UNIQUE,
+    setup_expires_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+CREATE TABLE wallet_accounts (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    currency TEXT NOT NULL,
+    account_id TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, currency)
+);
+CREATE TABLE vault_records (
+    id TEXT PRIMARY KEY,
+    kek_id TEXT NOT NULL,
+    wrapped_dek BYTEA NOT NULL,
+    ciphertext BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX vault_records_kek ON vault_records(kek_id);
+CREATE TABLE cards (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    exp_month BIGINT NOT NULL,
+    exp_year BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    number_record TEXT REFERENCES vault_records(id),
+    cvv_record TEXT REFERENCES vault_records(id),
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX cards_user ON cards(user_id);
+CREATE UNIQUE INDEX cards_one_active_per_fingerprint ON cards(user_id, fingerprint) WHERE status = 'active';
+CREATE TABLE topups (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    card_id TEXT NOT NULL REFERENCES cards(id),
+    amount BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rail TEXT NOT NULL,
+    rail_ref TEXT,
+    challenge TEXT,
+    decline_code TEXT,
+    decline_message TEXT,
+    refunded BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX topups_user ON topups(user_id, created_at);
+CREATE INDEX topups_open ON topups(status) WHERE status IN ('pending', 'approved');
+CREATE TABLE refunds (
+    id TEXT PRIMARY KEY,
+    topup_id TEXT NOT NULL REFERENCES topups(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    amount BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    failure TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX refunds_topup ON refunds(topup_id);
+CREATE INDEX refunds_open ON refunds(status) WHERE status = 'pending';
+CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    developer_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    status TEXT NOT NULL,
+    card TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX agents_developer ON agents(developer_id);
+CREATE TABLE agent_keys (
+    thumbprint TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    jwk TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    not_after BIGINT
+);
+CREATE INDEX agent_keys_agent ON agent_keys(agent_id);
+CREATE TABLE bindings (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    status TEXT NOT NULL,
+    frozen BIGINT NOT NULL DEFAULT 0,
+    funding_source TEXT,
+    purpose TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    decided_at BIGINT
+);
+CREATE INDEX bindings_user ON bindings(user_id);
+CREATE UNIQUE INDEX bindings_one_open ON bindings(agent_id, user_id) WHERE status IN ('pending', 'active');
+CREATE TABLE exclusive_cards (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    binding_id TEXT NOT NULL REFERENCES bindings(id),
+    currency TEXT NOT NULL,
+    account_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX exclusive_cards_user ON exclusive_cards(user_id);
+CREATE UNIQUE INDEX exclusive_cards_one_open ON exclusive_cards(binding_id, currency) WHERE status = 'active';
+CREATE TABLE nonces (
+    keyid TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (keyid, nonce)
+);
+CREATE INDEX nonces_expiry ON nonces(expires_at);
+CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status BIGINT,
+    body TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_age ON idempotency(created_at);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    public_jwk TEXT NOT NULL,
+    private_record TEXT NOT NULL REFERENCES vault_records(id),
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT,
+    publish_until BIGINT
+);
+"#,
+)];
+
+/// The DDL for SQLite.
+pub(super) fn sqlite_ddl(sql: &str) -> String {
+    sql.replace("BYTEA", "BLOB")
+}

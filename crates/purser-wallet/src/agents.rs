@@ -1,0 +1,332 @@
+//! Agents: registered by their developer with an Ed25519 public key (a JWK), optionally a Web
+//! Bot Auth Signature Agent Card. Keys rotate with a grace period for the old key; a key or
+//! the whole agent can be revoked.
+
+use purser_core::httpsig::{Ed25519PublicKey, SignatureAgentCard};
+use purser_core::Timestamp;
+use purser_store::db::{Expect, Row, Stmt};
+use purser_store::vals;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::access::{Principal, Scope};
+use crate::error::{Result, WalletError};
+use crate::ids::{self, check_id};
+use crate::Wallet;
+
+/// How long an old key keeps working after a rotation when the developer does not say.
+pub const DEFAULT_KEY_GRACE_HOURS: i64 = 24;
+
+/// Longest grace: a week is enough to roll a fleet; longer leaves a replaced key alive.
+pub const MAX_KEY_GRACE_HOURS: i64 = 7 * 24;
+
+/// Most keys an agent may have at once (active and in grace).
+pub const MAX_LIVE_KEYS: usize = 8;
+
+/// Most agents one developer may register.
+pub const MAX_AGENTS_PER_DEVELOPER: i64 = 1000;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentKey {
+    /// The key's JWK thumbprint (RFC 7638): the `keyid` of its signatures.
+    pub kid: String,
+    pub jwk: Value,
+    /// `active`, `retiring` (works until `not_after`) or `revoked`.
+    pub status: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    /// Who runs the agent (a company or person), as the developer declared.
+    pub operator: String,
+    /// `active` or `revoked`.
+    pub status: String,
+    pub keys: Vec<AgentKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_agent_card: Option<Value>,
+    pub created_at: String,
+}
+
+/// Public facts about an agent, as a user deciding on a binding sees them.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentSummary {
+    pub id: String,
+    pub name: String,
+    pub operator: String,
+    pub status: String,
+}
+
+fn parse_key(jwk: &Value) -> Result<Ed25519PublicKey> {
+    Ed25519PublicKey::from_jwk(jwk)
+        .map_err(|e| WalletError::invalid(e.code(), e.to_string(), "public_key_jwk"))
+}
+
+fn check_text(v: &str, param: &str) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+        return Err(WalletError::invalid(
+            "name_invalid",
+            format!("{param} must be 1 to 100 characters without control characters"),
+            param,
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn key_from(r: &Row) -> Result<AgentKey> {
+    Ok(AgentKey {
+        kid: r.text(0)?,
+        jwk: serde_json::from_str(&r.text(1)?).unwrap_or(Value::Null),
+        status: r.text(2)?,
+        created_at: Timestamp(r.int(3)?).to_rfc3339(),
+        not_after: r.opt_int(4)?.map(|t| Timestamp(t).to_rfc3339()),
+    })
+}
+
+impl Wallet {
+    /// Register an agent the caller develops.
+    pub async fn register_agent(
+        &self,
+        who: &Principal,
+        name: &str,
+        operator: &str,
+        public_key_jwk: &Value,
+        card: Option<&Value>,
+    ) -> Result<Agent> {
+        who.require(Scope::Developer)?;
+        let name = check_text(name, "name")?;
+        let operator = check_text(operator, "operator")?;
+        let key = parse_key(public_key_jwk)?;
+        let card_text = match card {
+            None | Some(Value::Null) => None,
+            Some(c) => {
+                let url = c
+                    .get("client_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let parsed = SignatureAgentCard::parse(url, c).map_err(|e| {
+                    WalletError::invalid(
+                        "signature_agent_card_invalid",
+                        format!("the Signature Agent Card is not valid: {}", e.0),
+                        "signature_agent_card",
+                    )
+                })?;
+                if let purser_core::httpsig::CardKeys::Jwks(keys) = &parsed.keys {
+                    if !keys.iter().any(|k| k.thumbprint() == key.thumbprint()) {
+                        return Err(WalletError::invalid(
+                            "signature_agent_card_invalid",
+                            "the Signature Agent Card lists keys, but not public_key_jwk; publish the agent's key in its card",
+                            "signature_agent_card",
+                        ));
+                    }
+                }
+                Some(c.to_string())
+            }
+        };
+        let count = self
+            .db
+            .query_opt(
+                "SELECT COUNT(*) FROM agents WHERE developer_id = $1",
+                vals![&who.user_id],
+            )
+            .await?
+            .map_or(Ok(0), |r| r.int(0))?;
+        if count >= MAX_AGENTS_PER_DEVELOPER {
+            return Err(WalletError::conflict(
+                "too_many_agents",
+                format!("you have registered {MAX_AGENTS_PER_DEVELOPER} agents, the most allowed"),
+            ));
+        }
+        let now = self.now();
+        let id = ids::new_id("agt")?;
+        self.db
+            .write(vec![
+                Stmt::exec(
+                    "INSERT INTO agents (id, developer_id, name, operator, status, card, created_at) VALUES ($1, $2, $3, $4, 'active', $5, $6)",
+                    vals![&id, &who.user_id, &name, &operator, card_text, now.0],
+                ),
+                Stmt::exec(
+                    "INSERT INTO agent_keys (thumbprint, agent_id, jwk, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
+                    vals![key.thumbprint(), &id, key.to_jwk().to_string(), now.0],
+                ),
+            ])
+            .await
+            .map_err(key_taken)?;
+        self.agent(who, &id).await
+    }
+
+    /// One of the caller's agents.
+    pub async fn agent(&self, who: &Principal, id: &str) -> Result<Agent> {
+        who.require(Scope::Developer)?;
+        check_id("agt", id, "id")?;
+        let row = self
+            .db
+            .query_opt(
+                "SELECT id, name, operator, status, card, created_at FROM agents WHERE id = $1 AND developer_id = $2",
+                vals![id, &who.user_id],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("agent", id))?;
+        self.agent_from(&row).await
+    }
+
+    async fn agent_from(&self, row: &Row) -> Result<Agent> {
+        let id = row.text(0)?;
+        let keys = self
+            .db
+            .query(
+                "SELECT thumbprint, jwk, status, created_at, not_after FROM agent_keys WHERE agent_id = $1 ORDER BY created_at, thumbprint",
+                vals![&id],
+            )
+            .await?
+            .iter()
+            .map(key_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Agent {
+            id,
+            name: row.text(1)?,
+            operator: row.text(2)?,
+            status: row.text(3)?,
+            keys,
+            signature_agent_card: row.opt_text(4)?.and_then(|c| serde_json::from_str(&c).ok()),
+            created_at: Timestamp(row.int(5)?).to_rfc3339(),
+        })
+    }
+
+    pub async fn list_agents(&self, who: &Principal) -> Result<Vec<Agent>> {
+        who.require(Scope::Developer)?;
+        let rows = self
+            .db
+            .query(
+                "SELECT id, name, operator, status, card, created_at FROM agents WHERE developer_id = $1 ORDER BY created_at, id LIMIT 1000",
+                vals![&who.user_id],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.agent_from(r).await?);
+        }
+        Ok(out)
+    }
+
+    /// Add a new active key; keys active until now keep working for `grace_hours`, then stop.
+    pub async fn rotate_agent_key(
+        &self,
+        who: &Principal,
+        id: &str,
+        public_key_jwk: &Value,
+        grace_hours: Option<i64>,
+    ) -> Result<Agent> {
+        let agent = self.agent(who, id).await?;
+        if agent.status != "active" {
+            return Err(WalletError::conflict(
+                "agent_revoked",
+                "this agent is revoked; register a new agent instead",
+            ));
+        }
+        let grace = grace_hours.unwrap_or(DEFAULT_KEY_GRACE_HOURS);
+        if !(0..=MAX_KEY_GRACE_HOURS).contains(&grace) {
+            return Err(WalletError::invalid(
+                "grace_hours_invalid",
+                format!("grace_hours must be 0 to {MAX_KEY_GRACE_HOURS}"),
+                "grace_hours",
+            ));
+        }
+        let now = self.now();
+        let live = agent.keys.iter().filter(|k| k.status != "revoked").count();
+        if live >= MAX_LIVE_KEYS {
+            return Err(WalletError::conflict(
+                "too_many_keys",
+                format!("the agent has {MAX_LIVE_KEYS} live keys; revoke old ones first"),
+            ));
+        }
+        let key = parse_key(public_key_jwk)?;
+        let until = now.0.saturating_add(grace.saturating_mul(3_600_000));
+        self.db
+            .write(vec![
+                Stmt::exec(
+                    "UPDATE agent_keys SET status = 'retiring', not_after = $2 WHERE agent_id = $1 AND status = 'active'",
+                    vals![id, until],
+                ),
+                Stmt::exec(
+                    "INSERT INTO agent_keys (thumbprint, agent_id, jwk, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
+                    vals![key.thumbprint(), id, key.to_jwk().to_string(), now.0],
+                ),
+            ])
+            .await
+            .map_err(key_taken)?;
+        self.agent(who, id).await
+    }
+
+    /// Revoke one key at once (a leaked key), active or in grace.
+    pub async fn revoke_agent_key(&self, who: &Principal, id: &str, kid: &str) -> Result<Agent> {
+        self.agent(who, id).await?;
+        let now = self.now();
+        self.db
+            .write(vec![Stmt::exec(
+                "UPDATE agent_keys SET status = 'revoked', not_after = $3 WHERE agent_id = $1 AND thumbprint = $2 AND status <> 'revoked'",
+                vals![id, kid, now.0],
+            )
+            .expect(Expect::One, "key")])
+            .await
+            .map_err(|_| WalletError::not_found("key", kid).at("kid"))?;
+        self.agent(who, id).await
+    }
+
+    /// Revoke the agent for good: every key and every binding ends now.
+    pub async fn revoke_agent(&self, who: &Principal, id: &str) -> Result<Agent> {
+        self.agent(who, id).await?;
+        let now = self.now();
+        self.db
+            .write(vec![
+                Stmt::exec(
+                    "UPDATE agents SET status = 'revoked' WHERE id = $1 AND developer_id = $2",
+                    vals![id, &who.user_id],
+                ),
+                Stmt::exec(
+                    "UPDATE agent_keys SET status = 'revoked', not_after = $2 WHERE agent_id = $1 AND status <> 'revoked'",
+                    vals![id, now.0],
+                ),
+                Stmt::exec(
+                    "UPDATE bindings SET status = 'revoked', decided_at = $2 WHERE agent_id = $1 AND status IN ('pending', 'active')",
+                    vals![id, now.0],
+                ),
+            ])
+            .await?;
+        self.agent(who, id).await
+    }
+
+    /// Public facts about an agent (for the agent itself, and users deciding on it).
+    pub async fn agent_summary(&self, id: &str) -> Result<AgentSummary> {
+        let r = self
+            .db
+            .query_opt(
+                "SELECT id, name, operator, status FROM agents WHERE id = $1",
+                vals![id],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("agent", id))?;
+        Ok(AgentSummary {
+            id: r.text(0)?,
+            name: r.text(1)?,
+            operator: r.text(2)?,
+            status: r.text(3)?,
+        })
+    }
+}
+
+fn key_taken(e: purser_store::db::DbError) -> WalletError {
+    match e {
+        purser_store::db::DbError::Conflict(_) => WalletError::conflict(
+            "key_already_registered",
+            "this public key is already registered to an agent; every agent key must be its own",
+        )
+        .at("public_key_jwk"),
+        e => e.into(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Purser's wallet and identity services, between the HTTP edge and storage: users and API
+//! tokens, the card vault and top-ups through a card rail, agents and their keys, bindings
+//! (which agent may act for which user), agent-exclusive cards, and the authentication of
+//! signed agent requests.
+//!
+//! Rules about money stay in `purser_core::ledger` (which this crate drives through
+//! `purser_store::Ledger`); rules about signatures, cards and encryption stay in
+//! `purser_core::{httpsig, card, vault}`. This crate decides who may do what, and keeps the
+//! records. Every method that acts for a user takes the [`Principal`] and checks ownership in
+//! the query itself: another user's things are "not found".
+
+pub mod access;
+pub mod agents;
+pub mod bindings;
+pub mod cards;
+pub mod error;
+pub mod exclusive;
+pub mod funds;
+pub mod idempotency;
+pub mod ids;
+pub mod signed;
+pub mod signing_keys;
+pub mod topups;
+pub mod vault_keys;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use purser_core::rail::CardRail;
+use purser_core::secret::SecretBytes;
+use purser_core::{Clock, Timestamp};
+use purser_store::db::Db;
+use purser_store::{Ledger, StoreConfig};
+
+pub use access::{Principal, Scope};
+pub use error::{Kind, WalletError};
+pub use signed::AgentCaller;
+pub use vault_keys::KeySource;
+
+/// How often the background sweeper forgets spent nonces and old idempotent answers, and
+/// drives interrupted top-ups and refunds to their end.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The wallet services. One per process, shared behind an `Arc`.
+pub struct Wallet {
+    db: Db,
+    ledger: Arc<Ledger>,
+    clock: Arc<dyn Clock>,
+    vault: vault_keys::VaultKeys,
+    rail: Arc<dyn CardRail>,
+    fingerprint_key: SecretBytes,
+}
+
+impl Wallet {
+    /// Open the records beside `ledger`, load the vault keys (creating them on first start)
+    /// and finish any top-up or refund a crash interrupted.
+    pub async fn open(
+        store: &StoreConfig,
+        data_dir: &Path,
+        ledger: Arc<Ledger>,
+        clock: Arc<dyn Clock>,
+        rail: Arc<dyn CardRail>,
+    ) -> Result<Wallet, String> {
+        let vault = vault_keys::VaultKeys::load(data_dir, clock.now())?;
+        let db = Db::open(store)
+            .await
+            .map_err(|e| format!("cannot open the wallet records ({}): {e}", store.describe()))?;
+        let mut wallet = Wallet {
+            db,
+            ledger,
+            clock,
+            vault,
+            rail,
+            fingerprint_key: SecretBytes::new(Vec::new()),
+        };
+        wallet.fingerprint_key = wallet
+            .ensure_record("vlt_fingerprint_key", || {
+                Ok(ids::random_bytes::<32>()?.to_vec())
+            })
+            .await
+            .map_err(|e| format!("cannot open the vault: {e}"))?;
+        wallet
+            .ensure_signing_keys()
+            .await
+            .map_err(|e| format!("cannot load Purser's signing keys: {e}"))?;
+        if let Err(e) = wallet.recover().await {
+            tracing::warn!(error = %e, "could not finish interrupted top-ups yet; will retry");
+        }
+        Ok(wallet)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    pub fn rail_name(&self) -> &'static str {
+        self.rail.name()
+    }
+
+    /// Housekeeping: spent nonces, old idempotent answers, interrupted top-ups and refunds.
+    pub async fn sweep(&self) {
+        let now = self.now();
+        if let Err(e) = self.sweep_nonces(now).await {
+            tracing::warn!(error = %e, "nonce sweep failed");
+        }
+        if let Err(e) = idempotency::sweep(&self.db, now).await {
+            tracing::warn!(error = %e, "idempotency sweep failed");
+        }
+        if let Err(e) = self.recover().await {
+            tracing::warn!(error = %e, "top-up recovery failed");
+        }
+    }
+
+    /// Stop the records writer after what is queued.
+    pub async fn shutdown(&self) {
+        self.db.shutdown().await;
+    }
+}
+
+impl Wallet {
+    /// Where the vault's key-encryption keys come from, for the startup message.
+    pub fn vault_key_source(&self) -> &KeySource {
+        self.vault.source()
+    }
+}

@@ -1,0 +1,163 @@
+//! Signed agent requests: every agent-facing request carries an HTTP Message Signature
+//! (RFC 9421, Web Bot Auth profile). The order of checks matters:
+//!
+//! 1. parse and apply the profile (`purser_core::httpsig`): fresh, covers what it must, the
+//!    body matches its Content-Digest;
+//! 2. find the key by its thumbprint (`unknown_key` if absent, revoked or past its grace);
+//! 3. verify the signature (`signature_invalid`);
+//! 4. only then spend the nonce, in the database so it holds across every node
+//!    (`nonce_reused`) — a forged request cannot burn a real agent's nonces;
+//! 5. the agent must be active, and, when acting for a user, bound to them and not frozen.
+//!
+//! A refusal changes nothing except, in step 4, recording the nonce of a request that was
+//! otherwise valid.
+
+use purser_core::httpsig::{self, Ed25519PublicKey, Policy, RequestParts, SignedRequest};
+use purser_core::Timestamp;
+use purser_store::db::Stmt;
+use purser_store::vals;
+
+use crate::bindings::Binding;
+use crate::error::{Result, WalletError};
+use crate::Wallet;
+
+/// A nonce is remembered until its signature has expired, plus the clock skew allowed, plus
+/// this margin: after that the signature itself is refused as expired.
+const NONCE_MARGIN_MS: i64 = 60_000;
+
+/// The agent behind a verified request.
+#[derive(Clone, Debug)]
+pub struct AgentCaller {
+    pub agent_id: String,
+    /// The thumbprint of the key that signed.
+    pub kid: String,
+    pub nonce: String,
+}
+
+fn refused(code: &str, message: impl Into<String>) -> WalletError {
+    WalletError::unauthorized(code, message)
+}
+
+impl Wallet {
+    /// Step 1: read the signature and apply the profile. Synchronous, so the borrowed request
+    /// view never crosses an await.
+    pub fn parse_signed(
+        &self,
+        req: &RequestParts<'_>,
+        body: Option<&[u8]>,
+    ) -> Result<SignedRequest> {
+        httpsig::parse_request(req, body, &Policy::purser(), self.now()).map_err(|e| {
+            let kind = if e.http_status() == 400 {
+                crate::error::Kind::Invalid
+            } else {
+                crate::error::Kind::Unauthorized
+            };
+            WalletError::new(kind, e.code(), e.to_string())
+        })
+    }
+
+    /// Steps 2–5 for a parsed request: key, signature, nonce, agent status.
+    pub async fn authenticate_signed(&self, signed: SignedRequest) -> Result<AgentCaller> {
+        let now = self.now();
+        let row = self
+            .db
+            .query_opt(
+                "SELECT k.agent_id, k.jwk, k.status, k.not_after, a.status FROM agent_keys k JOIN agents a ON a.id = k.agent_id WHERE k.thumbprint = $1",
+                vals![&signed.keyid],
+            )
+            .await?;
+        let unknown = || {
+            refused(
+                "unknown_key",
+                "no agent key has this keyid (or it was revoked or its grace period ended); keyid must be the JWK thumbprint (RFC 7638) of a registered agent key",
+            )
+        };
+        let row = row.ok_or_else(unknown)?;
+        let status = row.text(2)?;
+        let live = match status.as_str() {
+            "active" => true,
+            "retiring" => row.opt_int(3)?.is_some_and(|t| t > now.0),
+            _ => false,
+        };
+        if !live {
+            return Err(unknown());
+        }
+        let jwk: serde_json::Value = serde_json::from_str(&row.text(1)?)
+            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
+        let key = Ed25519PublicKey::from_jwk(&jwk)
+            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
+        signed
+            .verify(&key)
+            .map_err(|e| refused(e.code(), e.to_string()))?;
+        let keep_until = signed
+            .expires_at()
+            .0
+            .saturating_add(httpsig::CLOCK_SKEW_SECS * 1000 + NONCE_MARGIN_MS);
+        let spent = self
+            .db
+            .write(vec![Stmt::exec(
+                "INSERT INTO nonces (keyid, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vals![&signed.keyid, &signed.nonce, keep_until],
+            )])
+            .await?;
+        if spent.first().is_none_or(|r| r.changed != 1) {
+            return Err(refused(
+                "nonce_reused",
+                "this signature's nonce was already used; sign every request afresh with a new random nonce",
+            ));
+        }
+        if row.text(4)? != "active" {
+            return Err(refused(
+                "agent_revoked",
+                "this agent was revoked by its developer",
+            ));
+        }
+        Ok(AgentCaller {
+            agent_id: row.text(0)?,
+            kid: signed.keyid,
+            nonce: signed.nonce,
+        })
+    }
+
+    /// The agent's active, unfrozen binding to `user_id`, or the refusal that names why not.
+    pub async fn agent_for_user(&self, agent: &AgentCaller, user_id: &str) -> Result<Binding> {
+        let not_bound = || {
+            refused(
+                "agent_not_bound",
+                "this agent is not bound to that user; request a binding (POST /v1/agent/bindings) and wait for the user to approve it",
+            )
+        };
+        if crate::ids::check_id("usr", user_id, "user_id").is_err() {
+            return Err(not_bound());
+        }
+        let b = self
+            .open_binding(&agent.agent_id, user_id)
+            .await
+            .map_err(|_| not_bound())?;
+        if b.status != "active" {
+            return Err(refused(
+                "agent_not_bound",
+                "the user has not approved this agent's binding request yet",
+            ));
+        }
+        if b.frozen {
+            return Err(refused(
+                "agent_frozen",
+                "the user froze this agent; it may not act for them until they unfreeze it",
+            ));
+        }
+        Ok(b)
+    }
+
+    /// Forget nonces whose signatures can no longer be presented.
+    pub async fn sweep_nonces(&self, now: Timestamp) -> Result<u64> {
+        let r = self
+            .db
+            .write(vec![Stmt::exec(
+                "DELETE FROM nonces WHERE expires_at < $1",
+                vals![now.0],
+            )])
+            .await?;
+        Ok(r.first().map_or(0, |r| r.changed))
+    }
+}
