@@ -2,7 +2,9 @@
 //! about money.
 
 mod bench;
+mod client;
 mod verify;
+mod wallet_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,67 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+    /// Users and their setup (operator creates; the user sets up).
+    User {
+        #[command(subcommand)]
+        command: wallet_cmd::UserCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your API tokens.
+    Token {
+        #[command(subcommand)]
+        command: wallet_cmd::TokenCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your balances.
+    Wallet {
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Cards in your vault (sandbox rail: test numbers only).
+    Card {
+        #[command(subcommand)]
+        command: wallet_cmd::CardCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Top-ups from a card, 3-D Secure answers, refunds.
+    Topup {
+        #[command(subcommand)]
+        command: wallet_cmd::TopupCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Agents you develop: keys, registration, rotation, revocation.
+    Agent {
+        #[command(subcommand)]
+        command: wallet_cmd::AgentCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Agents acting for you: approve, freeze (kill switch), restrict.
+    Binding {
+        #[command(subcommand)]
+        command: wallet_cmd::BindingCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Agent-exclusive cards: sub-balances one agent alone can spend.
+    ExclusiveCard {
+        #[command(subcommand)]
+        command: wallet_cmd::ExclusiveCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Vault and signing keys (operator): status, rotation, destruction of retired keys.
+    Keys {
+        #[command(subcommand)]
+        command: wallet_cmd::KeysCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
     },
     /// Measure performance and print figures.
     Bench {
@@ -154,6 +217,31 @@ fn main() -> ExitCode {
                 },
                 |rt| rt.block_on(verify::run(storage.store(), json)),
             );
+        }
+        Command::User { command, client } => {
+            wallet_cmd::user(&client::Client::new(client), command)
+        }
+        Command::Token { command, client } => {
+            wallet_cmd::token(&client::Client::new(client), command)
+        }
+        Command::Wallet { client } => wallet_cmd::wallet(&client::Client::new(client)),
+        Command::Card { command, client } => {
+            wallet_cmd::card(&client::Client::new(client), command)
+        }
+        Command::Topup { command, client } => {
+            wallet_cmd::topup(&client::Client::new(client), command)
+        }
+        Command::Agent { command, client } => {
+            wallet_cmd::agent(&client::Client::new(client), command)
+        }
+        Command::Binding { command, client } => {
+            wallet_cmd::binding(&client::Client::new(client), command)
+        }
+        Command::ExclusiveCard { command, client } => {
+            wallet_cmd::exclusive(&client::Client::new(client), command)
+        }
+        Command::Keys { command, client } => {
+            wallet_cmd::keys(&client::Client::new(client), command)
         }
         Command::Bench {
             command: BenchCommand::Ledger(args),
