@@ -1,6 +1,7 @@
 //! `purser bench`: measures, prints figures and ratios, asserts nothing.
 
 pub mod ledger;
+pub mod signatures;
 
 /// Percentile of sorted latencies (microseconds).
 pub fn percentile(sorted: &[u32], p: f64) -> u32 {

@@ -64,3 +64,43 @@ pub async fn run(args: LedgerBenchArgs) -> Result<(), String> {
         ))
     }
 }
+
+#[derive(Args)]
+pub struct SignatureBenchArgs {
+    /// Benchmark PostgreSQL at this URL instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Concurrent callers, as a comma-separated list.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    concurrency: Vec<usize>,
+    /// Signed requests per concurrency level.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_signatures(args: SignatureBenchArgs) -> Result<(), String> {
+    if args.concurrency.is_empty() || args.concurrency.iter().any(|c| *c == 0 || *c > 4096) {
+        return Err("--concurrency takes numbers from 1 to 4096, like 1,16,256".into());
+    }
+    if !(1..=1_000_000).contains(&args.requests) {
+        return Err("--requests must be from 1 to 1,000,000".into());
+    }
+    let report = purser_bench::signatures::run(purser_bench::signatures::Options {
+        database_url: args.database_url,
+        concurrency: args.concurrency,
+        requests: args.requests,
+    })
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", purser_bench::signatures::render(&report));
+    }
+    Ok(())
+}

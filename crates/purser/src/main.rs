@@ -119,6 +119,9 @@ enum BenchCommand {
     /// Durable ledger operations per second (transfer, hold, post, void) at several
     /// concurrency levels, with p50/p99/p99.9 latency.
     Ledger(bench::LedgerBenchArgs),
+    /// Signed agent requests per second (parse, key lookup, Ed25519 verify, nonce insert)
+    /// beside a bare Ed25519 verification measured in the same run.
+    Signatures(bench::SignatureBenchArgs),
 }
 
 /// Where the data lives. Shared by every command that opens storage.
@@ -248,6 +251,12 @@ fn main() -> ExitCode {
         } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run(args)))
+        }
+        Command::Bench {
+            command: BenchCommand::Signatures(args),
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run_signatures(args)))
         }
     };
     match result {
