@@ -132,7 +132,11 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                format!("the request body is not valid JSON: {e}"),
+                format!(
+                    "the request body is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             )
         } else {
             let text = e.to_string();
@@ -144,7 +148,10 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let mut err = ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_field",
-                format!("the request body does not have the expected fields: {text}"),
+                format!(
+                    "the request body does not have the expected fields: {}",
+                    crate::error::without_values(&text)
+                ),
             );
             err.body.param = param;
             err

@@ -156,7 +156,10 @@ impl From<JsonRejection> for ApiError {
                 let mut err = ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_field",
-                    format!("the request body does not have the expected fields: {detail}"),
+                    format!(
+                        "the request body does not have the expected fields: {}",
+                        without_values(detail)
+                    ),
                 );
                 err.body.param = param;
                 err
@@ -190,3 +193,36 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON decoding message without the values the client sent: serde quotes them ("invalid
+/// type: integer `4242424242424242`, expected a string"), and the value may be a card number
+/// or a secret. Field names (`missing field `number``) are kept; offending values are not.
+pub fn without_values(detail: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(start) = detail.find(marker) {
+            let expected = detail[start..]
+                .split_once(", expected ")
+                .map(|(_, rest)| rest.split(" at line ").next().unwrap_or(rest))
+                .unwrap_or("another type");
+            let prefix = &detail[..start];
+            return format!("{prefix}a value has the wrong type or form (expected {expected})");
+        }
+    }
+    detail.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decoding_messages_never_echo_values() {
+        let m = super::without_values(
+            "number: invalid type: integer `4242424242424242`, expected a string at line 1 column 30",
+        );
+        assert!(!m.contains("4242"), "{m}");
+        assert!(m.contains("expected a string"), "{m}");
+        assert_eq!(
+            super::without_values("missing field `cvv`"),
+            "missing field `cvv`"
+        );
+    }
+}

@@ -56,7 +56,7 @@ where
     let Some(key) = key else {
         return into_response(work().await);
     };
-    let hash = idempotency::request_hash(body);
+    let hash = state.wallet.request_hash(body);
     let now = state.wallet.now();
     match idempotency::begin(state.wallet.db(), scope, key, &hash, now).await {
         Err(e) => {

@@ -9,7 +9,6 @@
 use purser_core::Timestamp;
 use purser_store::db::{Db, DbError, Stmt};
 use purser_store::vals;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Kind, Result, WalletError};
 
@@ -42,10 +41,6 @@ pub fn check_key(key: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-pub fn request_hash(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
 }
 
 pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str, now: Timestamp) -> Result<Begin> {

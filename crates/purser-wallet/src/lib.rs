@@ -131,3 +131,13 @@ impl Wallet {
         self.vault.source()
     }
 }
+
+impl Wallet {
+    /// A keyed hash of a request body, for Idempotency-Key matching. Keyed because a body can
+    /// hold a card number: a plain hash of it could be brute-forced from the BIN and last four.
+    pub fn request_hash(&self, body: &[u8]) -> String {
+        let key =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.fingerprint_key.expose());
+        hex::encode(aws_lc_rs::hmac::sign(&key, body).as_ref())
+    }
+}
