@@ -4,4 +4,8 @@
 mod cli;
 mod durability;
 mod http;
+mod ownership;
+pub mod people;
+mod secrets;
 pub mod support;
+mod wallet;
