@@ -140,10 +140,13 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             )
         } else {
             let text = e.to_string();
-            let param = text
-                .split('`')
-                .nth(1)
-                .filter(|p| !p.contains(' '))
+            // Only field names, from "missing field `x`" / "unknown field `x`": elsewhere the
+            // backquoted text is the value sent, which may be a card number.
+            let param = ["missing field `", "unknown field `", "duplicate field `"]
+                .iter()
+                .find_map(|m| text.split_once(m))
+                .and_then(|(_, rest)| rest.split('`').next())
+                .filter(|p| !p.is_empty() && !p.contains(' '))
                 .map(str::to_string);
             let mut err = ApiError::new(
                 StatusCode::BAD_REQUEST,

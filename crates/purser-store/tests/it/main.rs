@@ -15,4 +15,5 @@ mod idempotency;
 mod limits;
 mod linked;
 mod props;
+mod records;
 mod tamper;
