@@ -23,6 +23,9 @@ use crate::Wallet;
 /// presented (mandates last at most a year; disputes on card payments run up to 540 days).
 pub const PUBLISH_RETIRED_MS: i64 = 2 * 366 * 24 * 60 * 60 * 1000;
 
+/// How long a signed key directory response is valid: clients cache it for a few minutes.
+const DIRECTORY_SIGNATURE_SECS: i64 = 300;
+
 /// The algorithms Purser signs with.
 pub const ALGORITHMS: [&str; 2] = ["EdDSA", "ES256"];
 
@@ -155,6 +158,45 @@ impl Wallet {
         let pkcs8 = self.open_record(&row.text(0)?).await?;
         Ed25519KeyPair::from_pkcs8(pkcs8.expose())
             .map_err(|_| internal("load Purser's Ed25519 key"))
+    }
+
+    /// Sign the key directory response (draft-meunier-webbotauth-httpsig-directory): one
+    /// signature per published Ed25519 key, each covering `"@authority";req` with the tag
+    /// `http-message-signatures-directory`, so a client can check the directory came from the
+    /// holder of every key it lists. Returns `(Signature-Input, Signature)` header values.
+    pub async fn sign_directory(&self, authority: &str) -> Result<(String, String)> {
+        let rows = self
+            .db
+            .query(
+                "SELECT private_record FROM signing_keys WHERE alg = 'EdDSA' AND (status = 'active' OR publish_until > $1) ORDER BY created_at DESC, kid LIMIT 8",
+                vals![self.now().0],
+            )
+            .await?;
+        let created = self.now_secs();
+        let expires = created + DIRECTORY_SIGNATURE_SECS;
+        let (mut inputs, mut sigs) = (Vec::new(), Vec::new());
+        for (i, r) in rows.iter().enumerate() {
+            let pkcs8 = self.open_record(&r.text(0)?).await?;
+            let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose())
+                .map_err(|_| internal("load Purser's Ed25519 key"))?;
+            let params = format!(
+                "(\"@authority\";req);created={created};expires={expires};keyid=\"{}\";alg=\"ed25519\";tag=\"http-message-signatures-directory\"",
+                key.key_id()
+            );
+            let base = format!(
+                "\"@authority\";req: {}\n\"@signature-params\": {params}",
+                authority.to_ascii_lowercase()
+            );
+            let sig = key
+                .sign(base.as_bytes())
+                .map_err(|_| internal("sign the key directory"))?;
+            inputs.push(format!("binding{i}={params}"));
+            sigs.push(format!(
+                "binding{i}=:{}:",
+                base64::engine::general_purpose::STANDARD.encode(sig)
+            ));
+        }
+        Ok((inputs.join(", "), sigs.join(", ")))
     }
 
     /// Seconds since the epoch, for signature parameters.

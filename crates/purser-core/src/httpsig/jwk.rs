@@ -120,6 +120,17 @@ impl Ed25519PublicKey {
 
     /// RFC 7638 thumbprint: base64url (no padding) of SHA-256 over the required members in
     /// lexicographic order, `{"crv":"Ed25519","kty":"OKP","x":"…"}`, with no whitespace.
+    /// Does `signature` sign `message` under this key? For signatures Purser checks outside a
+    /// request (a signed key directory, a receipt).
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::ED25519,
+            self.as_bytes(),
+        )
+        .verify(message, signature)
+        .is_ok()
+    }
+
     pub fn thumbprint(&self) -> String {
         let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x());
         URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))

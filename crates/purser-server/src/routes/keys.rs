@@ -2,7 +2,7 @@
 //! (`/v1/operator/vault/*`, `/v1/operator/signing-keys/rotate`).
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -17,11 +17,17 @@ pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(v)).into_response())
 }
 
-/// The Web Bot Auth key directory: Purser's Ed25519 keys.
-#[utoipa::path(get, path = "/.well-known/http-message-signatures-directory", tag = "keys", responses((status = 200, description = "JWK Set of Ed25519 keys")))]
-pub async fn directory(State(state): State<AppState>) -> ApiResult<Response> {
+/// The Web Bot Auth key directory: Purser's Ed25519 keys, the response signed by each of them
+/// (`"@authority";req`, tag `http-message-signatures-directory`).
+#[utoipa::path(get, path = "/.well-known/http-message-signatures-directory", tag = "keys", responses((status = 200, description = "JWK Set of Ed25519 keys, with Signature-Input and Signature headers")))]
+pub async fn directory(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let v = state.wallet.signature_directory().await?;
-    Ok((
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let (input, signature) = state.wallet.sign_directory(authority).await?;
+    let mut resp = (
         [
             (
                 header::CONTENT_TYPE,
@@ -31,7 +37,13 @@ pub async fn directory(State(state): State<AppState>) -> ApiResult<Response> {
         ],
         v.to_string(),
     )
-        .into_response())
+        .into_response();
+    for (name, value) in [("signature-input", input), ("signature", signature)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    Ok(resp)
 }
 
 /// The vault's key-encryption keys and how many records each still wraps (operator).
