@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::people::*;
 use crate::both;
+use crate::people::*;
 use crate::support::*;
 
 /// The card under watch (a sandbox card that approves) and a CVV no other value shares.
