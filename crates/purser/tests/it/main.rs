@@ -4,8 +4,10 @@
 mod cli;
 mod durability;
 mod http;
+mod keys;
 mod ownership;
 pub mod people;
 mod secrets;
+mod signatures;
 pub mod support;
 mod wallet;
