@@ -214,7 +214,8 @@ impl Wallet {
         Ok(out)
     }
 
-    /// Add a new active key; keys active until now keep working for `grace_hours`, then stop.
+    /// Add a new active key; every older key keeps working for at most `grace_hours` (never
+    /// longer than it already had), then stops.
     pub async fn rotate_agent_key(
         &self,
         who: &Principal,
@@ -249,8 +250,10 @@ impl Wallet {
         let until = now.0.saturating_add(grace.saturating_mul(3_600_000));
         self.db
             .write(vec![
+                // Every older key ends within the new grace at the latest: rotating away a
+                // leaked key with no grace stops all keys before the new one.
                 Stmt::exec(
-                    "UPDATE agent_keys SET status = 'retiring', not_after = $2 WHERE agent_id = $1 AND status = 'active'",
+                    "UPDATE agent_keys SET status = 'retiring', not_after = CASE WHEN not_after IS NULL OR not_after > $2 THEN $2 ELSE not_after END WHERE agent_id = $1 AND status IN ('active', 'retiring')",
                     vals![id, until],
                 ),
                 Stmt::exec(

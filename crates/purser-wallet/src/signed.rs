@@ -3,11 +3,13 @@
 //!
 //! 1. parse and apply the profile (`purser_core::httpsig`): fresh, covers what it must, the
 //!    body matches its Content-Digest;
-//! 2. find the key by its thumbprint (`unknown_key` if absent, revoked or past its grace);
-//! 3. verify the signature (`signature_invalid`);
+//! 2. find the key by its thumbprint (`unknown_key` if never registered);
+//! 3. verify the signature (`signature_invalid`), then refuse a revoked agent
+//!    (`agent_revoked`) or a key revoked or past its grace (`unknown_key`) — only the key's
+//!    holder learns which;
 //! 4. only then spend the nonce, in the database so it holds across every node
 //!    (`nonce_reused`) — a forged request cannot burn a real agent's nonces;
-//! 5. the agent must be active, and, when acting for a user, bound to them and not frozen.
+//! 5. when acting for a user, the agent must be bound to them and not frozen.
 //!
 //! A refusal changes nothing except, in step 4, recording the nonce of a request that was
 //! otherwise valid.
@@ -73,22 +75,31 @@ impl Wallet {
             )
         };
         let row = row.ok_or_else(unknown)?;
-        let status = row.text(2)?;
-        let live = match status.as_str() {
+        let jwk: serde_json::Value = serde_json::from_str(&row.text(1)?)
+            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
+        let key = Ed25519PublicKey::from_jwk(&jwk)
+            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
+        // The signature first: only the key's holder learns anything about the key or agent.
+        signed
+            .verify(&key)
+            .map_err(|e| refused(e.code(), e.to_string()))?;
+        if row.text(4)? != "active" {
+            return Err(refused(
+                "agent_revoked",
+                "this agent was revoked by its developer; it can no longer act for anyone",
+            ));
+        }
+        let live = match row.text(2)?.as_str() {
             "active" => true,
             "retiring" => row.opt_int(3)?.is_some_and(|t| t > now.0),
             _ => false,
         };
         if !live {
-            return Err(unknown());
+            return Err(refused(
+                "unknown_key",
+                "this key was revoked or its grace period after a rotation ended; sign with the agent's current key",
+            ));
         }
-        let jwk: serde_json::Value = serde_json::from_str(&row.text(1)?)
-            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
-        let key = Ed25519PublicKey::from_jwk(&jwk)
-            .map_err(|e| purser_store::StoreError::Corrupt(format!("stored agent key: {e}")))?;
-        signed
-            .verify(&key)
-            .map_err(|e| refused(e.code(), e.to_string()))?;
         let keep_until = signed
             .expires_at()
             .0
@@ -104,12 +115,6 @@ impl Wallet {
             return Err(refused(
                 "nonce_reused",
                 "this signature's nonce was already used; sign every request afresh with a new random nonce",
-            ));
-        }
-        if row.text(4)? != "active" {
-            return Err(refused(
-                "agent_revoked",
-                "this agent was revoked by its developer",
             ));
         }
         Ok(AgentCaller {
