@@ -100,17 +100,36 @@ impl FromRequest<AppState> for Signed {
                 )
             })?;
         let parsed = {
+            // The authority the client addressed: an absolute-form target or HTTP/2's
+            // :authority first, else Host (RFC 9110 §7.2).
             let authority = parts
-                .headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-                .unwrap_or_default();
+                .uri
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| {
+                    parts
+                        .headers
+                        .get(axum::http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                })
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if !state.origin.authorities.contains(&authority) {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "signature_wrong_authority",
+                    format!(
+                        "this request was addressed to {:.100}, but Purser serves agents at {}; sign requests for Purser's own address (a signature made for another site is never accepted here)",
+                        authority,
+                        state.origin.authorities.first().map_or("", String::as_str)
+                    ),
+                ));
+            }
             let headers = Headers(&parts.headers);
             let req = RequestParts {
                 method: parts.method.as_str(),
-                scheme: Some("http"),
-                authority,
+                scheme: Some(state.origin.scheme),
+                authority: &authority,
                 path: parts.uri.path(),
                 query: parts.uri.query(),
                 headers: &headers,

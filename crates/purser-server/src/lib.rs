@@ -48,6 +48,64 @@ pub struct AppState {
     pub wallet: Arc<Wallet>,
     /// Base URL for links Purser prints (setup and confirmation pages).
     pub public_url: String,
+    /// Where agents reach Purser: the scheme and the authorities (`host[:port]`) a signed
+    /// request's `@authority` may name. A signature made for another site is refused here.
+    pub origin: Arc<Origin>,
+}
+
+/// The origin agents sign requests for.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub scheme: &'static str,
+    pub authorities: Vec<String>,
+}
+
+impl Origin {
+    /// From a public URL such as `https://pay.example.com` or `http://127.0.0.1:7420`. A
+    /// loopback origin also accepts the other loopback names on the same port (`localhost`,
+    /// `127.0.0.1`, `[::1]`), which all reach the same server.
+    pub fn from_url(url: &str) -> Result<Origin, String> {
+        let bad = || {
+            format!("--public-url {url} is not a URL like https://pay.example.com or http://127.0.0.1:7420")
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => "http",
+            "https" => "https",
+            _ => return Err(bad()),
+        };
+        let authority = rest
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad());
+        }
+        let default_port = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority
+            .strip_suffix(default_port)
+            .map_or(authority.clone(), str::to_string);
+        let mut authorities = vec![authority.clone()];
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h.to_string(), format!(":{p}"))
+            }
+            _ => (authority.clone(), String::new()),
+        };
+        if ["localhost", "127.0.0.1", "[::1]"].contains(&host.as_str()) {
+            for h in ["localhost", "127.0.0.1", "[::1]"] {
+                let a = format!("{h}{port}");
+                if !authorities.contains(&a) {
+                    authorities.push(a);
+                }
+            }
+        }
+        Ok(Origin {
+            scheme,
+            authorities,
+        })
+    }
 }
 
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
@@ -170,6 +228,9 @@ pub struct ServeOptions {
     pub listen: String,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
+    /// The URL agents and people use to reach Purser (behind a proxy, its public https URL).
+    /// Default: `http://` + the address it listens on.
+    pub public_url: Option<String>,
 }
 
 /// Open storage, bind, serve until `shutdown` resolves, then finish in-flight requests and
@@ -202,13 +263,19 @@ pub async fn serve(
         Arc::new(purser_core::rail::SandboxRail::new());
     let wallet =
         Arc::new(Wallet::open(&opts.store, &opts.data_dir, ledger.clone(), clock, rail).await?);
-    let public_url = format!("http://{addr}");
+    let public_url = opts
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let origin = Arc::new(Origin::from_url(&public_url)?);
     let state = AppState {
         ledger: ledger.clone(),
         http_metrics: Arc::new(HttpMetrics::default()),
         operator,
         wallet: wallet.clone(),
         public_url,
+        origin,
     };
     let sweeper = {
         let wallet = wallet.clone();
@@ -298,4 +365,27 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    #[test]
+    fn origins_name_the_authorities_agents_may_sign_for() {
+        let o = Origin::from_url("https://Pay.Example.com:443/").expect("origin");
+        assert_eq!(
+            (o.scheme, o.authorities.clone()),
+            ("https", vec!["pay.example.com".to_string()])
+        );
+        let o = Origin::from_url("http://127.0.0.1:7420").expect("origin");
+        assert_eq!(o.scheme, "http");
+        for a in ["127.0.0.1:7420", "localhost:7420", "[::1]:7420"] {
+            assert!(o.authorities.contains(&a.to_string()), "{a}");
+        }
+        assert!(!o.authorities.contains(&"localhost:7421".to_string()));
+        for bad in ["pay.example.com", "ftp://x", "https://", "https://u@h"] {
+            assert!(Origin::from_url(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -91,6 +91,8 @@ pub struct Principal {
     pub user_id: String,
     pub token_id: String,
     pub scopes: Vec<Scope>,
+    /// When the presenting token expires: tokens it creates never outlive it.
+    pub expires_at: Timestamp,
 }
 
 impl Principal {
@@ -152,11 +154,11 @@ pub struct CreatedToken {
 
 fn check_name(name: &str, param: &str) -> Result<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || ids::has_hidden_chars(name, false)
     {
         return Err(WalletError::invalid(
             "name_invalid",
-            format!("{param} must be 1 to {MAX_NAME_LEN} characters without control characters"),
+            format!("{param} must be 1 to {MAX_NAME_LEN} characters without control or invisible formatting characters"),
             param,
         ));
     }
@@ -400,7 +402,12 @@ impl Wallet {
                 format!("you already have {MAX_TOKENS_PER_USER} live tokens; revoke some first"),
             ));
         }
-        let (token, insert) = self.token_insert(&who.user_id, name, &wanted, ttl, now)?;
+        // A token can neither grant more than it holds nor outlive itself.
+        let ttl = ttl
+            .unwrap_or(DEFAULT_TOKEN_TTL_MS)
+            .min(who.expires_at.0.saturating_sub(now.0));
+        let (token, insert) =
+            self.token_insert(&who.user_id, name, &wanted, Some(ttl.max(60_000)), now)?;
         self.db.write(vec![insert]).await?;
         Ok(token)
     }
@@ -469,6 +476,7 @@ impl Wallet {
             user_id: row.text(0)?,
             token_id: id,
             scopes: parse_scopes(&row.text(1)?),
+            expires_at: Timestamp(row.int(3)?),
         })
     }
 

@@ -68,10 +68,10 @@ fn parse_key(jwk: &Value) -> Result<Ed25519PublicKey> {
 
 fn check_text(v: &str, param: &str) -> Result<String> {
     let v = v.trim();
-    if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+    if v.is_empty() || v.chars().count() > 100 || crate::ids::has_hidden_chars(v, false) {
         return Err(WalletError::invalid(
             "name_invalid",
-            format!("{param} must be 1 to 100 characters without control characters"),
+            format!("{param} must be 1 to 100 characters without control or invisible formatting characters"),
             param,
         ));
     }

@@ -84,7 +84,7 @@ impl Wallet {
         let purpose = purpose.trim();
         if purpose.is_empty()
             || purpose.chars().count() > MAX_PURPOSE_LEN
-            || purpose.chars().any(|c| c.is_control() && c != '\n')
+            || crate::ids::has_hidden_chars(purpose, true)
         {
             return Err(WalletError::invalid(
                 "purpose_invalid",

@@ -201,7 +201,9 @@ impl Wallet {
             .collect()
     }
 
-    /// Remove a card: its sealed number and CVV are destroyed; its history stays.
+    /// Remove a card: its sealed number and CVV are destroyed; its history stays. An agent
+    /// restricted to this card stays restricted to it, and so can no longer spend: removing a
+    /// card never widens what an agent may use.
     pub async fn remove_card(&self, who: &Principal, id: &str) -> Result<Card> {
         who.require(Scope::WalletWrite)?;
         self.card(who, id).await?;
@@ -210,10 +212,6 @@ impl Wallet {
                 Stmt::exec(
                     "UPDATE cards SET status = 'removed', cvv_record = NULL, number_record = NULL WHERE id = $1 AND user_id = $2",
                     vals![id, &who.user_id],
-                ),
-                Stmt::exec(
-                    "UPDATE bindings SET funding_source = NULL WHERE user_id = $1 AND funding_source = $2",
-                    vals![&who.user_id, id],
                 ),
                 Self::delete_record(&format!("vlt_{id}_cvv")),
                 Self::delete_record(&format!("vlt_{id}_number")),

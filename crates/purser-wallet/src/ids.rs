@@ -68,6 +68,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Characters that change how text looks without being seen (bidirectional overrides,
+/// zero-width joiners, BOM) or control characters: refused in names an agent or user shows
+/// to someone else, so "operator: Visa" cannot be faked by reordering text.
+pub fn has_hidden_chars(s: &str, allow_newline: bool) -> bool {
+    s.chars().any(|c| {
+        (c.is_control() && !(allow_newline && c == '\n'))
+            || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF | 0x00AD)
+    })
+}
+
 /// Check an id supplied by a client looks like one of ours, before it reaches a query.
 pub fn check_id(prefix: &str, id: &str, param: &str) -> Result<()> {
     let ok = id.len() == prefix.len() + 1 + ID_CHARS

@@ -49,6 +49,8 @@ pub struct Wallet {
     vault: vault_keys::VaultKeys,
     rail: Arc<dyn CardRail>,
     fingerprint_key: SecretBytes,
+    /// The signed key directory headers: (authority, signed at, Signature-Input, Signature).
+    directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
 }
 
 impl Wallet {
@@ -72,13 +74,24 @@ impl Wallet {
             vault,
             rail,
             fingerprint_key: SecretBytes::new(Vec::new()),
+            directory_cache: std::sync::Mutex::new(None),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {
                 Ok(ids::random_bytes::<32>()?.to_vec())
             })
             .await
-            .map_err(|e| format!("cannot open the vault: {e}"))?;
+            .map_err(|e| {
+                if e.message.contains("vault_kek_unknown") {
+                    format!(
+                        "the secrets in this database are sealed with a vault key this node does not have; every node on one database needs the same vault key: copy {} from the node that created the database (or set {} on every node)",
+                        vault_keys::KEY_FILE,
+                        vault_keys::KEY_ENV
+                    )
+                } else {
+                    format!("cannot open the vault: {e}")
+                }
+            })?;
         wallet
             .ensure_signing_keys()
             .await
@@ -107,6 +120,7 @@ impl Wallet {
 
     /// Housekeeping: spent nonces, old idempotent answers, interrupted top-ups and refunds.
     pub async fn sweep(&self) {
+        self.reload_vault_keys();
         let now = self.now();
         if let Err(e) = self.sweep_nonces(now).await {
             tracing::warn!(error = %e, "nonce sweep failed");

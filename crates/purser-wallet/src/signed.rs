@@ -27,6 +27,11 @@ use crate::Wallet;
 /// this margin: after that the signature itself is refused as expired.
 const NONCE_MARGIN_MS: i64 = 60_000;
 
+/// Spent nonces deleted per write, and writes per sweep: a sweep every 30 s clears up to
+/// 500,000, more than 16,000 signed requests per second produce.
+const SWEEP_BATCH: i64 = 5_000;
+const SWEEP_BATCHES: usize = 100;
+
 /// The agent behind a verified request.
 #[derive(Clone, Debug)]
 pub struct AgentCaller {
@@ -48,14 +53,9 @@ impl Wallet {
         req: &RequestParts<'_>,
         body: Option<&[u8]>,
     ) -> Result<SignedRequest> {
-        httpsig::parse_request(req, body, &Policy::purser(), self.now()).map_err(|e| {
-            let kind = if e.http_status() == 400 {
-                crate::error::Kind::Invalid
-            } else {
-                crate::error::Kind::Unauthorized
-            };
-            WalletError::new(kind, e.code(), e.to_string())
-        })
+        // Every refusal of a signature is a 401 naming the failed check, whatever was wrong.
+        httpsig::parse_request(req, body, &Policy::purser(), self.now())
+            .map_err(|e| WalletError::unauthorized(e.code(), e.to_string()))
     }
 
     /// Steps 2–5 for a parsed request: key, signature, nonce, agent status.
@@ -154,15 +154,24 @@ impl Wallet {
         Ok(b)
     }
 
-    /// Forget nonces whose signatures can no longer be presented.
+    /// Forget nonces whose signatures can no longer be presented, in bounded batches so the
+    /// records writer is never held up by one large delete.
     pub async fn sweep_nonces(&self, now: Timestamp) -> Result<u64> {
-        let r = self
-            .db
-            .write(vec![Stmt::exec(
-                "DELETE FROM nonces WHERE expires_at < $1",
-                vals![now.0],
-            )])
-            .await?;
-        Ok(r.first().map_or(0, |r| r.changed))
+        let mut total = 0;
+        for _ in 0..SWEEP_BATCHES {
+            let r = self
+                .db
+                .write(vec![Stmt::exec(
+                    "DELETE FROM nonces WHERE (keyid, nonce) IN (SELECT keyid, nonce FROM nonces WHERE expires_at < $1 LIMIT $2)",
+                    vals![now.0, SWEEP_BATCH],
+                )])
+                .await?;
+            let n = r.first().map_or(0, |r| r.changed);
+            total += n;
+            if n < SWEEP_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(total)
     }
 }

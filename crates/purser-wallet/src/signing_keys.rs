@@ -26,6 +26,13 @@ pub const PUBLISH_RETIRED_MS: i64 = 2 * 366 * 24 * 60 * 60 * 1000;
 /// How long a signed key directory response is valid: clients cache it for a few minutes.
 const DIRECTORY_SIGNATURE_SECS: i64 = 300;
 
+/// The directory's signature is reused this long: the endpoint is public, and signing with
+/// every key on every request would let anyone spend Purser's CPU.
+const DIRECTORY_CACHE_SECS: i64 = 60;
+
+/// Most keys in the directory (and signing it).
+pub const MAX_DIRECTORY_KEYS: usize = 8;
+
 /// The algorithms Purser signs with.
 pub const ALGORITHMS: [&str; 2] = ["EdDSA", "ES256"];
 
@@ -116,6 +123,9 @@ impl Wallet {
             );
             self.add_signing_key(alg, vec![retire]).await?;
         }
+        if let Ok(mut cache) = self.directory_cache.lock() {
+            *cache = None;
+        }
         self.jwks().await
     }
 
@@ -124,9 +134,14 @@ impl Wallet {
         self.published_keys(None).await
     }
 
-    /// The Web Bot Auth key directory: Purser's Ed25519 keys.
+    /// The Web Bot Auth key directory: Purser's Ed25519 keys (the newest
+    /// [`MAX_DIRECTORY_KEYS`]), exactly the keys [`Wallet::sign_directory`] signs with.
     pub async fn signature_directory(&self) -> Result<Value> {
-        self.published_keys(Some("EdDSA")).await
+        let mut v = self.published_keys(Some("EdDSA")).await?;
+        if let Some(keys) = v["keys"].as_array_mut() {
+            keys.truncate(MAX_DIRECTORY_KEYS);
+        }
+        Ok(v)
     }
 
     async fn published_keys(&self, alg: Option<&str>) -> Result<Value> {
@@ -165,17 +180,25 @@ impl Wallet {
     /// `http-message-signatures-directory`, so a client can check the directory came from the
     /// holder of every key it lists. Returns `(Signature-Input, Signature)` header values.
     pub async fn sign_directory(&self, authority: &str) -> Result<(String, String)> {
+        let now = self.now_secs();
+        if let Ok(cache) = self.directory_cache.lock() {
+            if let Some((a, at, input, sig)) = cache.as_ref() {
+                if a == authority && now.saturating_sub(*at) < DIRECTORY_CACHE_SECS {
+                    return Ok((input.clone(), sig.clone()));
+                }
+            }
+        }
         let rows = self
             .db
             .query(
-                "SELECT private_record FROM signing_keys WHERE alg = 'EdDSA' AND (status = 'active' OR publish_until > $1) ORDER BY created_at DESC, kid LIMIT 8",
+                "SELECT private_record FROM signing_keys WHERE alg = 'EdDSA' AND (status = 'active' OR publish_until > $1) ORDER BY created_at DESC, kid",
                 vals![self.now().0],
             )
             .await?;
         let created = self.now_secs();
         let expires = created + DIRECTORY_SIGNATURE_SECS;
         let (mut inputs, mut sigs) = (Vec::new(), Vec::new());
-        for (i, r) in rows.iter().enumerate() {
+        for (i, r) in rows.iter().take(MAX_DIRECTORY_KEYS).enumerate() {
             let pkcs8 = self.open_record(&r.text(0)?).await?;
             let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose())
                 .map_err(|_| internal("load Purser's Ed25519 key"))?;
@@ -196,7 +219,16 @@ impl Wallet {
                 base64::engine::general_purpose::STANDARD.encode(sig)
             ));
         }
-        Ok((inputs.join(", "), sigs.join(", ")))
+        let signed = (inputs.join(", "), sigs.join(", "));
+        if let Ok(mut cache) = self.directory_cache.lock() {
+            *cache = Some((
+                authority.to_string(),
+                now,
+                signed.0.clone(),
+                signed.1.clone(),
+            ));
+        }
+        Ok(signed)
     }
 
     /// Seconds since the epoch, for signature parameters.

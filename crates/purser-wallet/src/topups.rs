@@ -84,6 +84,14 @@ fn cur(code: &str) -> Result<Currency> {
     })
 }
 
+fn rail_unavailable() -> WalletError {
+    WalletError::new(
+        Kind::Unavailable,
+        "rail_unavailable",
+        "the card network did not answer; nothing is decided yet — retry with the same Idempotency-Key (Purser also retries by itself)",
+    )
+}
+
 /// A stored top-up with what the saga needs beyond the view.
 struct Row2 {
     view: Topup,
@@ -246,10 +254,11 @@ impl Wallet {
             .await?
             .ok_or_else(|| WalletError::not_found("card", &t.view.card_id))?;
         let Some(number_record) = r.opt_text(0)? else {
-            return Err(WalletError::conflict(
-                "card_removed",
-                "the card was removed before it could be charged",
-            ));
+            return Ok(RailOutcome::Declined(purser_core::rail::RailDecline {
+                code: purser_core::rail::DeclineCode::RequestInvalid,
+                message: "the card was removed before it could be charged; nothing was charged"
+                    .into(),
+            }));
         };
         let digits = self.open_record(&number_record).await?;
         let number = CardNumber::parse(std::str::from_utf8(digits.expose()).unwrap_or_default())
@@ -292,6 +301,29 @@ impl Wallet {
         outcome: RailOutcome,
         from: &'static str,
     ) -> Result<()> {
+        // A rail that cannot answer now (timeout, outage) decided nothing: the card may or may
+        // not have been charged. Keep the top-up where it is and retry later with the same
+        // reference, which the rail answers idempotently.
+        if let RailOutcome::Declined(d) = &outcome {
+            if d.code.is_retryable() {
+                return Err(rail_unavailable());
+            }
+        }
+        // Credit exactly what the rail approved, or nothing: a partial approval is refused.
+        let outcome = match outcome {
+            RailOutcome::Approved { amount, .. } if amount != t.money => {
+                tracing::error!(topup = %t.view.id, "the rail approved another amount than asked");
+                RailOutcome::Declined(purser_core::rail::RailDecline {
+                    code: purser_core::rail::DeclineCode::AmountInvalid,
+                    message: format!(
+                        "the card issuer approved {} instead of {}; nothing was credited, contact support to have the charge released",
+                        amount.with_symbol(),
+                        t.money.with_symbol()
+                    ),
+                })
+            }
+            o => o,
+        };
         let now = self.now();
         let forget_cvv = [
             Stmt::exec(
@@ -427,7 +459,7 @@ impl Wallet {
             )
             .at("amount.amount"));
         }
-        let rid = ids::derived_id("rfd", &who.user_id, key);
+        let rid = ids::derived_id("rfd", &format!("{}|{id}", who.user_id), key);
         let now = self.now();
         let existing = self.refund_row(&rid).await?;
         if existing.is_none() {
@@ -493,7 +525,7 @@ impl Wallet {
             .refund_row(rid)
             .await?
             .ok_or_else(|| WalletError::not_found("refund", rid))?;
-        if refund.status != "pending" {
+        if refund.status != "pending" && refund.status != "reversing" {
             return Ok(refund);
         }
         let t = self.load_topup(&refund.topup_id).await?;
@@ -501,6 +533,15 @@ impl Wallet {
         let m = Money::new(refund.amount.amount, c);
         let wallet = self.ensure_wallet(&t.user_id, c).await?;
         let rail = rail_account(&t.view.rail, c)?;
+        if refund.status == "reversing" {
+            self.finish_reversal(rid, &refund.topup_id, wallet, rail, m)
+                .await?;
+            return self
+                .refund_row(rid)
+                .await?
+                .map(|r| r.0)
+                .ok_or_else(|| WalletError::not_found("refund", rid));
+        }
         let now = self.now();
         let fail = |why: String| {
             vec![
@@ -546,16 +587,79 @@ impl Wallet {
                     )])
                     .await?;
             }
+            Err(d) if d.code.is_retryable() => {
+                // Undecided: stays pending; the sweeper asks again with the same reference.
+                self.touch_refund(rid).await;
+                return Err(rail_unavailable());
+            }
             Err(d) => {
-                self.transfer(&format!("refund-reversal:{rid}"), rail, wallet, m)
-                    .await?;
-                let _ = self.db.write(fail(d.message)).await;
+                // Only the request that moves the refund out of `pending` may give the money
+                // back to the wallet: two drivers racing cannot both reverse it.
+                let claimed = self
+                    .db
+                    .write(vec![Stmt::exec(
+                        "UPDATE refunds SET status = 'reversing', failure = $2, updated_at = $3 WHERE id = $1 AND status = 'pending'",
+                        vals![rid, d.message, now.0],
+                    )
+                    .expect(Expect::One, "refund state")])
+                    .await;
+                match claimed {
+                    Ok(_) => {
+                        self.finish_reversal(rid, &refund.topup_id, wallet, rail, m)
+                            .await?
+                    }
+                    Err(DbError::Precondition(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         self.refund_row(rid)
             .await?
             .map(|r| r.0)
             .ok_or_else(|| WalletError::not_found("refund", rid))
+    }
+
+    /// Give a refused refund's money back to the wallet (once, by transfer id) and record it
+    /// failed. Also what the sweeper runs for a refund a crash left in `reversing`.
+    async fn finish_reversal(
+        &self,
+        rid: &str,
+        topup_id: &str,
+        wallet: purser_core::ledger::AccountId,
+        rail: purser_core::ledger::AccountId,
+        m: Money,
+    ) -> Result<()> {
+        self.transfer(&format!("refund-reversal:{rid}"), rail, wallet, m)
+            .await?;
+        let now = self.now();
+        self.db
+            .write(vec![
+                Stmt::exec(
+                    "UPDATE refunds SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'reversing'",
+                    vals![rid, now.0],
+                )
+                .expect(Expect::One, "refund state"),
+                Stmt::exec(
+                    "UPDATE topups SET refunded = refunded - $2, updated_at = $3 WHERE id = $1",
+                    vals![topup_id, m.minor, now.0],
+                ),
+            ])
+            .await
+            .map(|_| ())
+            .or_else(|e| match e {
+                DbError::Precondition(_) => Ok(()),
+                e => Err(e.into()),
+            })
+    }
+
+    async fn touch_refund(&self, rid: &str) {
+        let _ = self
+            .db
+            .write(vec![Stmt::exec(
+                "UPDATE refunds SET updated_at = $2 WHERE id = $1",
+                vals![rid, self.now().0],
+            )])
+            .await;
     }
 
     pub async fn list_refunds(&self, who: &Principal, topup_id: &str) -> Result<Vec<Refund>> {
@@ -576,36 +680,65 @@ impl Wallet {
         Ok(out)
     }
 
-    /// Drive top-ups and refunds a crash or a lost connection left half-way.
+    /// Drive top-ups and refunds a crash or a lost connection left half-way: approved
+    /// top-ups first (the card was charged; the wallet must be credited), oldest first. A row
+    /// that fails is pushed to the back of the queue (its `updated_at` is bumped) and the
+    /// sweep goes on, so one stuck row never blocks the others.
     pub async fn recover(&self) -> Result<()> {
         let stale = self.now().0.saturating_sub(STALE_PENDING_MS);
-        let rows = self
+        let mut rows = self
             .db
             .query(
-                &format!("{COLUMNS} WHERE status = 'approved' OR (status = 'pending' AND updated_at < $1) LIMIT 100"),
-                vals![stale],
+                &format!("{COLUMNS} WHERE status = 'approved' ORDER BY updated_at LIMIT 100"),
+                vec![],
             )
             .await?;
+        rows.extend(
+            self.db
+                .query(
+                    &format!("{COLUMNS} WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT 100"),
+                    vals![stale],
+                )
+                .await?,
+        );
         for r in &rows {
             let t = self.topup_from(r)?;
             let id = t.view.id.clone();
-            if let Err(e) = self.drive(t).await {
-                if e.kind == Kind::Unavailable {
-                    return Err(e);
+            match self.drive(t).await {
+                Ok(_) => tracing::info!(topup = %id, "interrupted top-up finished"),
+                Err(e) if e.kind == Kind::Declined => {
+                    tracing::info!(topup = %id, code = %e.code, "interrupted top-up declined")
                 }
-                tracing::info!(topup = %id, code = %e.code, "interrupted top-up finished");
+                Err(e) => {
+                    tracing::warn!(topup = %id, code = %e.code, "interrupted top-up not finished yet; will retry");
+                    self.touch_topup(&id).await;
+                }
             }
         }
         let refunds = self
             .db
             .query(
-                "SELECT id FROM refunds WHERE status = 'pending' AND updated_at < $1 LIMIT 100",
+                "SELECT id FROM refunds WHERE status = 'reversing' OR (status = 'pending' AND updated_at < $1) ORDER BY updated_at LIMIT 100",
                 vals![stale],
             )
             .await?;
         for r in &refunds {
-            self.drive_refund(&r.text(0)?).await?;
+            let rid = r.text(0)?;
+            if let Err(e) = self.drive_refund(&rid).await {
+                tracing::warn!(refund = %rid, code = %e.code, "interrupted refund not finished yet; will retry");
+                self.touch_refund(&rid).await;
+            }
         }
         Ok(())
+    }
+
+    async fn touch_topup(&self, id: &str) {
+        let _ = self
+            .db
+            .write(vec![Stmt::exec(
+                "UPDATE topups SET updated_at = $2 WHERE id = $1",
+                vals![id, self.now().0],
+            )])
+            .await;
     }
 }

@@ -103,6 +103,41 @@ impl VaultKeys {
         })
     }
 
+    /// Re-read the key file if another node rotated it (nodes on one database share the
+    /// file): picks up a new active key and drops destroyed ones. Returns whether it changed.
+    pub(crate) fn reload(&self) -> bool {
+        let KeySource::File(path) = &self.source else {
+            return false;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        let Ok(fresh) = Keyring::parse(&text) else {
+            tracing::warn!(file = %path.display(), "the vault key file does not parse; keeping the keys in memory");
+            return false;
+        };
+        let Ok(mut current) = self.keyring.write() else {
+            return false;
+        };
+        let same = current.active_id() == fresh.active_id()
+            && current
+                .ids()
+                .map(|k| k.as_str().to_string())
+                .collect::<Vec<_>>()
+                == fresh
+                    .ids()
+                    .map(|k| k.as_str().to_string())
+                    .collect::<Vec<_>>();
+        if same {
+            return false;
+        }
+        // The file is the truth shared by the nodes: rotation writes it before re-wrapping,
+        // and destroy-retired only drops keys no record uses.
+        tracing::info!(active = %fresh.active_id().as_str(), "vault key file changed; keys reloaded");
+        *current = fresh;
+        true
+    }
+
     pub(crate) fn source(&self) -> &KeySource {
         &self.source
     }
@@ -202,7 +237,18 @@ impl Wallet {
             ciphertext: row.bytes(2)?,
         };
         let keyring = self.vault.snapshot()?;
-        vault::open(&keyring, &record, id.as_bytes()).map_err(vault_err)
+        match vault::open(&keyring, &record, id.as_bytes()) {
+            Err(VaultError::KekUnknown { .. }) if self.vault.reload() => {
+                let keyring = self.vault.snapshot()?;
+                vault::open(&keyring, &record, id.as_bytes()).map_err(vault_err)
+            }
+            r => r.map_err(vault_err),
+        }
+    }
+
+    /// Pick up a key file another node rotated (called by the sweeper).
+    pub(crate) fn reload_vault_keys(&self) {
+        self.vault.reload();
     }
 
     pub async fn vault_status(&self) -> Result<VaultStatus> {

@@ -159,6 +159,10 @@ struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The URL agents and people use to reach this server (behind a proxy: its public https
+    /// URL). Signed agent requests must be addressed to it. Default: http:// + --listen.
+    #[arg(long, value_name = "URL", env = "PURSER_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -204,6 +208,7 @@ fn main() -> ExitCode {
                         listen: args.listen,
                         data_dir: args.storage.data.clone(),
                         store: args.storage.store(),
+                        public_url: args.public_url,
                     },
                     purser_server::shutdown_signal(),
                 ))

@@ -22,11 +22,24 @@ pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/.well-known/http-message-signatures-directory", tag = "keys", responses((status = 200, description = "JWK Set of Ed25519 keys, with Signature-Input and Signature headers")))]
 pub async fn directory(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let v = state.wallet.signature_directory().await?;
-    let authority = headers
+    // Signed for Purser's own address only: a caller cannot obtain Purser's signature over an
+    // authority of its choosing. A loopback origin answers for the loopback name asked.
+    let asked = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let (input, signature) = state.wallet.sign_directory(authority).await?;
+    let authority = if state.origin.authorities.contains(&asked) {
+        asked
+    } else {
+        state
+            .origin
+            .authorities
+            .first()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (input, signature) = state.wallet.sign_directory(&authority).await?;
     let mut resp = (
         [
             (

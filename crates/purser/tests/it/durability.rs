@@ -132,6 +132,13 @@ fn two_processes_on_one_postgres_never_overdraw() {
     let storage = Storage::Postgres(db);
     let (d1, d2) = (TempDir::new("pg1"), TempDir::new("pg2"));
     let a = start(d1.path(), &storage);
+    // Nodes on one database share the vault key (the README says so; a node without it
+    // refuses to start).
+    std::fs::copy(
+        d1.path().join("vault-keys.json"),
+        d2.path().join("vault-keys.json"),
+    )
+    .unwrap();
     let b = start(d2.path(), &storage);
     open_wallet(&a, 10_000);
     // 2 processes × 4 threads × 40 attempts of 100 = 16,000 asked for, 10,000 available.
