@@ -4,12 +4,13 @@ use std::error::Error as StdError;
 use std::sync::Mutex;
 
 use bytes::BytesMut;
+use std::collections::HashMap;
 use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
-use super::{schema, DbError, Row, Stmt, StmtResult, Val};
+use super::{schema, DbError, Expect, Row, Stmt, StmtResult, Val};
 use crate::postgres::{connect, db_err};
 use crate::StoreError;
 
@@ -22,8 +23,33 @@ const MIGRATION_LOCK: i64 = 0x7075_7273_6572_0002;
 
 pub(super) struct PgDb {
     url: String,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
+}
+
+/// A pooled connection and the statements it has prepared: each SQL text is prepared once per
+/// connection, so a one-statement write costs BEGIN, EXECUTE and COMMIT, not a PREPARE too.
+struct Conn {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+/// Prepared statements kept per connection; beyond this the cache starts over (the set of
+/// statements is fixed and small, so this is only a guard).
+const MAX_PREPARED: usize = 512;
+
+impl Conn {
+    async fn prepare(&mut self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).await?;
+        if self.prepared.len() >= MAX_PREPARED {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
 }
 
 fn classify(e: tokio_postgres::Error) -> DbError {
@@ -43,21 +69,27 @@ impl PgDb {
         migrate(&mut client).await?;
         Ok(PgDb {
             url: url.to_string(),
-            idle: Mutex::new(vec![client]),
+            idle: Mutex::new(vec![Conn {
+                client,
+                prepared: HashMap::new(),
+            }]),
             permits: Semaphore::new(POOL_SIZE),
         })
     }
 
-    async fn client(&self) -> Result<Client, StoreError> {
+    async fn client(&self) -> Result<Conn, StoreError> {
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
         match pooled {
-            Some(c) if !c.is_closed() => Ok(c),
-            _ => connect(&self.url).await,
+            Some(c) if !c.client.is_closed() => Ok(c),
+            _ => Ok(Conn {
+                client: connect(&self.url).await?,
+                prepared: HashMap::new(),
+            }),
         }
     }
 
-    fn give_back(&self, client: Client) {
-        if client.is_closed() {
+    fn give_back(&self, client: Conn) {
+        if client.client.is_closed() {
             return;
         }
         if let Ok(mut v) = self.idle.lock() {
@@ -85,40 +117,40 @@ impl PgDb {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let client = self.client().await?;
+        let mut conn = self.client().await?;
         let result = async {
-            let stmt = client.prepare(sql).await.map_err(db_err)?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            let rows = client.query(&stmt, &refs).await.map_err(db_err)?;
+            let stmt = conn.prepare(sql).await.map_err(db_err)?;
+            let rows = conn
+                .client
+                .query(&stmt, &refs(&params))
+                .await
+                .map_err(db_err)?;
             rows.iter().map(read_row).collect()
         }
         .await;
-        self.give_back(client);
+        self.give_back(conn);
         result
     }
 }
 
-async fn run_write(client: &mut Client, stmts: &[Stmt]) -> Result<Vec<StmtResult>, DbError> {
-    let tx = client.transaction().await.map_err(classify)?;
-    let mut out = Vec::with_capacity(stmts.len());
+async fn run_write(conn: &mut Conn, stmts: &[Stmt]) -> Result<Vec<StmtResult>, DbError> {
+    // Prepare first (outside the transaction; prepared statements belong to the connection).
+    let mut prepared = Vec::with_capacity(stmts.len());
     for s in stmts {
-        let prepared = tx.prepare(s.sql).await.map_err(classify)?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            s.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let result = if s.returns_rows {
-            let rows = tx.query(&prepared, &refs).await.map_err(classify)?;
-            let rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
-            StmtResult {
-                changed: rows.len() as u64,
-                rows,
-            }
-        } else {
-            StmtResult {
-                changed: tx.execute(&prepared, &refs).await.map_err(classify)?,
-                rows: Vec::new(),
-            }
-        };
+        prepared.push(conn.prepare(s.sql).await.map_err(classify)?);
+    }
+    // One statement that expects nothing is atomic on its own: no BEGIN/COMMIT round trips.
+    if let [s] = stmts {
+        if s.expect == Expect::Any {
+            let refs = refs(&s.params);
+            return Ok(vec![run_one(&conn.client, s, &prepared[0], &refs).await?]);
+        }
+    }
+    let tx = conn.client.transaction().await.map_err(classify)?;
+    let mut out = Vec::with_capacity(stmts.len());
+    for (s, p) in stmts.iter().zip(&prepared) {
+        let refs = refs(&s.params);
+        let result = run_one(&tx, s, p, &refs).await?;
         if !s.expect.holds(result.changed) {
             // Dropping the transaction rolls it back.
             return Err(DbError::Precondition(s.label));
@@ -127,6 +159,31 @@ async fn run_write(client: &mut Client, stmts: &[Stmt]) -> Result<Vec<StmtResult
     }
     tx.commit().await.map_err(classify)?;
     Ok(out)
+}
+
+fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+async fn run_one<C: tokio_postgres::GenericClient>(
+    c: &C,
+    s: &Stmt,
+    prepared: &Statement,
+    refs: &[&(dyn ToSql + Sync)],
+) -> Result<StmtResult, DbError> {
+    Ok(if s.returns_rows {
+        let rows = c.query(prepared, refs).await.map_err(classify)?;
+        let rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
+        StmtResult {
+            changed: rows.len() as u64,
+            rows,
+        }
+    } else {
+        StmtResult {
+            changed: c.execute(prepared, refs).await.map_err(classify)?,
+            rows: Vec::new(),
+        }
+    })
 }
 
 fn read_row(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
