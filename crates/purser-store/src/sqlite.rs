@@ -620,7 +620,7 @@ impl ReadPool {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(StoreError::Config(format!(
             "there is no Purser database at {}; point --data at the directory `purser serve` used",
