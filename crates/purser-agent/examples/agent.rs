@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     if created {
         println!("Created a new agent key in {key_file} (keep it private; it is mode 0600).");
         println!(
-            "Register its public key (below) with `purser agent register` or POST /v1/agents."
+            "Register it with `purser agent register --name NAME --operator OPERATOR --key {key_file}`."
         );
     }
     println!("Key id (kid): {}", key.kid());
@@ -128,7 +128,7 @@ fn hint(e: &Error, purser: &Client) -> Option<String> {
         ),
         Error::Api { code, .. } => match code.as_str() {
             "unknown_key" => format!(
-                "Register this key as a developer first:\n  purser agent register (public key: {jwk})\nor POST {url}/v1/agents with {{\"name\", \"operator\", \"public_key_jwk\": {jwk}}}."
+                "Register this key as a developer first:\n  purser agent register --name NAME --operator OPERATOR --key KEY_FILE\n(public key {jwk}; POST {url}/v1/agents also needs key_proof, see AgentKey::possession_proof)."
             ),
             "signature_expired" | "signature_not_yet_valid" => {
                 "This machine's clock disagrees with the server's; sync it (NTP) and retry."

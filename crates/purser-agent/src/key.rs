@@ -71,6 +71,14 @@ impl AgentKey {
         self.0.key_id()
     }
 
+    /// Proof that `user_id` (the developer registering the agent) holds this key: send it as
+    /// `key_proof` with `POST /v1/agents` or `POST /v1/agents/{id}/keys`.
+    pub fn possession_proof(&self, user_id: &str) -> Result<String, crate::Error> {
+        self.0
+            .possession_proof(user_id)
+            .map_err(|e| crate::Error::Signing(e.to_string()))
+    }
+
     /// The key pair, for signing with [`purser_core::httpsig::sign_request`] directly.
     pub fn key_pair(&self) -> &Ed25519KeyPair {
         &self.0

@@ -11,8 +11,8 @@
 //! 1. Make a key once and keep the file (it is written with mode 0600):
 //!    [`AgentKey::load_or_create`].
 //! 2. Register its public half ([`AgentKey::public_jwk`]) as a developer, with
-//!    `purser agent register` or `POST /v1/agents` (`{"name", "operator",
-//!    "public_key_jwk"}`).
+//!    `purser agent register --key FILE` or `POST /v1/agents` (`{"name", "operator",
+//!    "public_key_jwk", "key_proof"}`, the proof from [`AgentKey::possession_proof`]).
 //! 3. Ask a user to bind the agent ([`Client::request_binding`]) and wait for them to
 //!    approve it on their wallet page.
 //! 4. Call the agent API: [`Client::whoami`], [`Client::funds`], or any endpoint through

@@ -117,6 +117,10 @@ async fn measure(wallet: &Arc<Wallet>, opts: &Options, storage: String) -> Resul
             "bench agent",
             "bench",
             &key.public_key().to_jwk(),
+            Some(
+                &key.possession_proof(&who.user_id)
+                    .map_err(|e| e.to_string())?,
+            ),
             None,
         )
         .await

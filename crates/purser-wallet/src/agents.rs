@@ -66,6 +66,30 @@ fn parse_key(jwk: &Value) -> Result<Ed25519PublicKey> {
         .map_err(|e| WalletError::invalid(e.code(), e.to_string(), "public_key_jwk"))
 }
 
+/// The registering user must prove they hold the key's private half (see
+/// `purser_core::httpsig::possession_statement`).
+fn check_proof(key: &Ed25519PublicKey, user_id: &str, proof: Option<&str>) -> Result<()> {
+    let Some(proof) = proof.filter(|p| !p.is_empty()) else {
+        return Err(WalletError::invalid(
+            "key_proof_missing",
+            format!(
+                "send key_proof: the agent key's Ed25519 signature (base64url) over \"{}\", which proves you hold the private key (the SDK's AgentKey::possession_proof and `purser agent register` make it)",
+                purser_core::httpsig::possession_statement(user_id, &key.thumbprint())
+            ),
+            "key_proof",
+        ));
+    };
+    if key.proves_possession(user_id, proof) {
+        Ok(())
+    } else {
+        Err(WalletError::invalid(
+            "key_proof_invalid",
+            "key_proof is not this key's signature over the possession statement for your user id; sign it with the agent's private key",
+            "key_proof",
+        ))
+    }
+}
+
 fn check_text(v: &str, param: &str) -> Result<String> {
     let v = v.trim();
     if v.is_empty() || v.chars().count() > 100 || crate::ids::has_hidden_chars(v, false) {
@@ -96,12 +120,14 @@ impl Wallet {
         name: &str,
         operator: &str,
         public_key_jwk: &Value,
+        key_proof: Option<&str>,
         card: Option<&Value>,
     ) -> Result<Agent> {
         who.require(Scope::Developer)?;
         let name = check_text(name, "name")?;
         let operator = check_text(operator, "operator")?;
         let key = parse_key(public_key_jwk)?;
+        check_proof(&key, &who.user_id, key_proof)?;
         let card_text = match card {
             None | Some(Value::Null) => None,
             Some(c) => {
@@ -221,6 +247,7 @@ impl Wallet {
         who: &Principal,
         id: &str,
         public_key_jwk: &Value,
+        key_proof: Option<&str>,
         grace_hours: Option<i64>,
     ) -> Result<Agent> {
         let agent = self.agent(who, id).await?;
@@ -247,6 +274,7 @@ impl Wallet {
             ));
         }
         let key = parse_key(public_key_jwk)?;
+        check_proof(&key, &who.user_id, key_proof)?;
         let until = now.0.saturating_add(grace.saturating_mul(3_600_000));
         self.db
             .write(vec![

@@ -98,23 +98,23 @@ pub enum AgentCommand {
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
     },
-    /// Register an agent you develop, with its public key (a JWK, or a file holding one).
+    /// Register an agent you develop. Give the agent's private key file (from `keygen`): only
+    /// its public key and a proof that you hold it are sent.
     Register {
         #[arg(long)]
         name: String,
         #[arg(long)]
         operator: String,
-        /// Public JWK as JSON, or a path to a file with it (a private JWK file works too:
-        /// only its public part is sent).
-        #[arg(long, value_name = "JWK|FILE")]
-        public_key: String,
+        #[arg(long, value_name = "FILE")]
+        key: String,
     },
     List,
     /// Rotate the agent's key; the old key works for --grace-hours (default 24).
     RotateKey {
         id: String,
-        #[arg(long, value_name = "JWK|FILE")]
-        public_key: String,
+        /// The new private key file (from `keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: String,
         #[arg(long)]
         grace_hours: Option<i64>,
     },
@@ -208,18 +208,23 @@ fn amount(text: &str) -> Result<Value, String> {
     Ok(json!({"amount": m.minor, "currency": m.currency.code()}))
 }
 
-fn jwk_arg(text: &str) -> Result<Value, String> {
-    let raw = if text.trim_start().starts_with('{') {
-        text.to_string()
-    } else {
-        std::fs::read_to_string(text).map_err(|e| format!("cannot read {text}: {e}"))?
-    };
-    let mut v: Value =
-        serde_json::from_str(&raw).map_err(|e| format!("the key is not JSON: {e}"))?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("d");
+/// The agent key to register: its public JWK and the proof that the caller holds the private
+/// key (a signature naming the caller's user id). Only the public part and the proof are sent.
+fn key_arg(c: &Client, file: &str) -> Result<(Value, String), String> {
+    let raw = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let jwk: Value =
+        serde_json::from_str(&raw).map_err(|_| format!("{file} does not hold a JWK"))?;
+    if jwk.get("d").is_none() {
+        return Err(format!(
+            "{file} holds only a public key; registering needs the private key file (made by `purser agent keygen`) to prove you hold it — only the public key and a signature are sent"
+        ));
     }
-    Ok(v)
+    let key = purser_core::httpsig::Ed25519KeyPair::from_private_jwk(&jwk)
+        .map_err(|e| format!("{file}: {e}"))?;
+    let me = c.call(As::User, "GET", "/v1/me", None)?;
+    let user_id = me["user"]["id"].as_str().unwrap_or_default();
+    let proof = key.possession_proof(user_id).map_err(|e| e.to_string())?;
+    Ok((key.public_key().to_jwk(), proof))
 }
 
 fn show(c: &Client, v: &Value, summary: impl FnOnce(&Value) -> String) {
@@ -551,15 +556,21 @@ pub fn agent(c: &Client, cmd: AgentCommand) -> Result<(), String> {
                     out.display()
                 );
                 println!("Key id (JWK thumbprint): {}", key.key_id());
-                println!("Public JWK (register it with `purser agent register --public-key {}`):\n  {public}", out.display());
+                println!("Public JWK:\n  {public}\nRegister it with: purser agent register --name NAME --operator OPERATOR --key {}", out.display());
             }
         }
         AgentCommand::Register {
             name,
             operator,
-            public_key,
+            key,
         } => {
-            let v = c.call(As::User, "POST", "/v1/agents", Some(&json!({"name": name, "operator": operator, "public_key_jwk": jwk_arg(&public_key)?})))?;
+            let (jwk, proof) = key_arg(c, &key)?;
+            let v = c.call(
+                As::User,
+                "POST",
+                "/v1/agents",
+                Some(&json!({"name": name, "operator": operator, "public_key_jwk": jwk, "key_proof": proof})),
+            )?;
             show(c, &v, |v| {
                 format!("Registered {}\nThe agent can now ask a user to bind it (POST /v1/agent/bindings, signed); the user approves with `purser binding approve`.", agent_line(v))
             });
@@ -570,14 +581,17 @@ pub fn agent(c: &Client, cmd: AgentCommand) -> Result<(), String> {
         }
         AgentCommand::RotateKey {
             id,
-            public_key,
+            key,
             grace_hours,
         } => {
+            let (jwk, proof) = key_arg(c, &key)?;
             let v = c.call(
                 As::User,
                 "POST",
                 &format!("/v1/agents/{id}/keys"),
-                Some(&json!({"public_key_jwk": jwk_arg(&public_key)?, "grace_hours": grace_hours})),
+                Some(
+                    &json!({"public_key_jwk": jwk, "key_proof": proof, "grace_hours": grace_hours}),
+                ),
             )?;
             show(c, &v, agent_line);
         }

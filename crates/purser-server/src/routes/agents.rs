@@ -24,6 +24,10 @@ pub struct RegisterAgent {
     /// The agent's Ed25519 public key as a JWK: `{"kty":"OKP","crv":"Ed25519","x":"…"}`.
     #[schema(value_type = Object)]
     pub public_key_jwk: Value,
+    /// Proof you hold the private key: its Ed25519 signature (base64url) over
+    /// `purser-agent-key-possession:v1:<your user id>:<the key's JWK thumbprint>`.
+    #[serde(default)]
+    pub key_proof: Option<String>,
     /// Optional Web Bot Auth Signature Agent Card.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -45,6 +49,7 @@ pub async fn register(
             &b.name,
             &b.operator,
             &b.public_key_jwk,
+            b.key_proof.as_deref(),
             b.signature_agent_card.as_ref(),
         )
         .await?;
@@ -74,6 +79,9 @@ pub async fn get(
 pub struct RotateKey {
     #[schema(value_type = Object)]
     pub public_key_jwk: Value,
+    /// Proof you hold the new private key (as for registration).
+    #[serde(default)]
+    pub key_proof: Option<String>,
     /// Hours the current key keeps working (default 24, at most 168).
     #[serde(default)]
     pub grace_hours: Option<i64>,
@@ -93,7 +101,13 @@ pub async fn rotate_key(
     Ok(Json(
         state
             .wallet
-            .rotate_agent_key(&who, &id, &b.public_key_jwk, b.grace_hours)
+            .rotate_agent_key(
+                &who,
+                &id,
+                &b.public_key_jwk,
+                b.key_proof.as_deref(),
+                b.grace_hours,
+            )
             .await?,
     )
     .into_response())

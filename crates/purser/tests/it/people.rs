@@ -394,7 +394,7 @@ pub fn register_agent(p: &dyn Server, developer: &Person, name: &str) -> TestAge
         .post(
             p,
             "/v1/agents",
-            &json!({"name": name, "operator": "Test Operator Ltd", "public_key_jwk": key.public_key().to_jwk()}),
+            &json!({"name": name, "operator": "Test Operator Ltd", "public_key_jwk": key.public_key().to_jwk(), "key_proof": key.possession_proof(&developer.id).expect("proof")}),
         )
         .want(201);
     let kid = key.key_id();

@@ -352,7 +352,7 @@ fn register(p: &Purser, developer: &User, name: &str) -> Agent {
         .post(
             p,
             "/v1/agents",
-            &json!({"name": name, "operator": "Test Operator Ltd", "public_key_jwk": key.public_key().to_jwk()}),
+            &json!({"name": name, "operator": "Test Operator Ltd", "public_key_jwk": key.public_key().to_jwk(), "key_proof": key.possession_proof(&developer.id).expect("proof")}),
         )
         .want(201);
     assert_eq!(a["keys"][0]["kid"], key.key_id().as_str(), "{a}");
@@ -658,7 +658,7 @@ both!(key_rotation_grace_and_revocation, |storage: Storage| {
         dev.post(
             &p,
             &format!("/v1/agents/{}/keys", a.id),
-            &json!({"public_key_jwk": key.public_key().to_jwk(), "grace_hours": grace_hours}),
+            &json!({"public_key_jwk": key.public_key().to_jwk(), "key_proof": key.possession_proof(&dev.id).expect("proof"), "grace_hours": grace_hours}),
         )
         .want(200)
     };
@@ -954,5 +954,33 @@ both!(
 
         // The other way round.
         sdk_signatures_verify_in_python(&p, &python, dir.path(), &a.key);
+    }
+);
+
+// ---- 7. registering a key needs proof of holding it --------------------------------------
+
+both!(
+    registering_a_key_needs_proof_of_possession,
+    |storage: Storage| {
+        let dir = TempDir::new("sig-possession");
+        let p = start(dir.path(), &storage);
+        let dev = User::new(&p, "Dev");
+        let squatter = User::new(&p, "Squatter");
+        let key = new_key();
+        let body = |proof: Option<String>| json!({"name": "Shopper", "operator": "Test Operator Ltd", "public_key_jwk": key.public_key().to_jwk(), "key_proof": proof});
+        // No proof; a proof made for another user (replayed by a squatter); a proof by another key.
+        dev.post(&p, "/v1/agents", &body(None))
+            .refused(400, "key_proof_missing");
+        let devs_proof = key.possession_proof(&dev.id).expect("proof");
+        squatter
+            .post(&p, "/v1/agents", &body(Some(devs_proof.clone())))
+            .refused(400, "key_proof_invalid");
+        let other = new_key().possession_proof(&dev.id).expect("proof");
+        dev.post(&p, "/v1/agents", &body(Some(other)))
+            .refused(400, "key_proof_invalid");
+        assert_eq!(squatter.get(&p, "/v1/agents").want(200)["data"], json!([]));
+        // With the proof, the holder registers it.
+        dev.post(&p, "/v1/agents", &body(Some(devs_proof)))
+            .want(201);
     }
 );
