@@ -238,7 +238,9 @@ impl Wallet {
             let c = funds::currency(card.currency, "currency")?;
             let wallet = self.ensure_wallet(&who.user_id, c).await?;
             self.transfer(
-                &ids::derived_id("ecc", &who.user_id, id),
+                // Named by the amount swept, so a later close (money that arrived after the
+                // first, or a hold released) sweeps again instead of hitting a used id.
+                &ids::derived_id("ecc", &who.user_id, &format!("{id}|{}", card.balance.amount)),
                 ecard_account(id)?,
                 wallet,
                 Money::new(card.balance.amount, c),
