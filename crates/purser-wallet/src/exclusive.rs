@@ -235,12 +235,16 @@ impl Wallet {
             )])
             .await?;
         if card.balance.amount > 0 {
+            let state = match self.ledger.account(&ecard_account(id)?).await? {
+                Some(a) => format!("{}:{}", a.credits_posted, a.debits_posted),
+                None => String::new(),
+            };
             let c = funds::currency(card.currency, "currency")?;
             let wallet = self.ensure_wallet(&who.user_id, c).await?;
             self.transfer(
-                // Named by the amount swept, so a later close (money that arrived after the
-                // first, or a hold released) sweeps again instead of hitting a used id.
-                &ids::derived_id("ecc", &who.user_id, &format!("{id}|{}", card.balance.amount)),
+                // Named by the account's state, so a retry sweeps once and a later close (money
+                // that arrived after the first, a hold released) sweeps again.
+                &ids::derived_id("ecc", &who.user_id, &format!("{id}|{state}")),
                 ecard_account(id)?,
                 wallet,
                 Money::new(card.balance.amount, c),
