@@ -79,7 +79,7 @@ where
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             r
         }
-        Ok(Begin::Fresh) => {
+        Ok(Begin::Fresh { claimed_at }) => {
             let result = work().await;
             let (status, value) = match &result {
                 Ok((s, v)) => (*s, v.clone()),
@@ -92,6 +92,7 @@ where
                 state.wallet.db(),
                 scope,
                 key,
+                claimed_at,
                 status.as_u16(),
                 &value.to_string(),
             )

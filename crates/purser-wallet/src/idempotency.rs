@@ -25,8 +25,9 @@ pub const KEEP_ANSWERS_MS: i64 = 24 * 60 * 60 * 1000;
 /// What to do with a request that carries a key.
 #[derive(Debug)]
 pub enum Begin {
-    /// First time (or a takeover): run it, then [`finish`].
-    Fresh,
+    /// First time (or a takeover): run it, then [`finish`] with this claim time, so a
+    /// request that was taken over cannot overwrite its successor's answer.
+    Fresh { claimed_at: Timestamp },
     /// Seen and answered: send this again.
     Replay { status: u16, body: String },
 }
@@ -52,7 +53,7 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str, now: Timestamp) 
         )])
         .await?;
     if claimed.first().is_some_and(|r| r.changed == 1) {
-        return Ok(Begin::Fresh);
+        return Ok(Begin::Fresh { claimed_at: now });
     }
     let row = db
         .query_opt(
@@ -61,7 +62,7 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str, now: Timestamp) 
         )
         .await?;
     let Some(row) = row else {
-        // Swept between the insert and the read: it is old; treat as fresh.
+        // Swept between the insert and the read (it was old): ask for a retry.
         return Err(in_flight());
     };
     if !crate::ids::constant_time_eq(row.text(0)?.as_bytes(), hash.as_bytes()) {
@@ -92,7 +93,7 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str, now: Timestamp) 
                 .expect(purser_store::db::Expect::One, "takeover")])
                 .await;
             match took {
-                Ok(_) => Ok(Begin::Fresh),
+                Ok(_) => Ok(Begin::Fresh { claimed_at: now }),
                 Err(DbError::Precondition(_)) => Err(in_flight()),
                 Err(e) => Err(e.into()),
             }
@@ -102,18 +103,25 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str, now: Timestamp) 
 
 /// Keep the answer for replays. Only answers that reflect a decision are kept: a 5xx means
 /// nothing was decided, so the key is released for a retry.
-pub async fn finish(db: &Db, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
+pub async fn finish(
+    db: &Db,
+    scope: &str,
+    key: &str,
+    claimed_at: Timestamp,
+    status: u16,
+    body: &str,
+) -> Result<()> {
     if status >= 500 {
         db.write(vec![Stmt::exec(
-            "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND state = 'started'",
-            vals![scope, key],
+            "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND state = 'started' AND created_at = $3",
+            vals![scope, key, claimed_at.0],
         )])
         .await?;
         return Ok(());
     }
     db.write(vec![Stmt::exec(
-        "UPDATE idempotency SET state = 'done', status = $3, body = $4 WHERE scope = $1 AND key = $2",
-        vals![scope, key, i64::from(status), body],
+        "UPDATE idempotency SET state = 'done', status = $3, body = $4 WHERE scope = $1 AND key = $2 AND state = 'started' AND created_at = $5",
+        vals![scope, key, i64::from(status), body, claimed_at.0],
     )])
     .await?;
     Ok(())
