@@ -408,7 +408,12 @@ impl Wallet {
             .min(who.expires_at.0.saturating_sub(now.0));
         let (token, insert) =
             self.token_insert(&who.user_id, name, &wanted, Some(ttl.max(60_000)), now)?;
-        self.db.write(vec![insert]).await?;
+        // Remember who made it: revoking a token revokes every token it made.
+        let link = Stmt::exec(
+            "UPDATE api_tokens SET parent_id = $2 WHERE id = $1",
+            vals![&token.info.id, &who.token_id],
+        );
+        self.db.write(vec![insert, link]).await?;
         Ok(token)
     }
 
@@ -425,14 +430,15 @@ impl Wallet {
             .collect()
     }
 
-    /// Revoke one of the caller's tokens. Effective on the very next request.
+    /// Revoke one of the caller's tokens, and every token made with it (and theirs).
+    /// Effective on the very next request.
     pub async fn revoke_token(&self, who: &Principal, id: &str) -> Result<TokenInfo> {
         who.require(Scope::Tokens)?;
         check_id("tok", id, "id")?;
         let now = self.now();
         self.db
             .write(vec![Stmt::exec(
-                "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                "UPDATE api_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND user_id = $2 AND id IN (WITH RECURSIVE made(id) AS (SELECT id FROM api_tokens WHERE id = $1 AND user_id = $2 UNION SELECT t.id FROM api_tokens t JOIN made m ON t.parent_id = m.id) SELECT id FROM made)",
                 vals![id, &who.user_id, now.0],
             )])
             .await?;

@@ -266,7 +266,16 @@ impl Wallet {
             ));
         }
         let now = self.now();
-        let live = agent.keys.iter().filter(|k| k.status != "revoked").count();
+        // Keys that can still sign: active ones and those still in their grace.
+        let live = self
+            .db
+            .query_opt(
+                "SELECT COUNT(*) FROM agent_keys WHERE agent_id = $1 AND (status = 'active' OR (status = 'retiring' AND not_after > $2))",
+                vals![id, now.0],
+            )
+            .await?
+            .map_or(Ok(0), |r| r.int(0))?;
+        let live = usize::try_from(live).unwrap_or(usize::MAX);
         if live >= MAX_LIVE_KEYS {
             return Err(WalletError::conflict(
                 "too_many_keys",

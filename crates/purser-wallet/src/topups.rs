@@ -17,7 +17,7 @@
 
 use purser_core::card::{CardNumber, Cvv, Expiry};
 use purser_core::ledger::AccountFlags;
-use purser_core::rail::{RailCharge, RailOutcome, RailRef};
+use purser_core::rail::{CardRail, RailCharge, RailOutcome, RailRef};
 use purser_core::{Currency, Money, Timestamp};
 use purser_store::db::{DbError, Expect, Row, Stmt};
 use purser_store::vals;
@@ -228,9 +228,10 @@ impl Wallet {
             ));
         }
         let rail_ref = RailRef::new(t.rail_ref.clone().unwrap_or_default());
+        let answer = answer.to_string();
         let outcome = self
-            .with_charge(&t, |charge| {
-                self.rail.answer_challenge(&rail_ref, answer, charge)
+            .with_charge(&t, move |rail, charge| {
+                rail.answer_challenge(&rail_ref, &answer, charge)
             })
             .await?;
         self.record_outcome(&t, outcome, "requires_challenge")
@@ -240,10 +241,11 @@ impl Wallet {
     }
 
     /// Open the card and build the charge for the rail: the only place the number leaves the
-    /// vault.
+    /// vault. The rail runs on a blocking thread: a networked rail may take seconds, and must
+    /// not stall the threads that serve every other request.
     async fn with_charge<F>(&self, t: &Row2, f: F) -> Result<RailOutcome>
     where
-        F: FnOnce(&RailCharge<'_>) -> RailOutcome,
+        F: FnOnce(&dyn CardRail, &RailCharge<'_>) -> RailOutcome + Send + 'static,
     {
         let r = self
             .db
@@ -281,16 +283,23 @@ impl Wallet {
         let expiry = Expiry::new(month, year).map_err(|_| {
             purser_store::StoreError::Corrupt("a stored card expiry is invalid".into())
         })?;
-        let charge = RailCharge {
-            reference: &t.view.id,
-            number: &number,
-            expiry,
-            cvv: cvv.as_ref(),
-            holder: None,
-            amount: t.money,
-            now: self.now(),
-        };
-        Ok(f(&charge))
+        let rail = self.rail.clone();
+        let reference = t.view.id.clone();
+        let (amount, now) = (t.money, self.now());
+        tokio::task::spawn_blocking(move || {
+            let charge = RailCharge {
+                reference: &reference,
+                number: &number,
+                expiry,
+                cvv: cvv.as_ref(),
+                holder: None,
+                amount,
+                now,
+            };
+            f(rail.as_ref(), &charge)
+        })
+        .await
+        .map_err(|_| rail_unavailable())
     }
 
     /// Store what the rail said, if the top-up is still in state `from`. Any finished
@@ -369,7 +378,7 @@ impl Wallet {
         let mut t = t;
         if t.view.status == "pending" {
             let outcome = self
-                .with_charge(&t, |charge| self.rail.authorize(charge))
+                .with_charge(&t, |rail, charge| rail.authorize(charge))
                 .await?;
             self.record_outcome(&t, outcome, "pending").await?;
             t = self.load_topup(&t.view.id).await?;
@@ -578,7 +587,13 @@ impl Wallet {
                 .map(|r| r.0)
                 .ok_or_else(|| WalletError::not_found("refund", rid));
         }
-        match self.rail.refund(&RailRef::new(rail_ref), rid, m) {
+        let refunded = {
+            let (rail, reference) = (self.rail.clone(), rid.to_string());
+            tokio::task::spawn_blocking(move || rail.refund(&RailRef::new(rail_ref), &reference, m))
+                .await
+                .map_err(|_| rail_unavailable())?
+        };
+        match refunded {
             Ok(_) => {
                 self.db
                     .write(vec![Stmt::exec(
@@ -667,7 +682,7 @@ impl Wallet {
         let rows = self
             .db
             .query(
-                "SELECT id FROM refunds WHERE topup_id = $1 ORDER BY created_at, id",
+                "SELECT id FROM refunds WHERE topup_id = $1 ORDER BY created_at, id LIMIT 200",
                 vals![topup_id],
             )
             .await?;

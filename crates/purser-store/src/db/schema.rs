@@ -2,9 +2,10 @@
 //! becomes `BLOB` on SQLite; everything else is common SQL.
 
 /// `(version, statements)`, applied in order, each exactly once.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -160,7 +161,15 @@ CREATE TABLE signing_keys (
     publish_until BIGINT
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE api_tokens ADD COLUMN parent_id TEXT;
+CREATE INDEX api_tokens_parent ON api_tokens(parent_id);
+"#,
+    ),
+];
 
 /// The DDL for SQLite.
 pub(super) fn sqlite_ddl(sql: &str) -> String {

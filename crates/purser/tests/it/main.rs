@@ -10,4 +10,5 @@ pub mod people;
 mod secrets;
 mod signatures;
 pub mod support;
+mod tokens;
 mod wallet;
