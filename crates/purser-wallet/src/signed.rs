@@ -104,14 +104,11 @@ impl Wallet {
             .expires_at()
             .0
             .saturating_add(httpsig::CLOCK_SKEW_SECS * 1000 + NONCE_MARGIN_MS);
-        let spent = self
+        if !self
             .db
-            .write(vec![Stmt::exec(
-                "INSERT INTO nonces (keyid, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                vals![&signed.keyid, &signed.nonce, keep_until],
-            )])
-            .await?;
-        if spent.first().is_none_or(|r| r.changed != 1) {
+            .spend_nonce(&signed.keyid, &signed.nonce, keep_until)
+            .await?
+        {
             return Err(refused(
                 "nonce_reused",
                 "this signature's nonce was already used; sign every request afresh with a new random nonce",

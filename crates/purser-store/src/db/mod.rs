@@ -12,6 +12,7 @@
 //! each write in its own savepoint so one failing write leaves the others alone). PostgreSQL
 //! writes run on a small connection pool, each in its own transaction.
 
+mod nonces;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -300,6 +301,33 @@ impl Db {
     /// The first row of a query, if any.
     pub async fn query_opt(&self, sql: &str, params: Vec<Val>) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Spend a request nonce: true when it was new, false when it was spent before (a
+    /// replay). Durable before it returns. On PostgreSQL the nonces of concurrent requests
+    /// share one statement and one commit.
+    pub async fn spend_nonce(
+        &self,
+        keyid: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        match &*self.backend {
+            Backend::Postgres(db) => db.nonces.spend(keyid, nonce, expires_at).await,
+            Backend::Sqlite(db) => {
+                let r = db
+                    .write(vec![Stmt::exec(
+                        "INSERT INTO nonces (keyid, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        vec![Val::from(keyid), Val::from(nonce), Val::Int(expires_at)],
+                    )])
+                    .await
+                    .map_err(|e| match e {
+                        DbError::Store(s) => s,
+                        other => StoreError::Unavailable(other.to_string()),
+                    })?;
+                Ok(r.first().is_some_and(|r| r.changed == 1))
+            }
+        }
     }
 
     /// Stop the writer after committing what is queued.

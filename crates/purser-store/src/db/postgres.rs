@@ -25,6 +25,7 @@ pub(super) struct PgDb {
     url: String,
     idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
+    pub(super) nonces: super::nonces::NonceBatcher,
 }
 
 /// A pooled connection and the statements it has prepared: each SQL text is prepared once per
@@ -74,6 +75,7 @@ impl PgDb {
                 prepared: HashMap::new(),
             }]),
             permits: Semaphore::new(POOL_SIZE),
+            nonces: super::nonces::NonceBatcher::start(url.to_string()),
         })
     }
 

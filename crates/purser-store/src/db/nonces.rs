@@ -1,0 +1,105 @@
+//! Spending request nonces on PostgreSQL in batches: every signed agent request inserts its
+//! nonce before it is answered, and one commit per request caps throughput at the server's
+//! commit rate. One task gathers the nonces of concurrent requests (those that arrived while
+//! the previous batch was committing) into a single `INSERT … SELECT FROM UNNEST … ON
+//! CONFLICT DO NOTHING RETURNING`, and tells each request whether its nonce was new.
+
+use std::collections::HashSet;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Client;
+
+use crate::postgres::{connect, db_err};
+use crate::StoreError;
+
+/// Nonces per batch: one statement stays small, and a burst of 256 requests fits in one.
+const MAX_BATCH: usize = 1024;
+
+/// Requests waiting for the batcher; beyond this callers wait (backpressure).
+const QUEUE: usize = 16_384;
+
+type Reply = oneshot::Sender<Result<bool, StoreError>>;
+
+pub(super) struct NonceBatcher {
+    tx: mpsc::Sender<(String, String, i64, Reply)>,
+}
+
+impl NonceBatcher {
+    pub(super) fn start(url: String) -> NonceBatcher {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(url, rx));
+        NonceBatcher { tx }
+    }
+
+    /// True when the nonce was new (and is now spent), false when it was spent before.
+    pub(super) async fn spend(
+        &self,
+        keyid: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((keyid.to_string(), nonce.to_string(), expires_at, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+async fn run(url: String, mut rx: mpsc::Receiver<(String, String, i64, Reply)>) {
+    let mut client: Option<Client> = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        if client.as_ref().is_none_or(Client::is_closed) {
+            client = connect(&url).await.ok();
+        }
+        let result = match &client {
+            Some(c) => insert(c, &batch).await,
+            None => Err(StoreError::Unavailable(
+                "cannot reach PostgreSQL to spend nonces".into(),
+            )),
+        };
+        match result {
+            Ok(inserted) => {
+                let mut inserted = inserted;
+                for (k, n, _, reply) in batch {
+                    // The first of two equal nonces in one batch wins; the second is a replay.
+                    let _ = reply.send(Ok(inserted.remove(&(k, n))));
+                }
+            }
+            Err(e) => {
+                client = None;
+                for (.., reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn insert(
+    c: &Client,
+    batch: &[(String, String, i64, Reply)],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let keyids: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
+    let nonces: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
+    let expiry: Vec<i64> = batch.iter().map(|b| b.2).collect();
+    let rows = c
+        .query(
+            "INSERT INTO nonces (keyid, nonce, expires_at) SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT DO NOTHING RETURNING keyid, nonce",
+            &[&keyids, &nonces, &expiry],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+        .collect())
+}
