@@ -1,0 +1,76 @@
+//! Verification of AP2 v0.2 mandate chains: Delegate SD-JWT (RFC 9901 selective disclosure with
+//! the key-binding chain of draft-gco-oauth-delegate-sd-jwt-00).
+//!
+//! A pure library for a merchant, payment processor or network: no server, no I/O, no clock —
+//! the caller passes `now` and the keys it trusts. One call, [`verify_chain`], turns untrusted
+//! text into a [`VerifiedChain`] or a refusal with a stable code ([`Ap2Error::code`]).
+//!
+//! # Trust model
+//!
+//! The only key trusted from outside the chain is the **root key**: the user's key that signed the
+//! open mandate (`mandate.payment.open.1` / `mandate.checkout.open.1`). How the verifier came to
+//! trust it (an enrolled passkey, a wallet directory) is the caller's decision. Every later key
+//! is trusted only because the hop before it named it in `cnf.jwk`: the user delegates to the
+//! agent's key, the agent may delegate further (an intermediate open mandate with its own `cnf`),
+//! and the last hop — typically the closed `mandate.payment.1` / `mandate.checkout.1` — is signed
+//! by the last delegated key. The verifier's own identity (`aud`) and fresh challenge (`nonce`)
+//! pin the presentation to this verifier and this moment.
+//!
+//! # Serialization
+//!
+//! Each hop is an SD-JWT presentation `<jwt>~<disclosure>~…~<disclosure>~`; hops are joined by one
+//! more `~`, so consecutive hops meet at `~~`. Every JWT payload carries `delegate_payload`: an
+//! array of one `{"...": digest}` element whose disclosure is the mandate object of that hop.
+//!
+//! # What is verified, hop by hop
+//!
+//! 1. Shape and bounds: base64url/`.`/`~` only, ends with `~`, at most [`limits::MAX_HOPS`] hops,
+//!    [`limits::MAX_DISCLOSURES_PER_HOP`] disclosures, [`limits::MAX_CHAIN_BYTES`] bytes.
+//! 2. The JWS signature, under the root key (hop 0) or the previous hop's `cnf.jwk`; `alg` must
+//!    match the key (ES256 for EC P-256; EdDSA for Ed25519 only with
+//!    [`VerifyOptions::allow_eddsa`]); `alg: none` and `crit` are refused. Hops after the root
+//!    must have `typ` `kb+sd-jwt` (or `kb+sd-jwt+kb` for a hop that is delegated onward).
+//! 3. Disclosures (RFC 9901 §7.1): `_sd_alg` absent or `sha-256`; every disclosure is referenced
+//!    exactly once by a digest in the signed payload (recursively through `_sd` members and
+//!    `{"...": digest}` array elements, and through other disclosures); no digest occurs twice;
+//!    member disclosures only in `_sd`, element disclosures only as `...`; reserved names
+//!    (`_sd`, `...`, `_sd_alg`) and names that collide with a plain claim are refused.
+//!    Undisclosed digests (withheld claims, decoys) are dropped from the result.
+//! 4. Binding to the previous hop: exactly one of `sd_hash` = base64url(SHA-256(previous
+//!    presentation, disclosures and trailing `~` included)) or `issuer_jwt_hash` =
+//!    base64url(SHA-256(previous issuer JWT)). With `sd_hash`, dropping or reordering an earlier
+//!    disclosure breaks the chain; with `issuer_jwt_hash` the holder may still withhold
+//!    disclosures of earlier hops, which is what selective disclosure is for.
+//! 5. Key-binding claims: every hop after the root has a string `aud`, a string `nonce` and an
+//!    integer `iat`; the last hop's `aud` and `nonce` must equal [`VerifyOptions::audience`] and
+//!    [`VerifyOptions::nonce`] when set (a lone root must then carry them too).
+//! 6. Time, with the configured skew (default [`limits::DEFAULT_CLOCK_SKEW_SECS`]): `exp` not
+//!    passed, `iat`/`nbf` not in the future, and a key-binding `iat` no older than
+//!    [`limits::DEFAULT_MAX_KB_AGE_SECS`] unless configured otherwise.
+//! 7. Exact `vct`: the root and intermediate hops are open mandates ([`OPEN_VCTS`]); a closed
+//!    mandate ([`CLOSED_VCTS`]) may only be the last hop after the root; all hops are of one family
+//!    (checkout or payment); [`VerifyOptions::final_vct`] pins the last one.
+//!
+//! # Not verified here (yet)
+//!
+//! AP2 constraint evaluation (the code `unresolved_constraint` is reserved for it),
+//! `checkout_hash` against `checkout_jwt`, `transaction_id` / `payment.reference` bindings,
+//! receipts, revocation status, and issuing. A [`VerifiedChain`] proves who authorised what; it
+//! does not yet prove that a given cart or payment satisfies the open mandate's constraints.
+#![forbid(unsafe_code)]
+
+mod chain;
+mod disclosure;
+mod encoding;
+mod error;
+mod jwk;
+mod jws;
+pub mod limits;
+
+pub use chain::{
+    parse_chain, verify_chain, verify_parsed, ParsedChain, Presentation, VerifiedChain,
+    VerifyOptions, CLOSED_VCTS, OPEN_VCTS,
+};
+pub use encoding::sd_digest;
+pub use error::Ap2Error;
+pub use jwk::{Algorithm, PublicJwk};

@@ -1,0 +1,6 @@
+//! One integration-test binary for purser-ap2.
+
+mod mutations;
+mod parse_props;
+mod support;
+mod vectors;
