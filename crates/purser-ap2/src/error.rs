@@ -32,6 +32,8 @@ pub enum Ap2Error {
     NotYetValid { hop: usize },
     /// A hop's `vct` is not the AP2 mandate type expected at that position.
     InvalidVct { hop: usize, found: String },
+    /// Issuing a credential failed (bad signing key, reserved claim name, no randomness).
+    IssueFailed { reason: String },
     /// Reserved: a constraint type this verifier does not understand (fail closed).
     UnresolvedConstraint { constraint_type: String },
 }
@@ -51,6 +53,7 @@ impl Ap2Error {
             Ap2Error::Expired { .. } => "expired",
             Ap2Error::NotYetValid { .. } => "not_yet_valid",
             Ap2Error::InvalidVct { .. } => "invalid_vct",
+            Ap2Error::IssueFailed { .. } => "issue_failed",
             Ap2Error::UnresolvedConstraint { .. } => "unresolved_constraint",
         }
     }
@@ -137,6 +140,9 @@ impl fmt::Display for Ap2Error {
                 "{} has mandate type {found:?}, which is not allowed at that position of the chain.",
                 capitalize(&hop_name(*hop))
             ),
+            Ap2Error::IssueFailed { reason } => {
+                write!(f, "The mandate could not be issued: {reason}.")
+            }
             Ap2Error::UnresolvedConstraint { constraint_type } => write!(
                 f,
                 "The mandate has a constraint of type {constraint_type:?} that this verifier does not understand, so it is refused."

@@ -55,14 +55,19 @@
 //!
 //! AP2 constraint evaluation (the code `unresolved_constraint` is reserved for it),
 //! `checkout_hash` against `checkout_jwt`, `transaction_id` / `payment.reference` bindings,
-//! receipts, revocation status, and issuing. A [`VerifiedChain`] proves who authorised what; it
-//! does not yet prove that a given cart or payment satisfies the open mandate's constraints.
+//! receipts and revocation status. Issuing (ES256 root SD-JWTs with disclosures, and key-binding
+//! hops) is in [`issue_root`] / [`append_hop`], mainly so tests can build chains the vectors do
+//! not cover (`exp`, `issuer_jwt_hash`); production issuing will sit behind Purser's consent flow.
+//!
+//! A [`VerifiedChain`] proves who authorised what; it does not yet prove that a given cart or
+//! payment satisfies the open mandate's constraints.
 #![forbid(unsafe_code)]
 
 mod chain;
 mod disclosure;
 mod encoding;
 mod error;
+mod issue;
 mod jwk;
 mod jws;
 pub mod limits;
@@ -73,4 +78,7 @@ pub use chain::{
 };
 pub use encoding::sd_digest;
 pub use error::Ap2Error;
+pub use issue::{
+    append_hop, issue_root, random_salt, Binding, Es256Signer, HopContent, ROOT_TYP, SALT_BYTES,
+};
 pub use jwk::{Algorithm, PublicJwk};
