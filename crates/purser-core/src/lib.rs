@@ -7,6 +7,7 @@
 pub mod card;
 pub mod httpsig;
 pub mod ledger;
+pub mod mandate;
 pub mod money;
 pub mod rail;
 pub mod secret;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod mandate_cmd;
 mod verify;
 mod wallet_cmd;
 
@@ -93,6 +94,11 @@ enum Command {
         command: wallet_cmd::KeysCommand,
         #[command(flatten)]
         client: client::ClientArgs,
+    },
+    /// Mandates: what your agent may buy. `draft` runs locally, without a server.
+    Mandate {
+        #[command(subcommand)]
+        command: mandate_cmd::MandateCommand,
     },
     /// Measure performance and print figures.
     Bench {
@@ -251,6 +257,7 @@ fn main() -> ExitCode {
         Command::Keys { command, client } => {
             wallet_cmd::keys(&client::Client::new(client), command)
         }
+        Command::Mandate { command } => return mandate_cmd::run(command),
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {
