@@ -38,6 +38,7 @@ const COMPARATORS: &[(&str, Kind)] = &[
     ("over", Kind::MinExclusive),
     ("above", Kind::MinExclusive),
     ("more than", Kind::MinExclusive),
+    ("with a budget of", Kind::Budget),
     ("a budget of", Kind::Budget),
     ("budget of", Kind::Budget),
     ("a total of", Kind::Budget),

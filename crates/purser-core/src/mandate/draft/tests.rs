@@ -428,6 +428,84 @@ fn drafts_serialise_to_json() {
     assert_eq!(back, d.mandate);
 }
 
+#[test]
+fn tricky_cases() {
+    let d = draft(
+        "please get me a coffee every day at Starbucks, automatically up to ¥40 a day",
+        &ctx(),
+    );
+    let m = &d.mandate;
+    assert_eq!(
+        m.what.line_items[0].description, "coffee",
+        "'me' is who it is for, not the item"
+    );
+    assert_eq!(m.what.merchants[0].name.as_deref(), Some("Starbucks"));
+    assert_eq!(m.when.recurrence.frequency, Frequency::Daily);
+    assert_eq!(
+        m.confirmation.rules,
+        vec![ConfirmationRule::AutoAtOrBelow {
+            amount: Money::new(4_000, Currency::CNY)
+        }]
+    );
+    assert_eq!(
+        m.how_much.interval_limits,
+        vec![IntervalLimit {
+            interval: Interval::Daily,
+            amount: Money::new(4_000, Currency::CNY)
+        }]
+    );
+    assert!(d.not_understood.is_empty(), "{:?}", d.not_understood);
+
+    let d = draft(
+        "order 2 bottles of wine from Vinoteca under €60, only in France, not before Friday",
+        &ctx(),
+    );
+    let m = &d.mandate;
+    assert_eq!(
+        m.when.valid_from,
+        date("2026-11-27"),
+        "'not before' is a start"
+    );
+    assert_eq!(m.when.valid_until, None);
+    assert_eq!(m.what.line_items[0].quantity, 2);
+    assert_eq!(m.what.line_items[0].unit.as_deref(), Some("bottle"));
+    assert_eq!(
+        m.how_much.per_payment_max,
+        Some(Money::new(5_999, Currency::EUR))
+    );
+    assert_eq!(m.where_.allowed_countries[0].as_str(), "FR");
+    assert!(d.not_understood.is_empty(), "{:?}", d.not_understood);
+
+    let d = draft(
+        "book a hotel in Tokyo for 3 days with a budget of 5k JPY",
+        &ctx(),
+    );
+    assert_eq!(
+        d.mandate.how_much.budget,
+        Some(Money::new(5_000, Currency::JPY))
+    );
+    assert_eq!(
+        d.not_understood,
+        vec!["in Tokyo".to_string()],
+        "cities are not guessed"
+    );
+
+    let d = draft("buy flight UA 88", &ctx());
+    assert_eq!(
+        d.mandate.what.merchants[0].name.as_deref(),
+        Some("United Airlines")
+    );
+    assert_eq!(
+        d.mandate.what.line_items[0].description,
+        "United Airlines flight UA 88"
+    );
+
+    let d = draft("buy a pair of boots under ¥1.999", &ctx());
+    assert_eq!(d.mandate.how_much.per_payment_max, None);
+    assert!(d.warnings.iter().any(|w| w.contains("2 decimal place")));
+    assert_eq!(d.not_understood, vec!["under ¥1.999".to_string()]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -99,6 +99,11 @@ impl Parser<'_> {
                     continue;
                 }
             };
+            // "flight UA 88" names its airline by code.
+            let airline = airline.or_else(|| {
+                let c = code.as_deref()?;
+                AIRLINES.iter().find(|a| a.iata == c).map(|a| (a, i))
+            });
             let (start, len) = match airline {
                 Some((_, s)) => (s, i - s + 1 + nlen),
                 None => (i, 1 + nlen),
@@ -280,6 +285,13 @@ impl Parser<'_> {
             if self.toks[j - 1].ends_clause {
                 self.claim_silently(i, j - i);
                 continue;
+            }
+            // "buy me a coffee": who it is for is not a constraint.
+            if let Some(n) = self.phrase_at(j, &["me", "us", "myself", "for me", "for us"]) {
+                if self.toks[j + n - 1].ends_clause {
+                    continue;
+                }
+                j += n;
             }
             if self
                 .phrase_at(j, &["anything", "everything", "whatever"])

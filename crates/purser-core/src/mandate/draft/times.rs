@@ -152,6 +152,14 @@ impl Parser<'_> {
                     }
                 }
             }
+            // "not before Friday": a start, not an end.
+            if self.words_at(i, &["not", "before"]) && !self.toks[i + 1].ends_clause {
+                if let Some(d) = self.named_day(i + 2) {
+                    self.mandate.when.valid_from = Some(DateOrInstant::Date(d.first));
+                    self.claim(i, 2 + d.len, format!("valid from the start of {}", d.first));
+                    continue;
+                }
+            }
             if self.words_at(i, &["before"]) && !self.toks[i].ends_clause {
                 if let Some(d) = self.named_day(i + 1) {
                     if let Some(last) = d.first.add_days(-1) {
