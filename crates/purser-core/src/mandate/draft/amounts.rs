@@ -251,6 +251,16 @@ impl Parser<'_> {
             let found = COMPARATORS
                 .iter()
                 .find_map(|(p, k)| self.phrase_at(i, &[p]).map(|n| (n, *k)));
+            // "don't buy anything over $100", "nothing above ¥500": a negated minimum is a
+            // maximum, inclusive ("not over 100" allows 100). The negation is claimed with it.
+            let negated_by = match found {
+                Some((_, Kind::MinExclusive | Kind::MinInclusive)) => self.negation_before(i),
+                _ => None,
+            };
+            let found = match (found, negated_by) {
+                (Some((n, _)), Some(_)) => Some((n, Kind::MaxInclusive)),
+                (f, _) => f,
+            };
             let (cmp_len, kind) = match found {
                 Some(f) => f,
                 None => {
@@ -290,6 +300,13 @@ impl Parser<'_> {
                         Some((iv, n)) => (Some(iv), n),
                         None => (None, 0),
                     };
+                    if let Some(neg) = negated_by {
+                        let meaning = format!(
+                            "a negation: \"{}\" is read as \"at most\"",
+                            self.text(i, cmp_len)
+                        );
+                        self.claim(neg, 1, meaning);
+                    }
                     self.push_amount(i, cmp_len + m.len + ilen, kind, m, interval);
                     i = end + ilen;
                 }
@@ -303,6 +320,15 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// A free negation word up to four words before `i`, in the same clause.
+    fn negation_before(&self, i: usize) -> Option<usize> {
+        (i.saturating_sub(4)..i).rev().find(|&j| {
+            self.free(j)
+                && ["don't", "dont", "never", "nothing", "not"].contains(&self.norm(j))
+                && (j..i).all(|k| !self.toks[k].ends_clause)
+        })
     }
 
     fn interval_at(&self, i: usize) -> Option<(Interval, usize)> {

@@ -263,6 +263,24 @@ impl<'c> Parser<'c> {
             not_understood.push(run.join(" "));
         }
 
+        let unapplied: Vec<&String> = not_understood
+            .iter()
+            .filter(|s| {
+                let lower = s.to_lowercase();
+                things::NEGATIONS
+                    .iter()
+                    .any(|n| lower.split(' ').any(|w| w == *n) || lower == *n)
+            })
+            .collect();
+        if !unapplied.is_empty() {
+            self.warnings.insert(
+                0,
+                format!(
+                    "Careful: the request says \"{}\", which the drafter could not apply, so the draft may allow what you meant to forbid. Rephrase without it, or check every line.",
+                    unapplied.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\", \"")
+                ),
+            );
+        }
         let h = &self.mandate.how_much;
         let any_limit = h.per_payment_max.is_some()
             || h.budget.is_some()

@@ -506,6 +506,38 @@ fn tricky_cases() {
     assert_eq!(d.not_understood, vec!["under ¥1.999".to_string()]);
 }
 
+#[test]
+fn negations_are_applied_or_flagged() {
+    let d = draft("don't buy anything over 100 dollars", &ctx());
+    assert_eq!(
+        d.mandate.how_much.per_payment_min, None,
+        "never inverted into a minimum"
+    );
+    assert_eq!(
+        d.mandate.how_much.per_payment_max,
+        Some(Money::new(10_000, Currency::USD))
+    );
+    assert!(d.not_understood.is_empty(), "{:?}", d.not_understood);
+
+    let d = draft("buy headphones under 1000 yuan but not from Amazon", &ctx());
+    assert!(
+        d.mandate.what.merchants.is_empty(),
+        "an excluded merchant is not allowed"
+    );
+    assert_eq!(d.not_understood, vec!["but not from Amazon".to_string()]);
+    assert!(d.warnings[0].starts_with("Careful"), "{:?}", d.warnings);
+
+    let d = draft(
+        "spend no more than 300 yuan a month on taxis and never on gambling",
+        &ctx(),
+    );
+    assert_eq!(d.mandate.what.allowed_categories.len(), 1);
+    assert_eq!(d.mandate.what.allowed_categories[0].label, "taxis");
+    assert_eq!(d.mandate.what.blocked_categories[0].label, "gambling");
+    assert!(d.not_understood.is_empty(), "{:?}", d.not_understood);
+    assert!(d.mandate.validate().is_ok());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -14,6 +14,26 @@ const ITEM_STOP: &[&str] = &[
     "costing", "priced",
 ];
 
+/// Words that turn a category into a blocked one: "no gambling", "except hotels".
+const BLOCKERS: &[&str] = &["no", "not", "never", "except", "excluding", "without"];
+
+/// Words that turn what follows around ("don't", "not from"). The drafter applies them only
+/// where a recogniser knows how; a negation it could not apply is flagged loudly.
+pub(super) const NEGATIONS: &[&str] = &[
+    "don't",
+    "dont",
+    "do not",
+    "not",
+    "never",
+    "nothing",
+    "no",
+    "except",
+    "excluding",
+    "without",
+    "avoid",
+    "but not",
+];
+
 /// Words that mark exclusivity: "only", "just".
 const ONLY: &[&str] = &["only", "exclusively"];
 
@@ -175,6 +195,11 @@ impl Parser<'_> {
                 continue;
             };
             if self.toks[i + n - 1].ends_clause || !self.free(i + n) {
+                continue;
+            }
+            // "not from Amazon": the model lists allowed merchants only, so a merchant the
+            // user excludes is left unclaimed (reported) rather than turned into its opposite.
+            if i > 0 && NEGATIONS.contains(&self.norm(i - 1)) {
                 continue;
             }
             let at = i + n;
@@ -397,48 +422,44 @@ impl Parser<'_> {
     /// "on coffee", "for groceries", "coffee", "no gambling", "except hotels".
     pub(super) fn categories(&mut self) {
         for i in 0..self.toks.len() {
-            let blocked_n =
-                self.phrase_at(i, &["no", "not", "never", "except", "excluding", "but not"]);
-            let at = i + blocked_n.unwrap_or(0);
-            if blocked_n.is_some() && self.toks[at - 1].ends_clause {
-                continue;
-            }
             let Some((k, n)) = CATEGORIES.iter().find_map(|k| {
                 k.words.iter().find_map(|w| {
                     let words: Vec<&str> = w.split(' ').collect();
-                    self.words_at(at, &words).then_some((k, words.len()))
+                    self.words_at(i, &words).then_some((k, words.len()))
                 })
             }) else {
                 continue;
             };
-            let blocked = blocked_n.is_some();
-            self.add_category(k, blocked);
-            let meaning = if blocked {
-                format!(
-                    "never in the category {} (MCC {}: {})",
-                    k.label,
-                    codes(k.mcc),
-                    k.mcc_names
-                )
-            } else {
-                format!(
-                    "only in the category {} (MCC {}: {})",
-                    k.label,
-                    codes(k.mcc),
-                    k.mcc_names
-                )
-            };
-            // "on coffee", "for groceries": the preposition belongs to the phrase.
-            let start = if !blocked
-                && i > 0
-                && self.free(i - 1)
-                && ["on", "for", "in"].contains(&self.norm(i - 1))
+            // "on coffee", "for groceries": the preposition belongs to the phrase; a negation
+            // before it ("no gambling", "never on gambling", "except hotels") blocks.
+            let mut start = i;
+            if start > 0
+                && self.free(start - 1)
+                && !self.toks[start - 1].ends_clause
+                && ["on", "for", "in"].contains(&self.norm(start - 1))
             {
-                i - 1
+                start -= 1;
+            }
+            let blocked = start > 0
+                && self.free(start - 1)
+                && !self.toks[start - 1].ends_clause
+                && BLOCKERS.contains(&self.norm(start - 1));
+            if blocked {
+                start -= 1;
+            }
+            self.add_category(k, blocked);
+            let (verb, how) = if blocked {
+                ("never", "blocked")
             } else {
-                i
+                ("only", "allowed")
             };
-            self.claim(start, at - start + n, meaning);
+            let meaning = format!(
+                "{verb} in the category {} (MCC {}: {}; {how})",
+                k.label,
+                codes(k.mcc),
+                k.mcc_names
+            );
+            self.claim(start, i - start + n, meaning);
         }
     }
 
