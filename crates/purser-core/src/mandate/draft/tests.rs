@@ -538,6 +538,21 @@ fn negations_are_applied_or_flagged() {
     assert!(d.mandate.validate().is_ok());
 }
 
+#[test]
+fn only_buy_from_a_website() {
+    let d = draft("only buy from jd.com, max ¥500 per order", &ctx());
+    assert_eq!(
+        d.mandate.what.merchants[0].website.as_deref(),
+        Some("jd.com")
+    );
+    assert_eq!(
+        d.mandate.how_much.per_payment_max,
+        Some(Money::new(50_000, Currency::CNY))
+    );
+    assert!(d.not_understood.is_empty(), "{:?}", d.not_understood);
+    assert_eq!(d.understood[0].meaning, "no other merchant");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

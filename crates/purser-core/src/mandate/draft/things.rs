@@ -254,7 +254,14 @@ impl Parser<'_> {
             );
             self.mandate.what.merchants.push(m);
             self.claim(i, n + len, meaning);
-            self.mark_only(i, "no other merchant");
+            // "only buy from jd.com": the verb carries nothing more here.
+            if i > 0 && self.free(i - 1) && VERBS.contains(&self.norm(i - 1)) {
+                self.verb = Some(self.norm(i - 1).to_string());
+                self.claim_silently(i - 1, 1);
+                self.mark_only(i - 1, "no other merchant");
+            } else {
+                self.mark_only(i, "no other merchant");
+            }
         }
     }
 
