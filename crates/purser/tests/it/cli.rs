@@ -218,3 +218,45 @@ fn every_subcommand_has_help() {
     assert_ne!(code, 0);
     assert!(err.contains("--listen"), "{err}");
 }
+
+#[test]
+fn mandate_draft_turns_words_into_a_proposal_and_says_what_it_did_not_understand() {
+    let (code, out, err) = run(&[
+        "mandate",
+        "draft",
+        "Help me buy a pair of hiking boots, under 800 yuan",
+        "--json",
+        "--today",
+        "2026-11-21",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        v["mandate"]["how_much"]["per_payment_max"]["minor"], 79_999,
+        "{v}"
+    );
+    assert_eq!(
+        v["mandate"]["how_much"]["per_payment_max"]["currency"], "CNY",
+        "{v}"
+    );
+    assert!(
+        v["mandate"]["provenance"]["user_words"]
+            .as_str()
+            .is_some_and(|w| w.contains("hiking boots")),
+        "{v}"
+    );
+    // Plain text says nothing is active yet.
+    let (code, out, _) = run(&[
+        "mandate",
+        "draft",
+        "only book Delta flight 446",
+        "--today",
+        "2026-11-21",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Nothing is active until you consent"), "{out}");
+    // Nothing understood: exit 1 and a sentence saying what to do.
+    let (code, _, err) = run(&["mandate", "draft", "xyzzy plugh"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Try a request like"), "{err}");
+}
