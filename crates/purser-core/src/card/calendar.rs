@@ -1,6 +1,7 @@
 //! Just enough civil calendar to say whether a card has expired, without a date library.
 //! The core reads no clock: the caller turns its "now" into a [`YearMonth`].
 
+use crate::time::civil_from_days;
 use crate::Timestamp;
 use std::fmt;
 
@@ -33,7 +34,11 @@ impl YearMonth {
     pub fn from_timestamp(t: Timestamp) -> YearMonth {
         let days = t.millis().div_euclid(MS_PER_DAY);
         let (year, month, _day) = civil_from_days(days);
-        YearMonth { year, month }
+        // Timestamps are i64 milliseconds, so |year| < 300 million: fits in i32.
+        YearMonth {
+            year: i32::try_from(year).unwrap_or(i32::MAX),
+            month,
+        }
     }
 
     pub fn year(self) -> i32 {
@@ -50,22 +55,6 @@ impl fmt::Display for YearMonth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// `civil_from_days`). Exact for every `i64` millisecond timestamp's day count.
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // day of era, 0..=146_096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // 0..=365
-    let mp = (5 * doy + 2) / 153; // 0..=11, March-based
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Timestamps are i64 milliseconds, so |year| < 300 million: fits in i32.
-    (year as i32, month, day)
 }
 
 #[cfg(test)]
@@ -95,7 +84,7 @@ mod tests {
         // Walk forward one day at a time from 1970-01-01 through 2100 and check each date.
         let (mut y, mut m, mut d) = (1970i32, 1u8, 1u8);
         for days in 0..47_482 {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            assert_eq!(civil_from_days(days), (i64::from(y), m, d), "day {days}");
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
             let len = match m {
                 2 if leap => 29,
