@@ -41,6 +41,42 @@ pub fn required_key(headers: &HeaderMap) -> Result<String, ApiError> {
     })
 }
 
+/// Whether a route needs an `Idempotency-Key`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// The route moves money: a retry must be safe, so the key is required.
+    Required,
+    /// Honoured when sent.
+    Optional,
+}
+
+/// A user's POST to `route`, run at most once per Idempotency-Key. `work` gets the key (always
+/// `Some` when it is required).
+pub async fn post_once<F, Fut>(
+    state: &AppState,
+    user_id: &str,
+    route: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    need: Key,
+    work: F,
+) -> Response
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+{
+    let k = match need {
+        Key::Required => required_key(headers).map(Some),
+        Key::Optional => key(headers),
+    };
+    let k = match k {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let scope = format!("{user_id}|POST {route}");
+    once(state, &scope, k.clone().as_deref(), body, || work(k)).await
+}
+
 /// Run `work` at most once per (scope, key). `scope` names the caller and the route.
 pub async fn once<F, Fut>(
     state: &AppState,

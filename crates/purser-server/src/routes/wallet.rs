@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::caller::{json, User};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiPath;
-use crate::idempotency::{created, key, ok, once, required_key};
+use crate::idempotency::{created, ok, post_once, Key};
 use crate::AppState;
 
 /// Your balances, one per currency.
@@ -48,15 +48,21 @@ pub async fn add_card(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let scope = format!("{}|POST /v1/cards", who.user_id);
-    once(&state, &scope, k.as_deref(), &body, || async {
-        let card: NewCard = json(&body)?;
-        created(state.wallet.add_card(&who, card).await?)
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        "/v1/cards",
+        &headers,
+        &body,
+        Key::Optional,
+        |_k| {
+            let (state, who, body) = (&state, &who, &body);
+            async move {
+                let card: NewCard = json(body)?;
+                created(state.wallet.add_card(who, card).await?)
+            }
+        },
+    )
     .await
 }
 
@@ -107,15 +113,22 @@ pub async fn top_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match required_key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let scope = format!("{}|POST /v1/topups", who.user_id);
-    once(&state, &scope, Some(&k), &body, || async {
-        let t: TopUp = json(&body)?;
-        created(state.wallet.top_up(&who, &t.card_id, &t.amount, &k).await?)
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        "/v1/topups",
+        &headers,
+        &body,
+        Key::Required,
+        |k| {
+            let (state, who, body) = (&state, &who, &body);
+            async move {
+                let k = k.unwrap_or_default();
+                let t: TopUp = json(body)?;
+                created(state.wallet.top_up(who, &t.card_id, &t.amount, &k).await?)
+            }
+        },
+    )
     .await
 }
 
@@ -154,15 +167,21 @@ pub async fn challenge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let scope = format!("{}|POST /v1/topups/{id}/challenge", who.user_id);
-    once(&state, &scope, k.as_deref(), &body, || async {
-        let a: ChallengeAnswer = json(&body)?;
-        ok(state.wallet.answer_challenge(&who, &id, &a.answer).await?)
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        &format!("/v1/topups/{id}/challenge"),
+        &headers,
+        &body,
+        Key::Optional,
+        |_k| {
+            let (state, who, body) = (&state, &who, &body);
+            async move {
+                let a: ChallengeAnswer = json(body)?;
+                ok(state.wallet.answer_challenge(who, &id, &a.answer).await?)
+            }
+        },
+    )
     .await
 }
 
@@ -186,20 +205,27 @@ pub async fn refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match required_key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let scope = format!("{}|POST /v1/topups/{id}/refunds", who.user_id);
-    once(&state, &scope, Some(&k), &body, || async {
-        let r: RefundRequest = json(&body)?;
-        created(
-            state
-                .wallet
-                .refund_topup(&who, &id, r.amount.as_ref(), &k)
-                .await?,
-        )
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        &format!("/v1/topups/{id}/refunds"),
+        &headers,
+        &body,
+        Key::Required,
+        |k| {
+            let (state, who, body) = (&state, &who, &body);
+            async move {
+                let k = k.unwrap_or_default();
+                let r: RefundRequest = json(body)?;
+                created(
+                    state
+                        .wallet
+                        .refund_topup(who, &id, r.amount.as_ref(), &k)
+                        .await?,
+                )
+            }
+        },
+    )
     .await
 }
 
@@ -232,20 +258,26 @@ pub async fn create_exclusive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let scope = format!("{}|POST /v1/exclusive-cards", who.user_id);
-    once(&state, &scope, k.as_deref(), &body, || async {
-        let c: CreateExclusiveCard = json(&body)?;
-        created(
-            state
-                .wallet
-                .create_exclusive_card(&who, &c.binding_id, &c.currency)
-                .await?,
-        )
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        "/v1/exclusive-cards",
+        &headers,
+        &body,
+        Key::Optional,
+        |_k| {
+            let (state, who, body) = (&state, &who, &body);
+            async move {
+                let c: CreateExclusiveCard = json(body)?;
+                created(
+                    state
+                        .wallet
+                        .create_exclusive_card(who, &c.binding_id, &c.currency)
+                        .await?,
+                )
+            }
+        },
+    )
     .await
 }
 
@@ -281,23 +313,30 @@ async fn move_money(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let k = match required_key(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
     let verb = if dir == Direction::Fund {
         "fund"
     } else {
         "withdraw"
     };
-    let scope = format!("{}|POST /v1/exclusive-cards/{id}/{verb}", who.user_id);
-    once(&state, &scope, Some(&k), &body, || async {
-        let m: MoveMoney = json(&body)?;
-        ok(state
-            .wallet
-            .move_exclusive(&who, &id, dir, &m.amount, &k)
-            .await?)
-    })
+    post_once(
+        &state,
+        &who.user_id,
+        &format!("/v1/exclusive-cards/{id}/{verb}"),
+        &headers,
+        &body,
+        Key::Required,
+        |k| {
+            let (state, who, body, id) = (&state, &who, &body, &id);
+            async move {
+                let k = k.unwrap_or_default();
+                let m: MoveMoney = json(body)?;
+                ok(state
+                    .wallet
+                    .move_exclusive(who, id, dir, &m.amount, &k)
+                    .await?)
+            }
+        },
+    )
     .await
 }
 
