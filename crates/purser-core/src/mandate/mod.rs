@@ -8,6 +8,8 @@
 //!   [`OtherConstraint`] for constraint types Purser does not know, which fail closed).
 //! - [`date`]: civil dates and RFC 3339 instants without a clock.
 //! - `validate` / `summary`: [`Mandate::validate`] and [`Mandate::summary`].
+//! - [`evaluate`]: [`Mandate::evaluate`], the pure decision for one payment, naming every
+//!   failed constraint in a sentence, and the spending buckets the payment charges.
 //! - [`draft`]: a deterministic parser from plain requests to a proposed mandate, saying what
 //!   it understood and what it did not.
 //!
@@ -17,6 +19,7 @@
 pub mod constraints;
 pub mod date;
 pub mod draft;
+pub mod evaluate;
 pub mod model;
 mod summary;
 mod validate;
@@ -28,6 +31,10 @@ pub use constraints::{
 };
 pub use date::{CivilDate, DateOrInstant, Weekday};
 pub use draft::{draft, Draft, DraftContext, Understood};
+pub use evaluate::{
+    At, BucketCharge, CartItem, Charge, Evaluation, Failure, MerchantFacts, PaymentRequest, Spent,
+    Usage,
+};
 pub use model::{ExecutionWindow, HowMuch, Mandate, MandateProposal, What, When, Where, WithWhat};
 pub use validate::{Problem, ValidationError, MAX_LIST_LEN, MAX_TEXT_CHARS};
 
