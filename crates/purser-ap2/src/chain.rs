@@ -3,7 +3,7 @@
 use purser_core::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::disclosure::resolve;
+use crate::disclosure::resolve_tracking;
 use crate::encoding::sd_digest;
 use crate::error::Ap2Error;
 use crate::jwk::PublicJwk;
@@ -179,6 +179,11 @@ impl VerifyOptions {
         self.allow_eddsa = true;
         self
     }
+
+    /// The verifier's clock, as given to [`VerifyOptions::new`].
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
 }
 
 /// A chain whose every hop verified. Only [`verify_chain`] makes one.
@@ -187,6 +192,10 @@ pub struct VerifiedChain {
     hops: Vec<Value>,
     claims: Vec<Map<String, Value>>,
     holder_key: Option<PublicJwk>,
+    /// Per hop: JSON pointers (into the mandate) of objects/arrays with undisclosed digests.
+    withheld: Vec<Vec<String>>,
+    /// Per hop: base64url(SHA-256(presentation)), computed as `sd_hash` is.
+    digests: Vec<String>,
 }
 
 impl VerifiedChain {
@@ -211,6 +220,25 @@ impl VerifiedChain {
     pub fn holder_key(&self) -> Option<&PublicJwk> {
         self.holder_key.as_ref()
     }
+
+    /// JSON pointers, within the mandate of `hop` (`""` is the mandate itself), of every object
+    /// or array that carries a digest whose disclosure was not presented (withheld, or a decoy).
+    pub fn withheld(&self, hop: usize) -> &[String] {
+        self.withheld.get(hop).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// base64url(SHA-256) of hop `hop`'s presentation (`jwt~disclosures~`), computed as an
+    /// `sd_hash` over it would be: AP2's hash of an open mandate (`payment.reference`) and of a
+    /// closed one (a receipt's `reference`).
+    pub fn presentation_digest(&self, hop: usize) -> Option<&str> {
+        self.digests.get(hop).map(String::as_str)
+    }
+
+    /// The hash a receipt for this chain must carry as `reference`: the digest of the final
+    /// SD-JWT in the chain (AP2 agent authorization, "Mandate Receipt").
+    pub fn reference(&self) -> &str {
+        self.digests.last().map(String::as_str).unwrap_or_default()
+    }
 }
 
 /// Parses and verifies a whole chain. See the crate docs for exactly what is checked.
@@ -232,6 +260,7 @@ pub fn verify_parsed(
     let mut hops = Vec::with_capacity(parsed.hops.len());
     let mut all_claims = Vec::with_capacity(parsed.hops.len());
     let mut holder_key = None;
+    let mut withheld = Vec::with_capacity(parsed.hops.len());
 
     for (i, p) in parsed.hops.iter().enumerate() {
         let jws = CompactJws::parse(p.jwt, i)?;
@@ -249,7 +278,14 @@ pub fn verify_parsed(
                 ));
             }
         }
-        let mut claims = resolve(jws.payload, &p.disclosures, i)?;
+        let (mut claims, hidden) = resolve_tracking(jws.payload, &p.disclosures, i)?;
+        withheld.push(
+            hidden
+                .iter()
+                .filter_map(|ptr| ptr.strip_prefix("/delegate_payload/0"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
         let payload = match claims.remove("delegate_payload") {
             Some(Value::Array(mut items)) if items.len() == 1 && items[0].is_object() => {
                 items.pop().unwrap_or(Value::Null)
@@ -330,6 +366,8 @@ pub fn verify_parsed(
         hops,
         claims: all_claims,
         holder_key,
+        withheld,
+        digests: parsed.hops.iter().map(|p| sd_digest(p.text)).collect(),
     })
 }
 

@@ -31,11 +31,14 @@ struct Disclosure {
 /// every disclosure must be referenced exactly once, no digest may appear twice, and reserved
 /// claim names are refused. `_sd_alg` must be absent or `sha-256`; it is removed from the result
 /// along with every `_sd` array and every undisclosed `...` element.
-pub(crate) fn resolve(
+/// Also returns the JSON pointer (in the resolved output) of every object or
+/// array that held a digest with no disclosure presented: where something was withheld (or a
+/// decoy sits). Lets a verifier refuse withholding where it would loosen a rule.
+pub(crate) fn resolve_tracking(
     mut payload: Map<String, Value>,
     disclosures: &[&str],
     hop: usize,
-) -> Result<Map<String, Value>, Ap2Error> {
+) -> Result<(Map<String, Value>, Vec<String>), Ap2Error> {
     match payload.remove("_sd_alg") {
         None => {}
         Some(Value::String(s)) if s == "sha-256" => {}
@@ -57,6 +60,8 @@ pub(crate) fn resolve(
         table,
         seen: HashSet::new(),
         hop,
+        path: Vec::new(),
+        withheld: Vec::new(),
     };
     let resolved = resolver.object(payload, 0)?;
     if resolver.table.values().any(|d| !d.used) {
@@ -65,7 +70,7 @@ pub(crate) fn resolve(
             "a disclosure is not referenced by any digest in the signed payload",
         ));
     }
-    Ok(resolved)
+    Ok((resolved, resolver.withheld))
 }
 
 fn parse_one(d: &str, hop: usize) -> Result<Disclosure, Ap2Error> {
@@ -101,6 +106,10 @@ struct Resolver {
     /// Every digest met so far, disclosed or not: each may occur only once.
     seen: HashSet<String>,
     hop: usize,
+    /// Where the resolver is in the output, as JSON pointer segments.
+    path: Vec<String>,
+    /// Pointers of objects/arrays that kept an undisclosed digest.
+    withheld: Vec<String>,
 }
 
 impl Resolver {
@@ -112,6 +121,28 @@ impl Resolver {
             ));
         }
         Ok(())
+    }
+
+    fn pointer(&self) -> String {
+        self.path
+            .iter()
+            .map(|seg| format!("/{}", seg.replace('~', "~0").replace('/', "~1")))
+            .collect()
+    }
+
+    fn mark_withheld(&mut self) {
+        let here = self.pointer();
+        if self.withheld.last() != Some(&here) {
+            self.withheld.push(here);
+        }
+    }
+
+    /// Resolves `v` as the member or element `segment` of the current container.
+    fn child(&mut self, segment: String, v: Value, depth: usize) -> Result<Value, Ap2Error> {
+        self.path.push(segment);
+        let out = self.value(v, depth);
+        self.path.pop();
+        out
     }
 
     fn depth(&self, depth: usize) -> Result<(), Ap2Error> {
@@ -152,7 +183,8 @@ impl Resolver {
         }
         let mut out = Map::with_capacity(m.len() + digests.len());
         for (k, v) in m {
-            out.insert(k, self.value(v, depth)?);
+            let v = self.child(k.clone(), v, depth)?;
+            out.insert(k, v);
         }
         for d in digests {
             let Value::String(d) = d else {
@@ -163,7 +195,8 @@ impl Resolver {
             };
             self.see(&d)?;
             let Some(disc) = self.table.get_mut(&d) else {
-                continue; // withheld or decoy
+                self.mark_withheld(); // withheld or decoy
+                continue;
             };
             disc.used = true;
             let Kind::Member { name, value } = disc.kind.clone() else {
@@ -178,7 +211,7 @@ impl Resolver {
                     "a disclosure repeats a claim name already in the object",
                 ));
             }
-            let value = self.value(value, depth)?;
+            let value = self.child(name.clone(), value, depth)?;
             out.insert(name, value);
         }
         Ok(out)
@@ -210,12 +243,14 @@ impl Resolver {
                 _ => None,
             };
             let Some(d) = digest else {
-                out.push(self.value(item, depth)?);
+                let v = self.child(out.len().to_string(), item, depth)?;
+                out.push(v);
                 continue;
             };
             self.see(&d)?;
             let Some(disc) = self.table.get_mut(&d) else {
-                continue; // withheld or decoy element
+                self.mark_withheld(); // withheld or decoy element
+                continue;
             };
             disc.used = true;
             let Kind::Element { value } = disc.kind.clone() else {
@@ -224,7 +259,8 @@ impl Resolver {
                     "an object-member disclosure is referenced as an array element",
                 ));
             };
-            out.push(self.value(value, depth)?);
+            let v = self.child(out.len().to_string(), value, depth)?;
+            out.push(v);
         }
         Ok(out)
     }

@@ -34,8 +34,38 @@ pub enum Ap2Error {
     InvalidVct { hop: usize, found: String },
     /// Issuing a credential failed (bad signing key, reserved claim name, no randomness).
     IssueFailed { reason: String },
-    /// Reserved: a constraint type this verifier does not understand (fail closed).
+    /// A constraint type this verifier does not understand (fail closed).
     UnresolvedConstraint { constraint_type: String },
+    /// A known constraint that cannot be evaluated: it is malformed, part of it was withheld, or
+    /// it needs usage history (budget, recurrence) or a binding the caller did not supply.
+    UnverifiableConstraint {
+        hop: usize,
+        constraint_type: String,
+        reason: String,
+    },
+    /// The closed mandate (or the checkout it carries) breaks a constraint of an open mandate.
+    ConstraintViolated {
+        hop: usize,
+        constraint_type: String,
+        reason: String,
+    },
+    /// The closed mandate changed or dropped a claim that an open mandate before it fixed.
+    ClaimChanged { hop: usize, claim: String },
+    /// `checkout_hash` is not the hash of `checkout_jwt`, or not the checkout the verifier issued.
+    CheckoutHashMismatch { reason: String },
+    /// The merchant-signed checkout JWT is unusable: not a JWS, a refused algorithm, a bad
+    /// merchant signature, or no readable checkout object.
+    InvalidCheckout { reason: String },
+    /// The payment mandate's `transaction_id` is not the hash of the checkout being paid.
+    TransactionIdMismatch,
+    /// A `payment.reference` constraint names no open checkout mandate of the checkout chain.
+    ReferenceMismatch { hop: usize },
+    /// The payment amount is not the checkout's total.
+    AmountMismatch { reason: String },
+    /// A receipt is malformed or not signed by the key that must have signed it.
+    InvalidReceipt { reason: String },
+    /// A receipt's `reference` is not the hash of the mandate it is checked against.
+    ReceiptReferenceMismatch,
 }
 
 impl Ap2Error {
@@ -55,6 +85,57 @@ impl Ap2Error {
             Ap2Error::InvalidVct { .. } => "invalid_vct",
             Ap2Error::IssueFailed { .. } => "issue_failed",
             Ap2Error::UnresolvedConstraint { .. } => "unresolved_constraint",
+            Ap2Error::UnverifiableConstraint { .. } => "unverifiable_constraint",
+            Ap2Error::ConstraintViolated { .. } => "constraint_violated",
+            Ap2Error::ClaimChanged { .. } => "claim_changed",
+            Ap2Error::CheckoutHashMismatch { .. } => "checkout_hash_mismatch",
+            Ap2Error::InvalidCheckout { .. } => "invalid_checkout",
+            Ap2Error::TransactionIdMismatch => "transaction_id_mismatch",
+            Ap2Error::ReferenceMismatch { .. } => "reference_mismatch",
+            Ap2Error::AmountMismatch { .. } => "amount_mismatch",
+            Ap2Error::InvalidReceipt { .. } => "invalid_receipt",
+            Ap2Error::ReceiptReferenceMismatch => "receipt_reference_mismatch",
+        }
+    }
+
+    /// The AP2 receipt error code for this refusal (agent authorization, "Errors"):
+    /// `unresolved_constraint` when a constraint is unknown or could not be evaluated (the agent
+    /// may fall back to a human-approved mandate), `invalid_mandate` when the mandate was
+    /// understood and does not approve this checkout or payment, and `invalid_credential` when
+    /// the mandate itself failed verification.
+    pub fn receipt_error(&self) -> &'static str {
+        match self {
+            Ap2Error::UnresolvedConstraint { .. } | Ap2Error::UnverifiableConstraint { .. } => {
+                "unresolved_constraint"
+            }
+            Ap2Error::ConstraintViolated { .. }
+            | Ap2Error::ClaimChanged { .. }
+            | Ap2Error::CheckoutHashMismatch { .. }
+            | Ap2Error::InvalidCheckout { .. }
+            | Ap2Error::TransactionIdMismatch
+            | Ap2Error::ReferenceMismatch { .. }
+            | Ap2Error::AmountMismatch { .. } => "invalid_mandate",
+            _ => "invalid_credential",
+        }
+    }
+
+    pub(crate) fn unverifiable(
+        hop: usize,
+        constraint_type: &str,
+        reason: impl Into<String>,
+    ) -> Ap2Error {
+        Ap2Error::UnverifiableConstraint {
+            hop,
+            constraint_type: constraint_type.chars().take(64).collect(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn violated(hop: usize, constraint_type: &str, reason: impl Into<String>) -> Ap2Error {
+        Ap2Error::ConstraintViolated {
+            hop,
+            constraint_type: constraint_type.chars().take(64).collect(),
+            reason: reason.into(),
         }
     }
 
@@ -146,6 +227,50 @@ impl fmt::Display for Ap2Error {
             Ap2Error::UnresolvedConstraint { constraint_type } => write!(
                 f,
                 "The mandate has a constraint of type {constraint_type:?} that this verifier does not understand, so it is refused."
+            ),
+            Ap2Error::UnverifiableConstraint {
+                hop,
+                constraint_type,
+                reason,
+            } => write!(
+                f,
+                "The {constraint_type} constraint of {} cannot be checked: {reason}.",
+                hop_name(*hop)
+            ),
+            Ap2Error::ConstraintViolated {
+                hop,
+                constraint_type,
+                reason,
+            } => write!(
+                f,
+                "This breaks the {constraint_type} constraint of {}: {reason}.",
+                hop_name(*hop)
+            ),
+            Ap2Error::ClaimChanged { hop, claim } => write!(
+                f,
+                "{} fixed {claim:?}, and the closed mandate does not carry the same value.",
+                capitalize(&hop_name(*hop))
+            ),
+            Ap2Error::CheckoutHashMismatch { reason } => {
+                write!(f, "The checkout mandate is not bound to this checkout: {reason}.")
+            }
+            Ap2Error::InvalidCheckout { reason } => {
+                write!(f, "The merchant's checkout JWT is not usable: {reason}.")
+            }
+            Ap2Error::TransactionIdMismatch => f.write_str(
+                "The payment mandate's transaction_id is not the hash of this checkout; it pays for a different checkout.",
+            ),
+            Ap2Error::ReferenceMismatch { hop } => write!(
+                f,
+                "The payment.reference constraint of {} names an open checkout mandate that is not in this checkout's chain.",
+                hop_name(*hop)
+            ),
+            Ap2Error::AmountMismatch { reason } => {
+                write!(f, "The payment does not pay this checkout: {reason}.")
+            }
+            Ap2Error::InvalidReceipt { reason } => write!(f, "The receipt is not valid: {reason}."),
+            Ap2Error::ReceiptReferenceMismatch => f.write_str(
+                "The receipt's reference is not the hash of this mandate; it is a receipt for something else.",
             ),
         }
     }

@@ -64,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod constraints;
 mod disclosure;
 mod encoding;
 mod error;
@@ -75,6 +76,10 @@ pub mod limits;
 pub use chain::{
     parse_chain, verify_chain, verify_parsed, ParsedChain, Presentation, VerifiedChain,
     VerifyOptions, CLOSED_VCTS, OPEN_VCTS,
+};
+pub use constraints::{
+    check_checkout_constraints, check_payment_constraints, MandateUsage, PaymentContext,
+    CHECKOUT_CONSTRAINT_TYPES, PAYMENT_CONSTRAINT_TYPES,
 };
 pub use encoding::sd_digest;
 pub use error::Ap2Error;

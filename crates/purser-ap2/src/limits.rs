@@ -27,3 +27,14 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 600;
 /// Default age after which a key-binding hop (identified by its `iat`) is stale. Key-binding JWTs
 /// answer a fresh nonce, so minutes, not days.
 pub const DEFAULT_MAX_KB_AGE_SECS: i64 = 300;
+
+/// Most constraints one open mandate may carry. AP2 defines ten types; a mandate repeating some
+/// (several allowed lists) stays far below this. Bounds evaluation work per hop.
+pub const MAX_CONSTRAINTS_PER_MANDATE: usize = 64;
+
+/// Most `checkout.line_items` requirements in one constraint. A shopping list of dozens of
+/// products fits; with [`MAX_CHECKOUT_LINE_ITEMS`] it bounds the matching graph to 64 × 256 edges.
+pub const MAX_LINE_ITEM_REQUIREMENTS: usize = 64;
+
+/// Most line items in one checkout that a `checkout.line_items` constraint is checked against.
+pub const MAX_CHECKOUT_LINE_ITEMS: usize = 256;
