@@ -1217,6 +1217,7 @@ impl FlowGraph {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

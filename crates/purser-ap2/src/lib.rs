@@ -64,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod checkout;
 mod constraints;
 mod disclosure;
 mod encoding;
@@ -76,6 +77,11 @@ pub mod limits;
 pub use chain::{
     parse_chain, verify_chain, verify_parsed, ParsedChain, Presentation, VerifiedChain,
     VerifyOptions, CLOSED_VCTS, OPEN_VCTS,
+};
+pub use checkout::{
+    checkout_hash, receipt_reference, verify_checkout, verify_payment, verify_purchase,
+    CheckoutAuthenticity, PaymentBinding, PurchaseOptions, VerifiedCheckout, VerifiedPayment,
+    VerifiedPurchase,
 };
 pub use constraints::{
     check_checkout_constraints, check_payment_constraints, MandateUsage, PaymentContext,

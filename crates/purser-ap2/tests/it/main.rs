@@ -1,7 +1,12 @@
 //! One integration-test binary for purser-ap2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod constraints;
 mod issuing;
 mod mutations;
 mod parse_props;
+mod purchase;
+mod purchase_fixture;
 mod support;
 mod vectors;

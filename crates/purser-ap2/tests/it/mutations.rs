@@ -283,3 +283,152 @@ fn errors_have_stable_codes_and_sentences() {
         "Hop 2 is not bound to the presentation before it (sd_hash / issuer_jwt_hash mismatch)."
     );
 }
+
+// ---- AP2 checkout + payment chains built by the fixture ---------------------------------------
+
+mod purchase_chains {
+    use purser_ap2::{verify_purchase, Binding, PaymentBinding, PurchaseOptions, VerifyOptions};
+    use purser_core::Timestamp;
+    use serde_json::json;
+
+    use crate::purchase_fixture::{
+        close, closed_payment, keys, open_mandate, payment_opts, purchase, purchase_opts,
+        Purchase, PAYMENT_NONCE, T0,
+    };
+    use crate::support::{b64d, b64e, join, parts, split, unparts};
+
+    fn fixture() -> (Purchase, PurchaseOptions) {
+        let p = purchase("USD", &[("sku-1", 1, 1000)], json!([]));
+        let opts = purchase_opts(&p.keys);
+        (p, opts)
+    }
+
+    fn code(checkout: &str, payment: &str, opts: &PurchaseOptions) -> &'static str {
+        match verify_purchase(checkout, payment, opts) {
+            Ok(_) => "accepted",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn the_unmutated_purchase_is_accepted() {
+        let (p, opts) = fixture();
+        assert_eq!(code(&p.checkout, &p.payment, &opts), "accepted");
+    }
+
+    #[test]
+    fn a_flipped_signature_byte_anywhere_is_refused() {
+        let (p, opts) = fixture();
+        for which in 0..2 {
+            let chain = if which == 0 { &p.checkout } else { &p.payment };
+            let hops = split(chain);
+            for h in 0..hops.len() {
+                let (jwt, discs) = parts(&hops[h]);
+                let (input, sig) = jwt.rsplit_once('.').unwrap();
+                let sig = b64d(sig);
+                for byte in [0, 17, 31, 32, 63] {
+                    let mut bad = sig.clone();
+                    bad[byte] ^= 0x40;
+                    let mut m = hops.clone();
+                    m[h] = unparts(&format!("{input}.{}", b64e(&bad)), &discs);
+                    let m = join(&m);
+                    let got = if which == 0 {
+                        code(&m, &p.payment, &opts)
+                    } else {
+                        code(&p.checkout, &m, &opts)
+                    };
+                    assert_eq!(got, "invalid_signature", "chain {which} hop {h} byte {byte}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_nonce_aud_and_vct_are_refused() {
+        let (p, opts) = fixture();
+        let mut o = opts.clone();
+        o.payment = o.payment.nonce("stale");
+        assert_eq!(code(&p.checkout, &p.payment, &o), "nonce_mismatch");
+        let mut o = opts.clone();
+        o.checkout = o.checkout.audience("another-merchant");
+        assert_eq!(code(&p.checkout, &p.payment, &o), "aud_mismatch");
+        // A checkout chain where the payment chain belongs.
+        let mut o = opts.clone();
+        o.payment = o.payment.audience("merchant").nonce(crate::purchase_fixture::CHECKOUT_NONCE);
+        assert_eq!(code(&p.checkout, &p.checkout, &o), "invalid_vct");
+    }
+
+    #[test]
+    fn duplicated_or_swapped_disclosures_are_refused() {
+        let (p, opts) = fixture();
+        let hops = split(&p.checkout);
+        let (jwt, discs) = parts(&hops[1]);
+        let mut dup = discs.clone();
+        dup.push(discs[0].clone());
+        let mut m = hops.clone();
+        m[1] = unparts(&jwt, &dup);
+        assert_eq!(code(&join(&m), &p.payment, &opts), "disclosure_mismatch");
+        // The checkout_jwt disclosure of another purchase.
+        let (other, _) = fixture();
+        let other_discs = parts(&split(&other.checkout)[1]).1;
+        let mut swapped = discs.clone();
+        swapped[0] = other_discs[0].clone();
+        let mut m = hops.clone();
+        m[1] = unparts(&jwt, &swapped);
+        assert_eq!(code(&join(&m), &p.payment, &opts), "disclosure_mismatch");
+    }
+
+    #[test]
+    fn an_expired_hop_is_refused() {
+        let (p, mut opts) = fixture();
+        let late = Timestamp((T0 + 3600 + 120) * 1000);
+        let user = p.keys.user.public_key().unwrap();
+        opts.payment = VerifyOptions::new(user.clone(), late)
+            .audience("processor")
+            .nonce(PAYMENT_NONCE)
+            .max_key_binding_age_secs(7200);
+        assert_eq!(code(&p.checkout, &p.payment, &opts), "expired");
+    }
+
+    /// An open payment mandate whose pre-set payee is a disclosure, closed with `binding`.
+    fn with_disclosed_payee(binding: Binding) -> (String, purser_ap2::VerifyOptions) {
+        let k = keys();
+        let open = open_mandate(
+            &k,
+            "mandate.payment.open.1",
+            json!([{"type": "payment.reference", "conditional_transaction_id": "open-hash"}]),
+            json!({"payee": {"id": "m-1", "name": "Acme Store"}}),
+        );
+        let chain = close(&k, &open, closed_payment("tx", 1, "USD"), &[], "processor", PAYMENT_NONCE, binding);
+        (chain, payment_opts(&k))
+    }
+
+    #[test]
+    fn dropping_an_open_disclosure_is_refused_under_sd_hash_and_allowed_under_issuer_jwt_hash() {
+        let binding = PaymentBinding {
+            transaction_id: "tx".into(),
+            open_checkout_hashes: vec!["open-hash".into()],
+        };
+        for (b, want) in [(Binding::SdHash, "invalid_sd_hash"), (Binding::IssuerJwtHash, "accepted")] {
+            let (chain, opts) = with_disclosed_payee(b);
+            let hops = split(&chain);
+            let (jwt, discs) = parts(&hops[0]);
+            let payee = discs
+                .iter()
+                .position(|d| String::from_utf8(b64d(d)).unwrap().contains("\"payee\""))
+                .unwrap();
+            let mut kept = discs.clone();
+            kept.remove(payee);
+            let mut m = hops.clone();
+            m[0] = unparts(&jwt, &kept);
+            let got = match purser_ap2::verify_payment(&join(&m), &opts, &binding, None) {
+                Ok(v) => {
+                    assert!(v.chain().hops()[0].get("payee").is_none());
+                    "accepted"
+                }
+                Err(e) => e.code(),
+            };
+            assert_eq!(got, want, "{b:?}");
+        }
+    }
+}
