@@ -6,7 +6,9 @@
 //! `_sd`. Salts come from the caller, so issuing is deterministic under test.
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use serde_json::{json, Map, Value};
 
 use crate::encoding::{b64url_encode, sd_digest};
@@ -18,6 +20,37 @@ pub const ROOT_TYP: &str = "example+sd-jwt";
 
 /// Bytes of salt per disclosure: 128 bits, as RFC 9901 §9.3 recommends.
 pub const SALT_BYTES: usize = 16;
+
+/// A key that signs compact JWS for one hop: ES256 (Purser's issuing key, AP2's default) or EdDSA
+/// (an agent's Ed25519 key; verifiers accept it with [`crate::VerifyOptions::allow_eddsa`]).
+pub trait JwsSigner {
+    /// The JOSE `alg` this key signs with (`ES256`, `EdDSA`).
+    fn alg(&self) -> &'static str;
+    /// A compact JWS `header.payload.signature` with header `{"alg", "typ", "kid"?}`.
+    fn sign_jwt(&self, typ: &str, payload: &Value) -> Result<String, Ap2Error>;
+    /// The public key as a JWK, for a `cnf` or a verifier's root key.
+    fn public_jwk(&self) -> Value;
+}
+
+/// The signing input `b64(header).b64(payload)` with header `{"alg", "typ", "kid"?}`.
+fn signing_input(alg: &str, typ: &str, kid: Option<&str>, payload: &Value) -> String {
+    let mut header = json!({"alg": alg, "typ": typ});
+    if let (Some(kid), Some(obj)) = (kid, header.as_object_mut()) {
+        obj.insert("kid".into(), Value::String(kid.to_owned()));
+    }
+    format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(payload.to_string().as_bytes())
+    )
+}
+
+fn with_kid(mut jwk: Value, kid: Option<&String>) -> Value {
+    if let (Some(kid), Some(obj)) = (kid, jwk.as_object_mut()) {
+        obj.insert("kid".into(), Value::String(kid.clone()));
+    }
+    jwk
+}
 
 /// An ES256 signing key. Its `Debug` shows only the `kid`; the private key never leaves it.
 pub struct Es256Signer {
@@ -63,12 +96,10 @@ impl Es256Signer {
             [0x04, rest @ ..] if rest.len() == 64 => rest.split_at(32),
             _ => (&[][..], &[][..]),
         };
-        let mut jwk =
-            json!({"kty": "EC", "crv": "P-256", "x": b64url_encode(x), "y": b64url_encode(y)});
-        if let (Some(kid), Some(obj)) = (&self.kid, jwk.as_object_mut()) {
-            obj.insert("kid".into(), Value::String(kid.clone()));
-        }
-        jwk
+        with_kid(
+            json!({"kty": "EC", "crv": "P-256", "x": b64url_encode(x), "y": b64url_encode(y)}),
+            self.kid.as_ref(),
+        )
     }
 
     /// The public key, parsed for verification.
@@ -76,21 +107,92 @@ impl Es256Signer {
         PublicJwk::from_jwk(&self.public_jwk()).map_err(|r| issue_err(&r))
     }
 
+}
+
+impl JwsSigner for Es256Signer {
+    fn alg(&self) -> &'static str {
+        "ES256"
+    }
+
     fn sign_jwt(&self, typ: &str, payload: &Value) -> Result<String, Ap2Error> {
-        let mut header = json!({"alg": "ES256", "typ": typ});
-        if let (Some(kid), Some(obj)) = (&self.kid, header.as_object_mut()) {
-            obj.insert("kid".into(), Value::String(kid.clone()));
-        }
-        let input = format!(
-            "{}.{}",
-            b64url_encode(header.to_string().as_bytes()),
-            b64url_encode(payload.to_string().as_bytes())
-        );
+        let input = signing_input("ES256", typ, self.kid.as_deref(), payload);
         let sig = self
             .key
             .sign(&SystemRandom::new(), input.as_bytes())
             .map_err(|_| issue_err("signing failed"))?;
         Ok(format!("{input}.{}", b64url_encode(sig.as_ref())))
+    }
+
+    fn public_jwk(&self) -> Value {
+        Es256Signer::public_jwk(self)
+    }
+}
+
+/// An Ed25519 signing key (JOSE `EdDSA`), as agents hold. Its `Debug` shows only the `kid`.
+pub struct Ed25519Signer {
+    key: Ed25519KeyPair,
+    kid: Option<String>,
+}
+
+impl std::fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ed25519Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ed25519Signer {
+    /// A signer from the 32-byte private seed (RFC 8032; the `d` of an OKP JWK).
+    pub fn from_seed(seed: &[u8; 32], kid: Option<String>) -> Result<Ed25519Signer, Ap2Error> {
+        let key = Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|_| issue_err("the seed is not an Ed25519 private key"))?;
+        Ok(Ed25519Signer { key, kid })
+    }
+
+    /// A signer from a PKCS#8 Ed25519 private key (v1 or v2).
+    pub fn from_pkcs8(pkcs8: &[u8], kid: Option<String>) -> Result<Ed25519Signer, Ap2Error> {
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| issue_err("the PKCS#8 document is not an Ed25519 private key"))?;
+        Ok(Ed25519Signer { key, kid })
+    }
+
+    /// A fresh key, returned with its PKCS#8 encoding (for the caller to keep secret).
+    pub fn generate(kid: Option<String>) -> Result<(Ed25519Signer, Vec<u8>), Ap2Error> {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| issue_err("key generation failed"))?;
+        let pkcs8 = doc.as_ref().to_vec();
+        Ok((Ed25519Signer::from_pkcs8(&pkcs8, kid)?, pkcs8))
+    }
+
+    /// The public key as a JWK (`kty` OKP, `crv` Ed25519).
+    pub fn public_jwk(&self) -> Value {
+        with_kid(
+            json!({"kty": "OKP", "crv": "Ed25519",
+                "x": b64url_encode(self.key.public_key().as_ref())}),
+            self.kid.as_ref(),
+        )
+    }
+
+    /// The public key, parsed for verification.
+    pub fn public_key(&self) -> Result<PublicJwk, Ap2Error> {
+        PublicJwk::from_jwk(&self.public_jwk()).map_err(|r| issue_err(&r))
+    }
+}
+
+impl JwsSigner for Ed25519Signer {
+    fn alg(&self) -> &'static str {
+        "EdDSA"
+    }
+
+    fn sign_jwt(&self, typ: &str, payload: &Value) -> Result<String, Ap2Error> {
+        let input = signing_input("EdDSA", typ, self.kid.as_deref(), payload);
+        let sig = self.key.sign(input.as_bytes());
+        Ok(format!("{input}.{}", b64url_encode(sig.as_ref())))
+    }
+
+    fn public_jwk(&self) -> Value {
+        Ed25519Signer::public_jwk(self)
     }
 }
 
@@ -119,13 +221,37 @@ pub struct HopContent {
     pub claims: Map<String, Value>,
 }
 
+/// Replaces every element of `values` by `{"...": digest}` (RFC 9901 array element disclosure)
+/// and appends the element disclosures to `disclosures`. The caller places the returned array in
+/// the mandate and passes `disclosures` on as nested disclosures of the hop.
+pub(crate) fn conceal_elements(
+    values: Vec<Value>,
+    salt: &mut dyn FnMut() -> Result<[u8; SALT_BYTES], Ap2Error>,
+    disclosures: &mut Vec<String>,
+) -> Result<Vec<Value>, Ap2Error> {
+    let mut out = Vec::with_capacity(values.len());
+    for value in values {
+        let d = b64url_encode(
+            json!([b64url_encode(&salt()?), value])
+                .to_string()
+                .as_bytes(),
+        );
+        out.push(json!({"...": sd_digest(&d)}));
+        disclosures.push(d);
+    }
+    Ok(out)
+}
+
 /// Builds the payload and disclosures of one hop. Returns (`jwt payload`, disclosures).
+/// `nested` are disclosures already referenced from inside the mandate (array elements
+/// concealed by [`conceal_elements`]); they are presented first.
 fn build(
     content: &HopContent,
+    nested: Vec<String>,
     salt: &mut dyn FnMut() -> Result<[u8; SALT_BYTES], Ap2Error>,
 ) -> Result<(Value, Vec<String>), Ap2Error> {
     let mut mandate = content.mandate.clone();
-    let mut disclosures = Vec::new();
+    let mut disclosures = nested;
     let mut digests = Vec::new();
     for name in &content.disclosable {
         let value = mandate
@@ -173,27 +299,38 @@ fn presentation(jwt: String, disclosures: &[String]) -> String {
     s
 }
 
-/// Issues a root SD-JWT signed by the user's key: `jwt~disclosure~…~`.
+/// Issues a root SD-JWT signed by the issuer's key: `jwt~disclosure~…~`.
 pub fn issue_root(
-    signer: &Es256Signer,
+    signer: &dyn JwsSigner,
     content: &HopContent,
     salt: &mut dyn FnMut() -> Result<[u8; SALT_BYTES], Ap2Error>,
 ) -> Result<String, Ap2Error> {
-    let (payload, disclosures) = build(content, salt)?;
+    issue_root_nested(signer, content, Vec::new(), salt)
+}
+
+/// [`issue_root`] with disclosures nested inside the mandate (see [`conceal_elements`]).
+pub(crate) fn issue_root_nested(
+    signer: &dyn JwsSigner,
+    content: &HopContent,
+    nested: Vec<String>,
+    salt: &mut dyn FnMut() -> Result<[u8; SALT_BYTES], Ap2Error>,
+) -> Result<String, Ap2Error> {
+    let (payload, disclosures) = build(content, nested, salt)?;
     Ok(presentation(
         signer.sign_jwt(ROOT_TYP, &payload)?,
         &disclosures,
     ))
 }
 
-/// Appends a key-binding hop signed by `signer` (the key the previous hop's `cnf` names) to
+/// Appends a key-binding hop signed by `signer` (the key the previous hop's `cnf` names: ES256,
+/// or an agent's Ed25519 key through [`Ed25519Signer`]) to
 /// `chain`, the presentation so far, ending in `~`. `aud`, `nonce` and `iat` are set here; other
 /// claims (`exp`) come from `content.claims`. `delegated_onward` marks an intermediate hop
 /// (`typ` `kb+sd-jwt+kb`).
 #[allow(clippy::too_many_arguments)]
 pub fn append_hop(
     chain: &str,
-    signer: &Es256Signer,
+    signer: &dyn JwsSigner,
     binding: Binding,
     aud: &str,
     nonce: &str,
@@ -220,7 +357,7 @@ pub fn append_hop(
     ] {
         content.claims.insert(k.into(), v);
     }
-    let (payload, disclosures) = build(&content, salt)?;
+    let (payload, disclosures) = build(&content, Vec::new(), salt)?;
     let typ = if delegated_onward {
         "kb+sd-jwt+kb"
     } else {

@@ -73,6 +73,7 @@ mod issue;
 mod jwk;
 mod jws;
 pub mod limits;
+mod open;
 
 pub use chain::{
     parse_chain, verify_chain, verify_parsed, ParsedChain, Presentation, VerifiedChain,
@@ -90,6 +91,13 @@ pub use constraints::{
 pub use encoding::sd_digest;
 pub use error::Ap2Error;
 pub use issue::{
-    append_hop, issue_root, random_salt, Binding, Es256Signer, HopContent, ROOT_TYP, SALT_BYTES,
+    append_hop, issue_root, random_salt, Binding, Ed25519Signer, Es256Signer, HopContent,
+    JwsSigner, ROOT_TYP, SALT_BYTES,
 };
 pub use jwk::{Algorithm, PublicJwk};
+pub use open::{
+    issue_open_mandates, major_number, minor_from_major, open_mandate_payloads, OpenContext,
+    OpenCredentials, OpenPayload, OpenPayloads, MANDATE_ID_CLAIM, MAX_CREDENTIAL_LIFETIME_SECS,
+    OPEN_CHECKOUT_VCT, OPEN_PAYMENT_VCT, PURSER_ISSUER_ENFORCED_TYPES, PURSER_NAMESPACE,
+    PURSER_STATELESS_TYPES,
+};

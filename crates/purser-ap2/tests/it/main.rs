@@ -5,6 +5,7 @@
 mod constraints;
 mod issuing;
 mod mutations;
+mod open;
 mod parse_props;
 mod purchase;
 mod purchase_fixture;
