@@ -74,6 +74,7 @@ mod jwk;
 mod jws;
 pub mod limits;
 mod open;
+mod receipts;
 
 pub use chain::{
     parse_chain, verify_chain, verify_parsed, ParsedChain, Presentation, VerifiedChain,
@@ -95,6 +96,10 @@ pub use issue::{
     JwsSigner, ROOT_TYP, SALT_BYTES,
 };
 pub use jwk::{Algorithm, PublicJwk};
+pub use receipts::{
+    issue_checkout_receipt, issue_payment_receipt, verify_checkout_receipt, verify_payment_receipt,
+    CheckoutOutcome, CheckoutReceipt, PaymentOutcome, PaymentReceipt, RECEIPT_TYP,
+};
 pub use open::{
     issue_open_mandates, major_number, minor_from_major, open_mandate_payloads, OpenContext,
     OpenCredentials, OpenPayload, OpenPayloads, MANDATE_ID_CLAIM, MAX_CREDENTIAL_LIFETIME_SECS,

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod constraint_props;
 mod constraints;
 mod issuing;
 mod mutations;
@@ -9,5 +10,6 @@ mod open;
 mod parse_props;
 mod purchase;
 mod purchase_fixture;
+mod receipts;
 mod support;
 mod vectors;
