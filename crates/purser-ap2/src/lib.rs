@@ -51,16 +51,34 @@
 //!    mandate ([`CLOSED_VCTS`]) may only be the last hop after the root; all hops are of one family
 //!    (checkout or payment); [`VerifyOptions::final_vct`] pins the last one.
 //!
+//! # AP2 semantics on top of the chain
+//!
+//! - [`verify_checkout`]: a checkout chain ending in `mandate.checkout.1`; `checkout_hash` is
+//!   recomputed from `checkout_jwt` (base64url SHA-256 of its raw text), the checkout JWT's origin
+//!   is checked as the caller chooses ([`CheckoutAuthenticity`]: merchant key, the exact JWT the
+//!   merchant issued, or explicitly unchecked; deterministic or unsigned `alg`s always refused),
+//!   and the checkout object is evaluated against every open checkout mandate.
+//! - [`verify_payment`]: a payment chain ending in `mandate.payment.1`; `transaction_id` must be
+//!   the hash of the checkout being paid ([`PaymentBinding`]), and the closed mandate is evaluated
+//!   against every open payment mandate (pre-set claims unchanged, all constraints).
+//! - [`verify_purchase`]: both together; the payment is bound to this checkout (`transaction_id`,
+//!   `payment.reference` = hash of an open checkout mandate presentation in the checkout chain)
+//!   and pays exactly the checkout's stated total.
+//! - Constraints ([`check_checkout_constraints`], [`check_payment_constraints`]): all ten AP2
+//!   v0.2 types, in integer minor units of each currency's exponent; unknown types refuse with
+//!   `unresolved_constraint`. The `constraints` module documents each rule and every reading
+//!   chosen where the specification leaves room (each fails closed).
+//! - Receipts: [`issue_checkout_receipt`] / [`issue_payment_receipt`] sign ES256 JWTs,
+//!   [`verify_checkout_receipt`] / [`verify_payment_receipt`] check them against the `reference`
+//!   of the mandate they answer ([`VerifiedChain::reference`]). [`Ap2Error::receipt_error`] maps a
+//!   refusal to AP2's receipt error codes.
+//!
 //! # Not verified here (yet)
 //!
-//! AP2 constraint evaluation (the code `unresolved_constraint` is reserved for it),
-//! `checkout_hash` against `checkout_jwt`, `transaction_id` / `payment.reference` bindings,
-//! receipts and revocation status. Issuing (ES256 root SD-JWTs with disclosures, and key-binding
-//! hops) is in [`issue_root`] / [`append_hop`], mainly so tests can build chains the vectors do
-//! not cover (`exp`, `issuer_jwt_hash`); production issuing will sit behind Purser's consent flow.
-//!
-//! A [`VerifiedChain`] proves who authorised what; it does not yet prove that a given cart or
-//! payment satisfies the open mandate's constraints.
+//! Revocation status, and `mandate_already_used` (a closed mandate or checkout accepted before):
+//! both need state the caller keeps. Budget and recurrence history is likewise the caller's
+//! ([`MandateUsage`]). Issuing (ES256 root SD-JWTs with disclosures, and key-binding hops) is in
+//! [`issue_root`] / [`append_hop`].
 #![forbid(unsafe_code)]
 
 mod chain;
