@@ -110,7 +110,7 @@ impl Origin {
 
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
-    use routes::{agents, keys, ledger, system, users, wallet};
+    use routes::{agents, keys, ledger, mandates, system, users, wallet};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -172,6 +172,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bindings/:id/unfreeze", post(agents::unfreeze))
         .route("/v1/bindings/:id/revoke", post(agents::revoke_binding))
         .route("/v1/bindings/:id/funding-source", post(agents::funding_source))
+        .route("/v1/mandates/draft", post(mandates::draft_mandate))
+        .route("/v1/mandates", post(mandates::create).get(mandates::list))
+        .route("/v1/mandates/:id", get(mandates::get).post(mandates::update))
+        .route("/v1/mandates/:id/consent", post(mandates::consent))
+        .route("/v1/mandates/:id/simulate", post(mandates::simulate))
+        .route("/v1/mandates/:id/revoke", post(mandates::revoke))
+        .route("/v1/mandates/:id/credentials", get(mandates::credentials))
+        .route("/v1/mandate-status/:id", get(mandates::status))
         .route("/v1/agent/whoami", get(agents::whoami))
         .route("/v1/agent/bindings", post(agents::request_binding))
         .route("/v1/agent/users/:user_id/funds", get(agents::funds))

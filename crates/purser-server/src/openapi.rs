@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agents, keys, ledger, ledger_dto, system, users, wallet};
+use crate::routes::{agents, keys, ledger, ledger_dto, mandates, system, users, wallet};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use crate::routes::{agents, keys, ledger, ledger_dto, system, users, wallet};
         agents::register, agents::list, agents::get, agents::rotate_key, agents::revoke_key, agents::revoke,
         agents::list_bindings, agents::get_binding, agents::approve, agents::decline, agents::freeze, agents::unfreeze,
         agents::revoke_binding, agents::funding_source, agents::whoami, agents::request_binding, agents::funds,
+        mandates::draft_mandate, mandates::create, mandates::list, mandates::get, mandates::update,
+        mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::status,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
     ),
     components(schemas(
@@ -30,6 +32,8 @@ use crate::routes::{agents, keys, ledger, ledger_dto, system, users, wallet};
         users::CreateUser, users::Setup, users::CreateToken, wallet::AddCard, wallet::TopUp, wallet::ChallengeAnswer,
         wallet::RefundRequest, wallet::CreateExclusiveCard, wallet::MoveMoney, agents::RegisterAgent, agents::RotateKey,
         agents::FundingSource, agents::BindingRequest,
+        mandates::DraftRequest, mandates::CreateMandate, mandates::UpdateMandate, mandates::Consent,
+        mandates::Simulate, mandates::Revoke,
     )),
     modifiers(&OperatorAuth),
     tags((name = "ledger", description = "Double-entry ledger (operator only)"),
@@ -37,6 +41,7 @@ use crate::routes::{agents, keys, ledger, ledger_dto, system, users, wallet};
         (name = "wallet", description = "Balances, cards (sandbox rail), top-ups, refunds, agent-exclusive cards"),
         (name = "agents", description = "Agents you develop: registration, keys, revocation"),
         (name = "bindings", description = "Which agents may act for you; freeze is the kill switch"),
+        (name = "mandates", description = "What your agents may buy: drafted from your words, consented, signed as AP2 credentials, revocable"),
         (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
         (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]

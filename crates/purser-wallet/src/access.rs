@@ -45,15 +45,21 @@ pub enum Scope {
     Developer,
     /// Create, list and revoke API tokens.
     Tokens,
+    /// See mandates, their spending and credentials; simulate payments against them.
+    MandatesRead,
+    /// Draft, change, consent to and revoke mandates.
+    MandatesWrite,
 }
 
-pub const ALL_SCOPES: [Scope; 6] = [
+pub const ALL_SCOPES: [Scope; 8] = [
     Scope::WalletRead,
     Scope::WalletWrite,
     Scope::AgentsRead,
     Scope::AgentsWrite,
     Scope::Developer,
     Scope::Tokens,
+    Scope::MandatesRead,
+    Scope::MandatesWrite,
 ];
 
 impl Scope {
@@ -65,6 +71,8 @@ impl Scope {
             Scope::AgentsWrite => "agents:write",
             Scope::Developer => "developer",
             Scope::Tokens => "tokens",
+            Scope::MandatesRead => "mandates:read",
+            Scope::MandatesWrite => "mandates:write",
         }
     }
 

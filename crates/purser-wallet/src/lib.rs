@@ -18,6 +18,7 @@ pub mod exclusive;
 pub mod funds;
 pub mod idempotency;
 pub mod ids;
+pub mod mandates;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;
@@ -130,6 +131,14 @@ impl Wallet {
         }
         if let Err(e) = self.recover().await {
             tracing::warn!(error = %e, "top-up recovery failed");
+        }
+        match self.sweep_stale_charges().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "released mandate charges of interrupted payments"
+            ),
+            Err(e) => tracing::warn!(error = %e, "mandate charge sweep failed"),
         }
     }
 

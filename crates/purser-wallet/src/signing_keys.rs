@@ -175,6 +175,23 @@ impl Wallet {
             .map_err(|_| internal("load Purser's Ed25519 key"))
     }
 
+    /// The active ES256 key, for signing mandates and receipts: (kid, signer).
+    pub async fn active_es256(&self) -> Result<(String, purser_ap2::Es256Signer)> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT kid, private_record FROM signing_keys WHERE alg = 'ES256' AND status = 'active' ORDER BY created_at DESC LIMIT 1",
+                vec![],
+            )
+            .await?
+            .ok_or_else(|| internal("find Purser's ES256 key"))?;
+        let kid = row.text(0)?;
+        let pkcs8 = self.open_record(&row.text(1)?).await?;
+        let signer = purser_ap2::Es256Signer::from_pkcs8(pkcs8.expose(), Some(kid.clone()))
+            .map_err(|_| internal("load Purser's ES256 key"))?;
+        Ok((kid, signer))
+    }
+
     /// Sign the key directory response (draft-meunier-webbotauth-httpsig-directory): one
     /// signature per published Ed25519 key, each covering `"@authority";req` with the tag
     /// `http-message-signatures-directory`, so a client can check the directory came from the

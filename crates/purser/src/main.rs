@@ -99,6 +99,8 @@ enum Command {
     Mandate {
         #[command(subcommand)]
         command: mandate_cmd::MandateCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
     },
     /// Measure performance and print figures.
     Bench {
@@ -257,7 +259,7 @@ fn main() -> ExitCode {
         Command::Keys { command, client } => {
             wallet_cmd::keys(&client::Client::new(client), command)
         }
-        Command::Mandate { command } => return mandate_cmd::run(command),
+        Command::Mandate { command, client } => return mandate_cmd::run(command, client),
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {

@@ -33,7 +33,7 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Repeat for several: wallet:read, wallet:write, agents:read, agents:write, developer, tokens.
+        /// Repeat for several: wallet:read, wallet:write, agents:read, agents:write, developer, tokens, mandates:read, mandates:write.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// Lifetime in days (default 90).
@@ -196,7 +196,7 @@ pub enum KeysCommand {
     RotateSigning,
 }
 
-fn amount(text: &str) -> Result<Value, String> {
+pub(crate) fn amount(text: &str) -> Result<Value, String> {
     let m = Money::parse(
         text,
         ParseOptions {
@@ -227,7 +227,7 @@ fn key_arg(c: &Client, file: &str) -> Result<(Value, String), String> {
     Ok((key.public_key().to_jwk(), proof))
 }
 
-fn show(c: &Client, v: &Value, summary: impl FnOnce(&Value) -> String) {
+pub(crate) fn show(c: &Client, v: &Value, summary: impl FnOnce(&Value) -> String) {
     if c.json() {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
@@ -235,7 +235,7 @@ fn show(c: &Client, v: &Value, summary: impl FnOnce(&Value) -> String) {
     }
 }
 
-fn s(v: &Value, k: &str) -> String {
+pub(crate) fn s(v: &Value, k: &str) -> String {
     match &v[k] {
         Value::String(x) => x.clone(),
         Value::Null => "-".into(),
@@ -243,7 +243,7 @@ fn s(v: &Value, k: &str) -> String {
     }
 }
 
-fn list(v: &Value, line: impl Fn(&Value) -> String) -> String {
+pub(crate) fn list(v: &Value, line: impl Fn(&Value) -> String) -> String {
     let items = v["data"].as_array().cloned().unwrap_or_default();
     if items.is_empty() {
         return "(none)".into();

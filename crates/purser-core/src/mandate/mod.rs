@@ -32,8 +32,8 @@ pub use constraints::{
 pub use date::{CivilDate, DateOrInstant, Weekday};
 pub use draft::{draft, Draft, DraftContext, Understood};
 pub use evaluate::{
-    At, BucketCharge, CartItem, Charge, Evaluation, Failure, MerchantFacts, PaymentRequest, Spent,
-    Usage,
+    bucket_key, At, BucketCharge, CartItem, Charge, Evaluation, Failure, MerchantFacts,
+    PaymentRequest, Spent, Usage, ALL,
 };
 pub use model::{ExecutionWindow, HowMuch, Mandate, MandateProposal, What, When, Where, WithWhat};
 pub use validate::{Problem, ValidationError, MAX_LIST_LEN, MAX_TEXT_CHARS};

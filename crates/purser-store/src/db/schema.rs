@@ -169,6 +169,54 @@ ALTER TABLE api_tokens ADD COLUMN parent_id TEXT;
 CREATE INDEX api_tokens_parent ON api_tokens(parent_id);
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE TABLE mandates (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    status TEXT NOT NULL,
+    content TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    charges BIGINT NOT NULL DEFAULT 0,
+    agent_kid TEXT,
+    issuer_kid TEXT,
+    checkout_credential TEXT,
+    payment_credential TEXT,
+    credential_expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    consented_at BIGINT,
+    revoked_at BIGINT,
+    revoked_reason TEXT
+);
+CREATE INDEX mandates_user ON mandates(user_id, created_at);
+CREATE INDEX mandates_agent ON mandates(agent_id);
+CREATE TABLE mandate_usage (
+    mandate_id TEXT NOT NULL REFERENCES mandates(id),
+    bucket TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    payments BIGINT NOT NULL,
+    PRIMARY KEY (mandate_id, bucket)
+);
+CREATE TABLE mandate_charges (
+    payment_id TEXT PRIMARY KEY,
+    mandate_id TEXT NOT NULL REFERENCES mandates(id),
+    user_id TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    buckets TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX mandate_charges_mandate ON mandate_charges(mandate_id);
+CREATE INDEX mandate_charges_status ON mandate_charges(status, updated_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

@@ -5,6 +5,7 @@ mod cli;
 mod durability;
 mod http;
 mod keys;
+mod mandates;
 mod ownership;
 pub mod people;
 mod secrets;

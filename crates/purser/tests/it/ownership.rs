@@ -31,6 +31,9 @@ struct World {
     token: String,
     /// Carol's agent bound to Alice (and to Bob).
     x: TestAgent,
+    /// Alice's active mandate for `x`, and a draft one.
+    mandate: String,
+    draft: String,
 }
 
 fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
@@ -69,6 +72,18 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
     let pending = register_agent(p, carol, "second agent").request_binding(p, alice);
     let mine = register_agent(p, alice, "alice's own agent");
     let token = alice.token_with(p, &["wallet:read"]).token_id;
+    let words = json!({"agent_id": x.id, "text": "buy a pair of hiking boots under 800 yuan"});
+    let m = alice.post(p, "/v1/mandates", &words).want(201);
+    let mandate = m["id"].as_str().unwrap().to_string();
+    alice
+        .post(
+            p,
+            &format!("/v1/mandates/{mandate}/consent"),
+            &json!({"content_hash": m["content_hash"]}),
+        )
+        .want(200);
+    let draft = alice.post(p, "/v1/mandates", &words).want(201);
+    let draft = draft["id"].as_str().unwrap().to_string();
     World {
         card,
         topup,
@@ -80,6 +95,8 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
         kid: mine.kid,
         token,
         x,
+        mandate,
+        draft,
     }
 }
 
@@ -94,6 +111,8 @@ impl World {
             &self.pending,
             &self.agent,
             &self.token,
+            &self.mandate,
+            &self.draft,
         ]
     }
 
@@ -115,6 +134,10 @@ impl World {
             "/v1/agents".into(),
             "/v1/tokens".into(),
             "/v1/wallet".into(),
+            format!("/v1/mandates/{}", self.mandate),
+            format!("/v1/mandates/{}", self.draft),
+            format!("/v1/mandates/{}/credentials", self.mandate),
+            "/v1/mandates".into(),
         ]
     }
 }
@@ -287,6 +310,31 @@ fn probes(w: &World, fresh_jwk: &Value, own_card: &str) -> Vec<Probe> {
             "token_not_found",
         ),
     ];
+    for m in [&w.mandate, &w.draft] {
+        let nf = "mandate_not_found";
+        v.push(Probe::get(format!("/v1/mandates/{m}"), nf));
+        v.push(Probe::get(format!("/v1/mandates/{m}/credentials"), nf));
+        v.push(Probe::post(
+            format!("/v1/mandates/{m}"),
+            json!({"mandate": {"description": "Anything at all"}}),
+            nf,
+        ));
+        v.push(Probe::post(
+            format!("/v1/mandates/{m}/consent"),
+            json!({"content_hash": "00"}),
+            nf,
+        ));
+        v.push(Probe::post(
+            format!("/v1/mandates/{m}/simulate"),
+            json!({"amount": cny(1_000)}),
+            nf,
+        ));
+        v.push(Probe::post(
+            format!("/v1/mandates/{m}/revoke"),
+            json!({}),
+            nf,
+        ));
+    }
     for binding in [&w.binding, &w.pending] {
         v.push(Probe::get(
             format!("/v1/bindings/{binding}"),
@@ -386,6 +434,7 @@ both!(
             "/v1/agents",
             "/v1/tokens",
             "/v1/wallet",
+            "/v1/mandates",
         ] {
             let r = bob.get(&p, path);
             assert_eq!(r.status, 200, "{path}: {}", r.text);
