@@ -401,8 +401,16 @@ fn cli_creates_consents_simulates_revokes_and_exports() {
 
 /// A wallet opened the way `purser serve` opens it.
 async fn open_wallet(store: &StoreConfig, dir: &Path) -> (Arc<Ledger>, Wallet) {
+    open_wallet_at(store, dir, Arc::new(purser_store::SystemClock)).await
+}
+
+async fn open_wallet_at(
+    store: &StoreConfig,
+    dir: &Path,
+    clock: Arc<dyn purser_core::Clock>,
+) -> (Arc<Ledger>, Wallet) {
     let ledger = Arc::new(
-        Ledger::open(store.clone(), Arc::new(purser_store::SystemClock))
+        Ledger::open(store.clone(), clock.clone())
             .await
             .expect("ledger"),
     );
@@ -410,7 +418,7 @@ async fn open_wallet(store: &StoreConfig, dir: &Path) -> (Arc<Ledger>, Wallet) {
         store,
         dir,
         ledger.clone(),
-        Arc::new(purser_store::SystemClock),
+        clock,
         Arc::new(purser_core::rail::SandboxRail::new()),
     )
     .await
@@ -773,6 +781,48 @@ fn two_processes_share_one_budget() {
     runtime().block_on(async {
         let (ledger, w) = open_wallet(&store, dir.path()).await;
         check_books(&w, &ledger, &f, passed).await;
+        w.shutdown().await;
+        ledger.shutdown().await;
+    });
+}
+
+/// A charge a crashed request left without its hold is given back by the sweeper, and the
+/// hold, if it was placed after all, is voided.
+#[test]
+fn the_sweeper_releases_charges_of_interrupted_payments() {
+    let dir = TempDir::new("mandate-sweep");
+    let store = StoreConfig::sqlite_in(dir.path());
+    let clock = Arc::new(purser_core::ManualClock::new(purser_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    )));
+    runtime().block_on(async {
+        let (ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+        let f = fixture(&w, 500_000).await;
+        // The request charged the mandate and then died before (or just after) its hold.
+        let e = w
+            .charge_mandate(
+                &f.user.user_id,
+                &f.agent_id,
+                &f.mandate_id,
+                "pay_crash",
+                &coffee(),
+            )
+            .await
+            .expect("charge");
+        assert!(e.allowed());
+        let m = w.mandate(&f.user, &f.mandate_id).await.expect("mandate");
+        assert_eq!(m.usage.payments, 1);
+        w.sweep().await;
+        let m = w.mandate(&f.user, &f.mandate_id).await.expect("mandate");
+        assert_eq!(m.usage.payments, 1, "a charge in flight is left alone");
+        clock.advance_ms(purser_wallet::mandates::STALE_CHARGE_MS + 1_000);
+        w.sweep().await;
+        check_books(&w, &ledger, &f, 0).await;
+        let m = w.mandate(&f.user, &f.mandate_id).await.expect("mandate");
+        assert_eq!(m.usage.spent.as_ref().map(|s| s.amount), Some(0));
         w.shutdown().await;
         ledger.shutdown().await;
     });
