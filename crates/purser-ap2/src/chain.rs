@@ -126,6 +126,7 @@ pub struct VerifyOptions {
     clock_skew_secs: i64,
     max_kb_age_secs: i64,
     allow_eddsa: bool,
+    trusted_issuer: Option<String>,
 }
 
 impl VerifyOptions {
@@ -141,6 +142,7 @@ impl VerifyOptions {
             clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
             max_kb_age_secs: DEFAULT_MAX_KB_AGE_SECS,
             allow_eddsa: false,
+            trusted_issuer: None,
         }
     }
 
@@ -180,6 +182,17 @@ impl VerifyOptions {
         self
     }
 
+    /// Accept the issuer-enforced `purser.*` constraints ([`crate::PURSER_ISSUER_ENFORCED_TYPES`]:
+    /// interval limits, lifetime item quantities, the confirmation policy) of a chain whose root
+    /// `iss` is `issuer`, on that issuer's word: Purser enforces them at authorization, and no
+    /// offline verifier can (they depend on spending so far and on the person's confirmation).
+    /// Without it they are `unverifiable_constraint`. Stateless `purser.*` types are always
+    /// evaluated.
+    pub fn trust_issuer_enforced(mut self, issuer: impl Into<String>) -> VerifyOptions {
+        self.trusted_issuer = Some(issuer.into());
+        self
+    }
+
     /// The verifier's clock, as given to [`VerifyOptions::new`].
     pub fn now(&self) -> Timestamp {
         self.now
@@ -196,6 +209,8 @@ pub struct VerifiedChain {
     withheld: Vec<Vec<String>>,
     /// Per hop: base64url(SHA-256(presentation)), computed as `sd_hash` is.
     digests: Vec<String>,
+    /// [`VerifyOptions::trust_issuer_enforced`], for constraint evaluation.
+    trusted_issuer: Option<String>,
 }
 
 impl VerifiedChain {
@@ -209,6 +224,11 @@ impl VerifiedChain {
     /// `sd_hash`, …), root first.
     pub fn claims(&self) -> &[Map<String, Value>] {
         &self.claims
+    }
+
+    /// The issuer whose issuer-enforced `purser.*` constraints the verifier accepts.
+    pub(crate) fn trusted_issuer(&self) -> Option<&str> {
+        self.trusted_issuer.as_deref()
     }
 
     /// The last hop's mandate payload (the closed mandate in a full chain).
@@ -368,6 +388,7 @@ pub fn verify_parsed(
         holder_key,
         withheld,
         digests: parsed.hops.iter().map(|p| sd_digest(p.text)).collect(),
+        trusted_issuer: opts.trusted_issuer.clone(),
     })
 }
 

@@ -25,7 +25,10 @@
 //! # Readings chosen where the specification leaves room (all fail closed)
 //!
 //! - **Unknown `type`** (including a checkout constraint in a payment mandate and vice versa):
-//!   `unresolved_constraint`. A known type that is malformed (a missing `max`, a fractional
+//!   `unresolved_constraint`. Purser's namespace (`purser.*`) is known: its stateless types are
+//!   evaluated, its issuer-enforced ones accepted only with
+//!   [`crate::VerifyOptions::trust_issuer_enforced`] (see `purser_constraints.rs`); a
+//!   `purser.line_items` counts as the required item list. A known type that is malformed (a missing `max`, a fractional
 //!   minor-unit amount, an unknown currency) is `unverifiable_constraint`.
 //! - **Withholding**: selective disclosure may hide elements of `allowed` lists and
 //!   `acceptable_items` (the schema marks them disclosable; hiding one only narrows the choice).
@@ -63,6 +66,8 @@ use serde_json::{Map, Value};
 
 use crate::chain::VerifiedChain;
 use crate::error::Ap2Error;
+use crate::open::PURSER_NAMESPACE;
+use crate::purser_constraints::{self, Closed};
 use crate::limits::{
     MAX_CHECKOUT_LINE_ITEMS, MAX_CONSTRAINTS_PER_MANDATE, MAX_LINE_ITEM_REQUIREMENTS,
 };
@@ -147,6 +152,11 @@ pub fn check_checkout_constraints(
                     has_line_items = true;
                     line_items(hop, c, checkout)?;
                 }
+                other if other.starts_with(PURSER_NAMESPACE) => {
+                    // Purser's item list restricts what may be bought as AP2's does.
+                    has_line_items |= other == "purser.line_items";
+                    purser_constraints::check(chain, hop, other, c, Closed::Checkout(checkout))?
+                }
                 other => {
                     return Err(Ap2Error::UnresolvedConstraint {
                         constraint_type: other.chars().take(64).collect(),
@@ -203,6 +213,9 @@ pub fn check_payment_constraints(
                 "payment.reference" => {
                     has_reference = true;
                     reference(hop, c, ctx)?;
+                }
+                other if other.starts_with(PURSER_NAMESPACE) => {
+                    purser_constraints::check(chain, hop, other, c, Closed::Payment(closed))?
                 }
                 other => {
                     return Err(Ap2Error::UnresolvedConstraint {

@@ -114,8 +114,10 @@ impl PublicJwk {
         self.kid.as_deref()
     }
 
-    /// Verifies `sig` over `msg`. Invalid points are reported as a failed verification.
-    pub(crate) fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+    /// Verifies `sig` over `msg` (a JWS signing input and its raw signature: ES256 `r || s`, or
+    /// 64 Ed25519 bytes). Invalid points are reported as a failed verification. Public so that
+    /// `purser bench mandates` can time the bare primitive the chain verifier uses.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         let alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = match self.alg {
             Algorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
             Algorithm::EdDsa => &ED25519,

@@ -92,6 +92,7 @@ mod jwk;
 mod jws;
 pub mod limits;
 mod open;
+mod purser_constraints;
 mod receipts;
 
 pub use chain::{

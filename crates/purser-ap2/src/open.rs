@@ -45,7 +45,7 @@
 //! | `what.merchants` (all with an `id`) | checkout | `checkout.allowed_merchants` `{allowed: [{id, name, website?}]}` | stateless |
 //! | `what.merchants` (all with an `id`) | payment | `payment.allowed_payees` `{allowed: [{id, name, website?}]}` | stateless |
 //! | `what.merchants` (some without `id`) | both | `purser.allowed_merchants` `{allowed: [{id?, name?, website?}]}`: by id when both sides have one, else website host (or a subdomain), else name | stateless |
-//! | `what.line_items` | checkout | `purser.line_items` `{items: [{description, quantity, unit?}]}`: every cart item matches an allowed description, at most `quantity` | stateless |
+//! | `what.line_items` | checkout | `purser.line_items` `{allowed: [{description, quantity, unit?}]}`: every cart item matches an allowed description, at most `quantity` | stateless |
 //! | `what.line_items[].max_quantity` | checkout | `purser.line_item_lifetime` `{items: [{description, max_quantity}]}` | issuer-enforced |
 //! | `what.allowed_categories` | payment | `purser.allowed_categories` `{allowed: [{label, mcc: ["5814"]}]}` | stateless |
 //! | `what.blocked_categories` | payment | `purser.blocked_categories` `{blocked: [{label, mcc}]}` | stateless |
@@ -355,7 +355,10 @@ fn checkout_constraints(m: &Mandate) -> Result<Constraints, Ap2Error> {
                 o
             })
             .collect();
-        c.push_disclosable(json!({"type": "purser.line_items", "items": allowed}), "items");
+        c.push_disclosable(
+            json!({"type": "purser.line_items", "allowed": allowed}),
+            "allowed",
+        );
     }
     let lifetime: Vec<Value> = items
         .iter()

@@ -334,7 +334,7 @@ fn every_dimension_maps_to_its_constraint() {
         }, "payment", json!({"type": "purser.allowed_merchants", "allowed": [{"website": "jd.com"}]})),
         ("line items", |m| {
             m.what.line_items = vec![LineItem { description: "socks".into(), quantity: 3, unit: None, max_quantity: None }];
-        }, "checkout", json!({"type": "purser.line_items", "items": [{"description": "socks", "quantity": 3}]})),
+        }, "checkout", json!({"type": "purser.line_items", "allowed": [{"description": "socks", "quantity": 3}]})),
         ("line item lifetime", |m| {
             m.what.line_items = vec![LineItem { description: "socks".into(), quantity: 1, unit: Some("pair".into()), max_quantity: Some(6) }];
         }, "checkout", json!({"type": "purser.line_item_lifetime", "items": [{"description": "socks", "max_quantity": 6}]})),
@@ -439,7 +439,7 @@ fn only_allow_lists_are_selectively_disclosable() {
         got,
         [
             "purser.allowed_merchants.allowed",
-            "purser.line_items.items",
+            "purser.line_items.allowed",
             "purser.allowed_merchants.allowed",
             "payment.allowed_payment_instruments.allowed",
         ]
@@ -689,4 +689,166 @@ fn an_arbitrary_valid_mandate_issues_and_verifies() {
             Ok(())
         })
         .unwrap();
+}
+
+mod purser_namespace {
+    //! A verifier evaluates Purser's stateless `purser.*` constraints and accepts the
+    //! issuer-enforced ones only with `trust_issuer_enforced` naming the root's `iss`.
+
+    use super::*;
+    use purser_ap2::{
+        checkout_hash, issue_root, verify_checkout, verify_payment, CheckoutAuthenticity,
+        PaymentBinding,
+    };
+
+    const TX: &str = "tx-1";
+    const ISS: &str = "https://wallet.example";
+
+    /// The payment chain of `m`, closed by the agent paying `payee` CNY `minor`; and the binding.
+    fn payment_chain(k: &Keys, m: &Mandate, payee: Value, minor: i64) -> (String, PaymentBinding) {
+        let creds = issue_open_mandates(&k.purser, m, &ctx(&k.agent), &mut salts()).unwrap();
+        let closed = HopContent {
+            mandate: json!({"vct": "mandate.payment.1", "transaction_id": TX, "payee": payee,
+                "payment_amount": {"amount": minor, "currency": "CNY"},
+                "payment_instrument": {"id": "exclusive_card", "type": "purser.exclusive_card"}})
+            .as_object()
+            .unwrap()
+            .clone(),
+            disclosable: vec![],
+            claims: Map::new(),
+        };
+        let chain = append_hop(&creds.payment, &k.agent, Binding::SdHash, "merchant", "n-1",
+            T0 + 100, false, &closed, &mut salts()).unwrap();
+        let binding = PaymentBinding {
+            transaction_id: TX.into(),
+            open_checkout_hashes: vec![sd_digest(&creds.checkout)],
+        };
+        (chain, binding)
+    }
+
+    fn opts(k: &Keys) -> VerifyOptions {
+        purser_opts(k, T0 + 120).audience("merchant").nonce("n-1").allow_eddsa()
+    }
+
+    fn jd() -> Value {
+        json!({"name": "JD", "website": "https://www.jd.com"})
+    }
+
+    #[test]
+    fn issuer_enforced_constraints_need_the_callers_trust_in_that_issuer() {
+        let k = keys();
+        let (chain, binding) = payment_chain(&k, &boots(), jd(), 79_900);
+        let err = verify_payment(&chain, &opts(&k), &binding, None).unwrap_err();
+        assert_eq!(err.code(), "unverifiable_constraint", "{err}");
+        assert!(err.to_string().contains("purser.confirmation"), "{err}");
+
+        let trusted = opts(&k).trust_issuer_enforced(ISS);
+        let ok = verify_payment(&chain, &trusted, &binding, None).unwrap();
+        assert_eq!(ok.amount(), cny(79_900));
+
+        let other = opts(&k).trust_issuer_enforced("https://other.example");
+        assert_eq!(
+            verify_payment(&chain, &other, &binding, None).unwrap_err().code(),
+            "unverifiable_constraint"
+        );
+    }
+
+    #[test]
+    fn stateless_purser_constraints_are_evaluated_by_pursers_own_rules() {
+        let k = keys();
+        let trusted = opts(&k).trust_issuer_enforced(ISS);
+        // Another merchant than the mandate's (matched by website, as Purser does).
+        let (chain, binding) =
+            payment_chain(&k, &boots(), json!({"name": "Taobao", "website": "taobao.com"}), 79_900);
+        let err = verify_payment(&chain, &trusted, &binding, None).unwrap_err();
+        assert_eq!(err.code(), "constraint_violated", "{err}");
+        assert!(err.to_string().contains("purser.allowed_merchants"), "{err}");
+
+        // A minimum the payment is under.
+        let mut m = boots();
+        m.how_much.per_payment_max = None;
+        m.how_much.per_payment_min = Some(cny(100_000));
+        m.confirmation.rules.clear();
+        let (chain, binding) = payment_chain(&k, &m, jd(), 79_900);
+        let err = verify_payment(&chain, &trusted, &binding, None).unwrap_err();
+        assert!(err.to_string().contains("purser.amount_min"), "{err}");
+        let (chain, binding) = payment_chain(&k, &m, jd(), 120_000);
+        verify_payment(&chain, &trusted, &binding, None).unwrap();
+
+        // Countries need the merchant's country, which a closed mandate does not carry: refused.
+        let mut m = boots();
+        m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
+        let (chain, binding) = payment_chain(&k, &m, jd(), 79_900);
+        let err = verify_payment(&chain, &trusted, &binding, None).unwrap_err();
+        assert!(err.to_string().contains("purser.blocked_countries"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_purser_type_is_unresolved() {
+        let k = keys();
+        let root = HopContent {
+            mandate: json!({"vct": "mandate.payment.open.1", "cnf": {"jwk": k.agent.public_jwk()},
+                "constraints": [{"type": "purser.teleport", "max": 1}]})
+            .as_object().unwrap().clone(),
+            disclosable: vec![],
+            claims: json!({"iss": ISS}).as_object().unwrap().clone(),
+        };
+        let open = issue_root(&k.purser, &root, &mut salts()).unwrap();
+        let closed = HopContent {
+            mandate: json!({"vct": "mandate.payment.1", "transaction_id": TX, "payee": jd(),
+                "payment_amount": {"amount": 1, "currency": "CNY"},
+                "payment_instrument": {"id": "x", "type": "card"}})
+            .as_object().unwrap().clone(),
+            ..HopContent::default()
+        };
+        let chain = append_hop(&open, &k.agent, Binding::SdHash, "merchant", "n-1", T0 + 100,
+            false, &closed, &mut salts()).unwrap();
+        let binding = PaymentBinding { transaction_id: TX.into(), open_checkout_hashes: vec![] };
+        let err = verify_payment(&chain, &opts(&k).trust_issuer_enforced(ISS), &binding, None)
+            .unwrap_err();
+        assert_eq!(err.code(), "unresolved_constraint", "{err}");
+    }
+
+    /// A closed checkout mandate for a UCP-like checkout with these items.
+    fn checkout_chain(k: &Keys, m: &Mandate, items: Value) -> String {
+        let creds = issue_open_mandates(&k.purser, m, &ctx(&k.agent), &mut salts()).unwrap();
+        let checkout = json!({"merchant": {"name": "JD", "website": "jd.com"},
+            "line_items": items, "currency": "CNY",
+            "totals": [{"type": "total", "amount": 79_900}]});
+        let b64 = |v: &Value| crate::support::b64e(v.to_string().as_bytes());
+        let jwt = format!("{}.{}.c2ln", b64(&json!({"alg": "ES256", "typ": "JWT"})), b64(&checkout));
+        let closed = HopContent {
+            mandate: json!({"vct": "mandate.checkout.1", "checkout_jwt": jwt,
+                "checkout_hash": checkout_hash(&jwt)})
+            .as_object().unwrap().clone(),
+            disclosable: vec!["checkout_jwt".into()],
+            claims: Map::new(),
+        };
+        append_hop(&creds.checkout, &k.agent, Binding::SdHash, "merchant", "n-1", T0 + 100,
+            false, &closed, &mut salts()).unwrap()
+    }
+
+    #[test]
+    fn a_checkout_is_held_to_pursers_item_list() {
+        let k = keys();
+        let trusted = opts(&k).trust_issuer_enforced(ISS);
+        let boots_item = json!([{"id": "li-1", "quantity": 1,
+            "item": {"id": "sku-9", "title": "Waterproof hiking boots"}}]);
+        let chain = checkout_chain(&k, &boots(), boots_item.clone());
+        verify_checkout(&chain, &trusted, &CheckoutAuthenticity::Unchecked).unwrap();
+        // The lifetime quantity is issuer-enforced: refused without trust.
+        let err = verify_checkout(&chain, &opts(&k), &CheckoutAuthenticity::Unchecked).unwrap_err();
+        assert!(err.to_string().contains("purser.line_item_lifetime"), "{err}");
+
+        let tv = json!([{"id": "li-1", "quantity": 1, "item": {"id": "sku-1", "title": "Television"}}]);
+        let err = verify_checkout(&checkout_chain(&k, &boots(), tv), &trusted,
+            &CheckoutAuthenticity::Unchecked).unwrap_err();
+        assert_eq!(err.code(), "constraint_violated", "{err}");
+        assert!(err.to_string().contains("purser.line_items"), "{err}");
+
+        let two = json!([{"id": "li-1", "quantity": 2,
+            "item": {"id": "sku-9", "title": "Waterproof hiking boots"}}]);
+        assert!(verify_checkout(&checkout_chain(&k, &boots(), two), &trusted,
+            &CheckoutAuthenticity::Unchecked).is_err());
+    }
 }
