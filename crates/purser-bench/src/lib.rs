@@ -1,6 +1,7 @@
 //! `purser bench`: measures, prints figures and ratios, asserts nothing.
 
 pub mod ledger;
+pub mod mandates;
 pub mod signatures;
 
 /// Percentile of sorted latencies (microseconds).

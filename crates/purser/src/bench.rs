@@ -104,3 +104,31 @@ pub async fn run_signatures(args: SignatureBenchArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct MandateBenchArgs {
+    /// Seconds of measuring in all, split between the rows.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_mandates(args: MandateBenchArgs) -> Result<(), String> {
+    if !(args.seconds > 0.0 && args.seconds <= 600.0) {
+        return Err("--seconds must be more than 0 and at most 600".into());
+    }
+    let report = purser_bench::mandates::run(purser_bench::mandates::Options {
+        seconds: args.seconds,
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", purser_bench::mandates::render(&report));
+    }
+    Ok(())
+}

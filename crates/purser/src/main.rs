@@ -130,6 +130,9 @@ enum BenchCommand {
     /// Signed agent requests per second (parse, key lookup, Ed25519 verify, nonce insert)
     /// beside a bare Ed25519 verification measured in the same run.
     Signatures(bench::SignatureBenchArgs),
+    /// AP2 mandate chains verified per second on one core (Purser's ES256 open mandate closed
+    /// by the agent's key) beside the ES256 verify floor, and one mandate evaluation.
+    Mandates(bench::MandateBenchArgs),
 }
 
 /// Where the data lives. Shared by every command that opens storage.
@@ -272,6 +275,9 @@ fn main() -> ExitCode {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run_signatures(args)))
         }
+        Command::Bench {
+            command: BenchCommand::Mandates(args),
+        } => bench::run_mandates(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
