@@ -11,8 +11,9 @@
 //!   `1 / (t_root + t_hop)`: `floor / 2` for all-ES256.
 //! - **Evaluation**: `Mandate::evaluate` of one payment against the same mandate (pure, no I/O).
 //!
-//! Chains are issued before the clock starts; each timed loop runs for `seconds` (split between
-//! the rows) on the calling thread, so the figures are per core.
+//! Chains are issued before the clock starts. Floors and chains are measured in turns (40 rounds
+//! of each) so that every ratio compares figures taken under the same load; everything runs on
+//! the calling thread, so the figures are per core.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -163,6 +164,19 @@ fn two_hop_chain(purser: &Es256Signer, agent: &dyn JwsSigner) -> Result<String, 
 
 /// Runs `op` for `budget`, checking the clock every 32 calls; returns its rate.
 fn time_for(budget: Duration, mut op: impl FnMut() -> bool) -> Result<Rate, String> {
+    let (n, secs) = run_for(budget, &mut op)?;
+    Ok(rate(n, secs))
+}
+
+fn rate(n: u64, secs: f64) -> Rate {
+    let per_second = n as f64 / secs;
+    Rate {
+        per_second,
+        micros_each: 1e6 / per_second,
+    }
+}
+
+fn run_for(budget: Duration, op: &mut dyn FnMut() -> bool) -> Result<(u64, f64), String> {
     let start = Instant::now();
     let mut n: u64 = 0;
     loop {
@@ -176,12 +190,27 @@ fn time_for(budget: Duration, mut op: impl FnMut() -> bool) -> Result<Rate, Stri
             break;
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    let per_second = n as f64 / secs;
-    Ok(Rate {
-        per_second,
-        micros_each: 1e6 / per_second,
-    })
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+/// Rounds the interleaved rows take turns in.
+const ROUNDS: u32 = 40;
+
+/// Measures several operations in turns (round robin, [`ROUNDS`] rounds in `budget`), so that
+/// each sees the same machine: a ratio between them stays meaningful when other work on the
+/// machine comes and goes during the run.
+fn interleaved(budget: Duration, ops: &mut [&mut dyn FnMut() -> bool]) -> Result<Vec<Rate>, String> {
+    let turns = ROUNDS.saturating_mul(u32::try_from(ops.len()).unwrap_or(u32::MAX)).max(1);
+    let turn = budget / turns;
+    let mut totals = vec![(0u64, 0f64); ops.len()];
+    for _ in 0..ROUNDS {
+        for (op, total) in ops.iter_mut().zip(totals.iter_mut()) {
+            let (n, secs) = run_for(turn, &mut **op)?;
+            total.0 += n;
+            total.1 += secs;
+        }
+    }
+    Ok(totals.into_iter().map(|(n, secs)| rate(n, secs)).collect())
 }
 
 /// The signing input and raw signature of a chain's `hop`-th JWT.
@@ -241,27 +270,41 @@ pub fn run(opts: Options) -> Result<Report, String> {
     verify_chain(&mixed, &verify_opts).map_err(err)?;
     verify_chain(&all_es, &verify_opts).map_err(err)?;
 
-    let slice = Duration::from_secs_f64((opts.seconds / 5.0).max(0.05));
+    // Floors and chains take turns, so their ratios hold when the machine's load changes.
+    let total = Duration::from_secs_f64(opts.seconds.max(0.1));
     let (es_msg, es_sig) = signed_part(&mixed, 0)?;
-    let es256 = time_for(slice, || verify(&root_key, &es_msg, &es_sig))?;
     let (ed_msg, ed_sig) = signed_part(&mixed, 1)?;
-    let ed25519 = time_for(slice, || verify(&ed_key, &ed_msg, &ed_sig))?;
+    let mut es_floor = || verify(&root_key, &es_msg, &es_sig);
+    let mut ed_floor = || verify(&ed_key, &ed_msg, &ed_sig);
+    let mut mixed_chain = || verify_chain(&mixed, &verify_opts).is_ok();
+    let mut es_chain = || verify_chain(&all_es, &verify_opts).is_ok();
+    let mut rates = interleaved(
+        total.mul_f64(0.8),
+        &mut [&mut es_floor, &mut ed_floor, &mut mixed_chain, &mut es_chain],
+    )?
+    .into_iter();
+    let (Some(es256), Some(ed25519), Some(mixed_rate), Some(es_rate)) =
+        (rates.next(), rates.next(), rates.next(), rates.next())
+    else {
+        return Err("a measurement is missing".into());
+    };
 
     let es_ceiling = es256.per_second / 2.0;
     let mut chains = Vec::new();
-    for (variant, chain, hop_micros) in [
+    for (variant, chain, rate, hop_micros) in [
         (
             "Purser ES256 root → agent Ed25519 closed payment",
             &mixed,
+            mixed_rate,
             ed25519.micros_each,
         ),
         (
             "Purser ES256 root → agent ES256 closed payment (like the AP2 vectors)",
             &all_es,
+            es_rate,
             es256.micros_each,
         ),
     ] {
-        let rate = time_for(slice, || verify_chain(chain, &verify_opts).is_ok())?;
         let ceiling = 1e6 / (es256.micros_each + hop_micros);
         chains.push(ChainRow {
             variant: variant.into(),
@@ -316,7 +359,7 @@ pub fn run(opts: Options) -> Result<Report, String> {
     if !m.evaluate(&req, at, &spent).allowed() {
         return Err("the bench payment does not fit the bench mandate".into());
     }
-    let evaluate = time_for(slice, || {
+    let evaluate = time_for(total.mul_f64(0.2), || {
         black_box(&m)
             .evaluate(black_box(&req), at, black_box(&spent))
             .allowed()
@@ -380,6 +423,7 @@ pub fn render(r: &Report) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
