@@ -13,7 +13,8 @@
 //!   item quantities, the confirmation policy) depend on what only Purser knows. They are
 //!   `unverifiable_constraint` unless the verifier called
 //!   [`crate::VerifyOptions::trust_issuer_enforced`] with the `iss` of the chain's root, saying
-//!   "the issuer enforces these at authorization, and I rely on that".
+//!   "the issuer enforces these at authorization, and I rely on that" — and only in the root,
+//!   the one mandate the issuer signed.
 //! - Any other `purser.` type: `unresolved_constraint`, like every unknown type.
 
 use purser_core::mandate::{
@@ -49,8 +50,10 @@ pub(crate) fn check(
             .first()
             .and_then(|c| c.get("iss"))
             .and_then(Value::as_str);
+        // Only the root is signed by the issuer: an issuer-enforced constraint a later holder
+        // wrote is one the issuer never saw, so nobody enforces it.
         return match (chain.trusted_issuer(), iss) {
-            (Some(trusted), Some(iss)) if trusted == iss => Ok(()),
+            (Some(trusted), Some(iss)) if trusted == iss && hop == 0 => Ok(()),
             _ => Err(Ap2Error::unverifiable(
                 hop,
                 kind,

@@ -784,6 +784,42 @@ mod purser_namespace {
     }
 
     #[test]
+    fn only_the_issuers_own_mandate_is_trusted_for_issuer_enforced_constraints() {
+        let k = keys();
+        let mut m = boots();
+        m.confirmation.rules = vec![ConfirmationRule::AlwaysAsk];
+        let creds = issue_open_mandates(&k.purser, &m, &ctx(&k.agent), &mut salts()).unwrap();
+        // The agent delegates onward, adding an issuer-enforced rule Purser never saw.
+        let sub = Ed25519Signer::from_seed(&[3u8; 32], None).unwrap();
+        let middle = HopContent {
+            mandate: json!({"vct": "mandate.payment.open.1", "cnf": {"jwk": sub.public_jwk()},
+                "constraints": [{"type": "purser.interval_limit", "interval": "daily",
+                    "currency": "CNY", "max": 1, "timezone": "UTC"}]})
+            .as_object().unwrap().clone(),
+            ..HopContent::default()
+        };
+        let chain = append_hop(&creds.payment, &k.agent, Binding::SdHash, "sub-agent", "n-0",
+            T0 + 90, true, &middle, &mut salts()).unwrap();
+        let closed = HopContent {
+            mandate: json!({"vct": "mandate.payment.1", "transaction_id": TX, "payee": jd(),
+                "payment_amount": {"amount": 79_900, "currency": "CNY"},
+                "payment_instrument": {"id": "exclusive_card", "type": "purser.exclusive_card"}})
+            .as_object().unwrap().clone(),
+            ..HopContent::default()
+        };
+        let chain = append_hop(&chain, &sub, Binding::SdHash, "merchant", "n-1", T0 + 100,
+            false, &closed, &mut salts()).unwrap();
+        let binding = PaymentBinding {
+            transaction_id: TX.into(),
+            open_checkout_hashes: vec![sd_digest(&creds.checkout)],
+        };
+        let err = verify_payment(&chain, &opts(&k).trust_issuer_enforced(ISS), &binding, None)
+            .unwrap_err();
+        assert_eq!(err.code(), "unverifiable_constraint", "{err}");
+        assert!(matches!(err, Ap2Error::UnverifiableConstraint { hop: 1, .. }), "{err:?}");
+    }
+
+    #[test]
     fn an_unknown_purser_type_is_unresolved() {
         let k = keys();
         let root = HopContent {
