@@ -231,7 +231,9 @@ fn read_checkout(
         CheckoutAuthenticity::Issued(issued) => {
             if issued != jwt {
                 return Err(Ap2Error::CheckoutHashMismatch {
-                    reason: "the mandate carries a different checkout than the one this merchant issued".into(),
+                    reason:
+                        "the mandate carries a different checkout than the one this merchant issued"
+                            .into(),
                 });
             }
         }
@@ -265,7 +267,10 @@ pub fn verify_checkout(
         .get("checkout_hash")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            Ap2Error::malformed(Some(hop), "the closed checkout mandate has no checkout_hash")
+            Ap2Error::malformed(
+                Some(hop),
+                "the closed checkout mandate has no checkout_hash",
+            )
         })?;
     let hash = checkout_hash(&jwt);
     if claimed != hash {
@@ -298,9 +303,7 @@ pub fn verify_payment(
     let transaction_id = closed
         .get("transaction_id")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Ap2Error::malformed(Some(hop), "the payment mandate has no transaction_id")
-        })?
+        .ok_or_else(|| Ap2Error::malformed(Some(hop), "the payment mandate has no transaction_id"))?
         .to_owned();
     // An empty expected id binds nothing: refuse rather than compare.
     if binding.transaction_id.trim().is_empty() || transaction_id != binding.transaction_id {

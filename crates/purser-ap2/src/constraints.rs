@@ -66,11 +66,11 @@ use serde_json::{Map, Value};
 
 use crate::chain::VerifiedChain;
 use crate::error::Ap2Error;
-use crate::open::PURSER_NAMESPACE;
-use crate::purser_constraints::{self, Closed};
 use crate::limits::{
     MAX_CHECKOUT_LINE_ITEMS, MAX_CONSTRAINTS_PER_MANDATE, MAX_LINE_ITEM_REQUIREMENTS,
 };
+use crate::open::PURSER_NAMESPACE;
+use crate::purser_constraints::{self, Closed};
 
 /// Constraint types an open checkout mandate may carry.
 pub const CHECKOUT_CONSTRAINT_TYPES: [&str; 2] =
@@ -394,7 +394,10 @@ fn allowed_by_id(
         return Err(Ap2Error::violated(
             hop,
             kind,
-            format!("no allowed {what} was disclosed, so {what} {:?} is not allowed", short(id)),
+            format!(
+                "no allowed {what} was disclosed, so {what} {:?} is not allowed",
+                short(id)
+            ),
         ));
     }
     if allowed.iter().any(|a| id_of(Some(a)) == Some(id)) {
@@ -698,9 +701,9 @@ fn budget(
             ),
         ));
     }
-    let total = spent.checked_add(amount).map_err(|_| {
-        Ap2Error::violated(hop, kind, "the total spent would overflow")
-    })?;
+    let total = spent
+        .checked_add(amount)
+        .map_err(|_| Ap2Error::violated(hop, kind, "the total spent would overflow"))?;
     if total.minor > max {
         return Err(Ap2Error::violated(
             hop,
@@ -734,8 +737,14 @@ fn add_months(t: Timestamp, months: i64) -> Option<Timestamp> {
     let days = t.0.div_euclid(MS_PER_DAY);
     let rem = t.0.rem_euclid(MS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let index = y.checked_mul(12)?.checked_add(i64::from(m) - 1)?.checked_add(months)?;
-    let (ny, nm) = (index.div_euclid(12), u8::try_from(index.rem_euclid(12) + 1).ok()?);
+    let index = y
+        .checked_mul(12)?
+        .checked_add(i64::from(m) - 1)?
+        .checked_add(months)?;
+    let (ny, nm) = (
+        index.div_euclid(12),
+        u8::try_from(index.rem_euclid(12) + 1).ok()?,
+    );
     let nd = d.min(days_in_month(ny, nm));
     let days = days_from_civil(i32::try_from(ny).ok()?, nm, nd);
     days.checked_mul(MS_PER_DAY)?
@@ -797,7 +806,11 @@ fn recurrence(hop: usize, c: &Map<String, Value>, ctx: &PaymentContext) -> Resul
     }
     if let Some(last) = usage.last_occurrence {
         let Some(next) = next(last) else {
-            return Err(Ap2Error::unverifiable(hop, kind, "the next period cannot be computed"));
+            return Err(Ap2Error::unverifiable(
+                hop,
+                kind,
+                "the next period cannot be computed",
+            ));
         };
         if let Some(next) = next.filter(|n| ctx.now.0 < n.0) {
             return Err(Ap2Error::violated(
@@ -951,7 +964,10 @@ struct Requirement<'c> {
     acceptable: Vec<&'c str>,
 }
 
-fn requirements<'c>(hop: usize, c: &'c Map<String, Value>) -> Result<Vec<Requirement<'c>>, Ap2Error> {
+fn requirements<'c>(
+    hop: usize,
+    c: &'c Map<String, Value>,
+) -> Result<Vec<Requirement<'c>>, Ap2Error> {
     let kind = "checkout.line_items";
     let bad = |r: String| Ap2Error::unverifiable(hop, kind, r);
     let Some(Value::Array(items)) = c.get("items") else {
@@ -1014,7 +1030,11 @@ fn requirements<'c>(hop: usize, c: &'c Map<String, Value>) -> Result<Vec<Require
 fn cart(hop: usize, checkout: &Map<String, Value>) -> Result<BTreeMap<&str, u64>, Ap2Error> {
     let kind = "checkout.line_items";
     let Some(Value::Array(lines)) = checkout.get("line_items") else {
-        return Err(Ap2Error::violated(hop, kind, "the checkout has no line_items"));
+        return Err(Ap2Error::violated(
+            hop,
+            kind,
+            "the checkout has no line_items",
+        ));
     };
     if lines.is_empty() {
         return Err(Ap2Error::violated(hop, kind, "the cart is empty"));

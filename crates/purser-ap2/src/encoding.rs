@@ -1,8 +1,8 @@
 //! base64url (no padding, strict) and the SD-JWT digest function.
 
+use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use aws_lc_rs::digest::{digest, SHA256};
 
 /// Decodes unpadded base64url; padding, `+`/`/` and non-canonical trailing bits are refused.
 pub(crate) fn b64url_decode(s: &str) -> Option<Vec<u8>> {
@@ -31,9 +31,6 @@ mod tests {
             sd_digest("abc"),
             "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
         );
-        assert_eq!(
-            sd_digest(""),
-            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
-        );
+        assert_eq!(sd_digest(""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
     }
 }

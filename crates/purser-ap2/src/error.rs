@@ -131,7 +131,11 @@ impl Ap2Error {
         }
     }
 
-    pub(crate) fn violated(hop: usize, constraint_type: &str, reason: impl Into<String>) -> Ap2Error {
+    pub(crate) fn violated(
+        hop: usize,
+        constraint_type: &str,
+        reason: impl Into<String>,
+    ) -> Ap2Error {
         Ap2Error::ConstraintViolated {
             hop,
             constraint_type: constraint_type.chars().take(64).collect(),

@@ -106,7 +106,6 @@ impl Es256Signer {
     pub fn public_key(&self) -> Result<PublicJwk, Ap2Error> {
         PublicJwk::from_jwk(&self.public_jwk()).map_err(|r| issue_err(&r))
     }
-
 }
 
 impl JwsSigner for Es256Signer {

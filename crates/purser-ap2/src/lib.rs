@@ -115,13 +115,13 @@ pub use issue::{
     JwsSigner, ROOT_TYP, SALT_BYTES,
 };
 pub use jwk::{Algorithm, PublicJwk};
-pub use receipts::{
-    issue_checkout_receipt, issue_payment_receipt, verify_checkout_receipt, verify_payment_receipt,
-    CheckoutOutcome, CheckoutReceipt, PaymentOutcome, PaymentReceipt, RECEIPT_TYP,
-};
 pub use open::{
     issue_open_mandates, major_number, minor_from_major, open_mandate_payloads, OpenContext,
     OpenCredentials, OpenPayload, OpenPayloads, MANDATE_ID_CLAIM, MAX_CREDENTIAL_LIFETIME_SECS,
     OPEN_CHECKOUT_VCT, OPEN_PAYMENT_VCT, PURSER_ISSUER_ENFORCED_TYPES, PURSER_NAMESPACE,
     PURSER_STATELESS_TYPES,
+};
+pub use receipts::{
+    issue_checkout_receipt, issue_payment_receipt, verify_checkout_receipt, verify_payment_receipt,
+    CheckoutOutcome, CheckoutReceipt, PaymentOutcome, PaymentReceipt, RECEIPT_TYP,
 };

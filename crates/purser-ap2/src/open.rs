@@ -242,14 +242,21 @@ pub fn minor_from_major(number: &Number, exponent: u8) -> Option<i64> {
     for _ in frac.len()..exp {
         minor = minor.checked_mul(10)?;
     }
-    Some(if negative { minor.checked_neg()? } else { minor })
+    Some(if negative {
+        minor.checked_neg()?
+    } else {
+        minor
+    })
 }
 
 /// Unix seconds of the first instant of a bound (`valid_from`): a date starts at local midnight.
 fn start_secs(b: DateOrInstant, offset: i64) -> Option<i64> {
     match b {
         DateOrInstant::Instant(t) => Some(t.millis().div_euclid(1000)),
-        DateOrInstant::Date(d) => d.days_since_epoch().checked_mul(86_400)?.checked_sub(offset),
+        DateOrInstant::Date(d) => d
+            .days_since_epoch()
+            .checked_mul(86_400)?
+            .checked_sub(offset),
     }
 }
 
@@ -315,11 +322,7 @@ impl Constraints {
 
 /// The merchant allow-list, in AP2's vocabulary when every entry has an id (AP2 matches merchants
 /// by id only), else in Purser's.
-fn merchants(
-    m: &Mandate,
-    ap2_type: &str,
-    c: &mut Constraints,
-) -> Result<(), Ap2Error> {
+fn merchants(m: &Mandate, ap2_type: &str, c: &mut Constraints) -> Result<(), Ap2Error> {
     let list = &m.what.merchants;
     if list.is_empty() {
         return Ok(());
@@ -374,8 +377,10 @@ fn checkout_constraints(m: &Mandate) -> Result<Constraints, Ap2Error> {
 }
 
 fn budget(money: Money) -> Result<Value, Ap2Error> {
-    Ok(json!({"type": "payment.budget", "currency": money.currency.code(),
-        "max": major_number(money)?}))
+    Ok(
+        json!({"type": "payment.budget", "currency": money.currency.code(),
+        "max": major_number(money)?}),
+    )
 }
 
 fn payment_constraints(m: &Mandate, timezone: &str) -> Result<Constraints, Ap2Error> {
@@ -419,8 +424,10 @@ fn payment_constraints(m: &Mandate, timezone: &str) -> Result<Constraints, Ap2Er
             Interval::Monthly => "monthly",
             Interval::Yearly => "yearly",
         };
-        c.push(json!({"type": "purser.interval_limit", "interval": interval,
-            "currency": a.currency.code(), "max": a.minor, "timezone": zone}));
+        c.push(
+            json!({"type": "purser.interval_limit", "interval": interval,
+            "currency": a.currency.code(), "max": a.minor, "timezone": zone}),
+        );
     }
 
     let rec = m.when.recurrence;

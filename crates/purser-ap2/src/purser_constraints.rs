@@ -75,25 +75,31 @@ pub(crate) fn check(
             m.what.merchants = serde_json::from_value::<Vec<MerchantRef>>(member("allowed"))
                 .map_err(|_| bad("allowed list"))?;
             if m.what.merchants.is_empty() {
-                return Err(Ap2Error::violated(hop, kind, "no allowed merchant is disclosed"));
+                return Err(Ap2Error::violated(
+                    hop,
+                    kind,
+                    "no allowed merchant is disclosed",
+                ));
             }
         }
         "purser.line_items" => {
             m.what.line_items = serde_json::from_value::<Vec<LineItem>>(member("allowed"))
                 .map_err(|_| bad("allowed list"))?;
             if m.what.line_items.is_empty() {
-                return Err(Ap2Error::violated(hop, kind, "no allowed item is disclosed"));
+                return Err(Ap2Error::violated(
+                    hop,
+                    kind,
+                    "no allowed item is disclosed",
+                ));
             }
         }
         "purser.allowed_categories" => {
-            m.what.allowed_categories =
-                serde_json::from_value::<Vec<Category>>(member("allowed"))
-                    .map_err(|_| bad("allowed list"))?;
+            m.what.allowed_categories = serde_json::from_value::<Vec<Category>>(member("allowed"))
+                .map_err(|_| bad("allowed list"))?;
         }
         "purser.blocked_categories" => {
-            m.what.blocked_categories =
-                serde_json::from_value::<Vec<Category>>(member("blocked"))
-                    .map_err(|_| bad("blocked list"))?;
+            m.what.blocked_categories = serde_json::from_value::<Vec<Category>>(member("blocked"))
+                .map_err(|_| bad("blocked list"))?;
         }
         "purser.allowed_countries" => {
             m.where_.allowed_countries =
@@ -112,7 +118,10 @@ pub(crate) fn check(
                 .and_then(Value::as_str)
                 .and_then(Currency::from_code)
                 .ok_or_else(|| bad("currency"))?;
-            let min = c.get("min").and_then(Value::as_i64).ok_or_else(|| bad("min"))?;
+            let min = c
+                .get("min")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad("min"))?;
             m.how_much.per_payment_min = Some(Money::new(min, currency));
         }
     }

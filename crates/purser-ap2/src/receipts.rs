@@ -203,7 +203,9 @@ pub fn issue_payment_receipt(
 /// Checks the signature (ES256 under `key`) and returns the claims.
 fn open(jwt: &str, key: &PublicJwk) -> Result<Map<String, Value>, Ap2Error> {
     if key.algorithm() != Algorithm::Es256 {
-        return Err(invalid("receipts are ES256 and the key given is not a P-256 key"));
+        return Err(invalid(
+            "receipts are ES256 and the key given is not a P-256 key",
+        ));
     }
     let jws = CompactJws::parse(jwt, 0).map_err(|_| invalid("it is not a compact JWS"))?;
     jws.verify(key, false, 0).map_err(|e| match e {

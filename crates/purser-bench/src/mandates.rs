@@ -24,8 +24,8 @@ use purser_ap2::{
     SALT_BYTES,
 };
 use purser_core::mandate::{
-    At, CartItem, ConfirmationPolicy, ConfirmationRule, Interval, IntervalLimit, LineItem,
-    Mandate, MerchantFacts, MerchantRef, PaymentRequest, Provenance, Spent, Usage,
+    At, CartItem, ConfirmationPolicy, ConfirmationRule, Interval, IntervalLimit, LineItem, Mandate,
+    MerchantFacts, MerchantRef, PaymentRequest, Provenance, Spent, Usage,
 };
 use purser_core::{Currency, Money, Timestamp};
 use serde::Serialize;
@@ -199,8 +199,13 @@ const ROUNDS: u32 = 40;
 /// Measures several operations in turns (round robin, [`ROUNDS`] rounds in `budget`), so that
 /// each sees the same machine: a ratio between them stays meaningful when other work on the
 /// machine comes and goes during the run.
-fn interleaved(budget: Duration, ops: &mut [&mut dyn FnMut() -> bool]) -> Result<Vec<Rate>, String> {
-    let turns = ROUNDS.saturating_mul(u32::try_from(ops.len()).unwrap_or(u32::MAX)).max(1);
+fn interleaved(
+    budget: Duration,
+    ops: &mut [&mut dyn FnMut() -> bool],
+) -> Result<Vec<Rate>, String> {
+    let turns = ROUNDS
+        .saturating_mul(u32::try_from(ops.len()).unwrap_or(u32::MAX))
+        .max(1);
     let turn = budget / turns;
     let mut totals = vec![(0u64, 0f64); ops.len()];
     for _ in 0..ROUNDS {
@@ -280,7 +285,12 @@ pub fn run(opts: Options) -> Result<Report, String> {
     let mut es_chain = || verify_chain(&all_es, &verify_opts).is_ok();
     let mut rates = interleaved(
         total.mul_f64(0.8),
-        &mut [&mut es_floor, &mut ed_floor, &mut mixed_chain, &mut es_chain],
+        &mut [
+            &mut es_floor,
+            &mut ed_floor,
+            &mut mixed_chain,
+            &mut es_chain,
+        ],
     )?
     .into_iter();
     let (Some(es256), Some(ed25519), Some(mixed_rate), Some(es_rate)) =

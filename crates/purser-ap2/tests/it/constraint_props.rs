@@ -1,7 +1,7 @@
 //! Random constraint JSON never panics the evaluator, and never passes an unknown type.
 
 use proptest::prelude::*;
-use purser_ap2::{verify_payment, PaymentBinding, MandateUsage};
+use purser_ap2::{verify_payment, MandateUsage, PaymentBinding};
 use serde_json::{json, Value};
 
 use crate::purchase_fixture::{closed_payment, keys, payment_chain, payment_opts};
@@ -14,7 +14,12 @@ fn leaf() -> impl Strategy<Value = Value> {
         (-1e12f64..1e12).prop_map(|f| json!(f)),
         "[A-Za-z0-9._:-]{0,12}".prop_map(Value::String),
         prop_oneof![Just("USD"), Just("JPY"), Just("KWD"), Just("XTS")].prop_map(|s| json!(s)),
-        prop_oneof![Just("2027-01-15"), Just("2027-01-15T08:00:00Z"), Just("DAILY")].prop_map(|s| json!(s)),
+        prop_oneof![
+            Just("2027-01-15"),
+            Just("2027-01-15T08:00:00Z"),
+            Just("DAILY")
+        ]
+        .prop_map(|s| json!(s)),
     ]
 }
 
@@ -30,10 +35,16 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn constraint() -> impl Strategy<Value = Value> {
     let kinds = prop_oneof![
-        Just("payment.agent_recurrence"), Just("payment.allowed_payees"),
-        Just("payment.allowed_payment_instruments"), Just("payment.allowed_pisps"),
-        Just("payment.amount_range"), Just("payment.budget"), Just("payment.execution_date"),
-        Just("payment.reference"), Just("checkout.line_items"), Just("payment.unknown"),
+        Just("payment.agent_recurrence"),
+        Just("payment.allowed_payees"),
+        Just("payment.allowed_payment_instruments"),
+        Just("payment.allowed_pisps"),
+        Just("payment.amount_range"),
+        Just("payment.budget"),
+        Just("payment.execution_date"),
+        Just("payment.reference"),
+        Just("checkout.line_items"),
+        Just("payment.unknown"),
     ];
     (kinds, prop::collection::btree_map(
         "max|min|currency|allowed|frequency|max_occurrences|not_before|not_after|conditional_transaction_id",

@@ -2,15 +2,14 @@
 //! exponent 0 (JPY), 2 (USD) and 3 (KWD).
 
 use purser_ap2::{
-    verify_checkout, verify_payment, Ap2Error, CheckoutAuthenticity, MandateUsage,
-    PaymentBinding,
+    verify_checkout, verify_payment, Ap2Error, CheckoutAuthenticity, MandateUsage, PaymentBinding,
 };
 use purser_core::{Currency, Money, Timestamp};
 use serde_json::{json, Value};
 
 use crate::purchase_fixture::{
-    checkout_chain, checkout_jwt, closed_payment, keys, line_items_for, merchant_key, now,
-    payment_chain, payment_opts, checkout_opts, sign_with, ucp_checkout,
+    checkout_chain, checkout_jwt, checkout_opts, closed_payment, keys, line_items_for,
+    merchant_key, now, payment_chain, payment_opts, sign_with, ucp_checkout,
 };
 
 const OPEN_HASH: &str = "open-checkout-hash";
@@ -58,7 +57,11 @@ fn pay_with(
     verify_payment(&chain, &payment_opts(&k), &binding, usage)
 }
 
-fn pay(constraints: Value, amount: i64, currency: &str) -> Result<purser_ap2::VerifiedPayment, Ap2Error> {
+fn pay(
+    constraints: Value,
+    amount: i64,
+    currency: &str,
+) -> Result<purser_ap2::VerifiedPayment, Ap2Error> {
     pay_with(constraints, json!({}), amount, currency, json!({}), None)
 }
 
@@ -108,30 +111,103 @@ fn spent(minor: i64, currency: Currency) -> Option<MandateUsage> {
 
 #[test]
 fn budget_is_in_major_units_for_every_exponent() {
-    let b = |max: Value, cur: &str| json!([{"type": "payment.budget", "max": max, "currency": cur}]);
-    let run = |c: Value, amount, cur, usage| {
-        code(pay_with(c, json!({}), amount, cur, json!({}), usage))
-    };
+    let b =
+        |max: Value, cur: &str| json!([{"type": "payment.budget", "max": max, "currency": cur}]);
+    let run =
+        |c: Value, amount, cur, usage| code(pay_with(c, json!({}), amount, cur, json!({}), usage));
     // 100.00 USD = 10000 cents.
-    assert_eq!(run(b(json!(100.0), "USD"), 1000, "USD", spent(9000, Currency::USD)), "accepted");
-    assert_eq!(run(b(json!(100.0), "USD"), 1001, "USD", spent(9000, Currency::USD)), "constraint_violated");
-    assert_eq!(run(b(json!(100), "USD"), 10000, "USD", Some(MandateUsage::UNUSED)), "accepted");
+    assert_eq!(
+        run(
+            b(json!(100.0), "USD"),
+            1000,
+            "USD",
+            spent(9000, Currency::USD)
+        ),
+        "accepted"
+    );
+    assert_eq!(
+        run(
+            b(json!(100.0), "USD"),
+            1001,
+            "USD",
+            spent(9000, Currency::USD)
+        ),
+        "constraint_violated"
+    );
+    assert_eq!(
+        run(
+            b(json!(100), "USD"),
+            10000,
+            "USD",
+            Some(MandateUsage::UNUSED)
+        ),
+        "accepted"
+    );
     // ¥1,000 = 1000 yen.
-    assert_eq!(run(b(json!(1000), "JPY"), 500, "JPY", spent(500, Currency::JPY)), "accepted");
-    assert_eq!(run(b(json!(1000), "JPY"), 501, "JPY", spent(500, Currency::JPY)), "constraint_violated");
+    assert_eq!(
+        run(b(json!(1000), "JPY"), 500, "JPY", spent(500, Currency::JPY)),
+        "accepted"
+    );
+    assert_eq!(
+        run(b(json!(1000), "JPY"), 501, "JPY", spent(500, Currency::JPY)),
+        "constraint_violated"
+    );
     // 1.25 KWD = 1250 fils.
-    assert_eq!(run(b(json!(1.25), "KWD"), 250, "KWD", spent(1000, Currency::KWD)), "accepted");
-    assert_eq!(run(b(json!(1.25), "KWD"), 251, "KWD", spent(1000, Currency::KWD)), "constraint_violated");
+    assert_eq!(
+        run(
+            b(json!(1.25), "KWD"),
+            250,
+            "KWD",
+            spent(1000, Currency::KWD)
+        ),
+        "accepted"
+    );
+    assert_eq!(
+        run(
+            b(json!(1.25), "KWD"),
+            251,
+            "KWD",
+            spent(1000, Currency::KWD)
+        ),
+        "constraint_violated"
+    );
     // Without history, with half a yen, in another currency.
-    assert_eq!(run(b(json!(100), "USD"), 1, "USD", None), "unverifiable_constraint");
-    assert_eq!(run(b(json!(1.5), "JPY"), 1, "JPY", Some(MandateUsage::UNUSED)), "unverifiable_constraint");
-    assert_eq!(run(b(json!(100), "USD"), 1, "EUR", Some(MandateUsage::UNUSED)), "constraint_violated");
-    assert_eq!(run(b(json!(100), "USD"), 1, "USD", spent(1, Currency::EUR)), "unverifiable_constraint");
-    let m = message(pay_with(b(json!(100.0), "USD"), json!({}), 1001, "USD", json!({}), spent(9000, Currency::USD)));
-    assert!(m.contains("$100.00") && m.contains("$90.00") && m.contains("$100.01"), "{m}");
+    assert_eq!(
+        run(b(json!(100), "USD"), 1, "USD", None),
+        "unverifiable_constraint"
+    );
+    assert_eq!(
+        run(b(json!(1.5), "JPY"), 1, "JPY", Some(MandateUsage::UNUSED)),
+        "unverifiable_constraint"
+    );
+    assert_eq!(
+        run(b(json!(100), "USD"), 1, "EUR", Some(MandateUsage::UNUSED)),
+        "constraint_violated"
+    );
+    assert_eq!(
+        run(b(json!(100), "USD"), 1, "USD", spent(1, Currency::EUR)),
+        "unverifiable_constraint"
+    );
+    let m = message(pay_with(
+        b(json!(100.0), "USD"),
+        json!({}),
+        1001,
+        "USD",
+        json!({}),
+        spent(9000, Currency::USD),
+    ));
+    assert!(
+        m.contains("$100.00") && m.contains("$90.00") && m.contains("$100.01"),
+        "{m}"
+    );
     // Overflow is refused, not wrapped.
     assert_eq!(
-        run(b(json!(100), "USD"), i64::MAX, "USD", spent(1, Currency::USD)),
+        run(
+            b(json!(100), "USD"),
+            i64::MAX,
+            "USD",
+            spent(1, Currency::USD)
+        ),
         "constraint_violated"
     );
 }
@@ -172,28 +248,60 @@ fn agent_recurrence_counts_uses_and_periods() {
 #[test]
 fn allowed_payees_match_by_id_only() {
     let c = |allowed: Value| json!([{"type": "payment.allowed_payees", "allowed": allowed}]);
-    assert_eq!(code(pay(c(json!([{"id": "m-9"}, {"id": "m-1"}])), 1, "USD")), "accepted");
-    assert_eq!(code(pay(c(json!([{"id": "m-2", "name": "Acme Store"}])), 1, "USD")), "constraint_violated");
+    assert_eq!(
+        code(pay(c(json!([{"id": "m-9"}, {"id": "m-1"}])), 1, "USD")),
+        "accepted"
+    );
+    assert_eq!(
+        code(pay(
+            c(json!([{"id": "m-2", "name": "Acme Store"}])),
+            1,
+            "USD"
+        )),
+        "constraint_violated"
+    );
     // A name alone never identifies a payee.
-    assert_eq!(code(pay(c(json!([{"name": "Acme Store"}])), 1, "USD")), "constraint_violated");
+    assert_eq!(
+        code(pay(c(json!([{"name": "Acme Store"}])), 1, "USD")),
+        "constraint_violated"
+    );
     assert_eq!(code(pay(c(json!([])), 1, "USD")), "constraint_violated");
-    assert_eq!(code(pay(json!([{"type": "payment.allowed_payees"}]), 1, "USD")), "unverifiable_constraint");
+    assert_eq!(
+        code(pay(json!([{"type": "payment.allowed_payees"}]), 1, "USD")),
+        "unverifiable_constraint"
+    );
 }
 
 #[test]
 fn allowed_payment_instruments_and_pisps() {
     let pi = |allowed: Value| json!([{"type": "payment.allowed_payment_instruments", "allowed": allowed}]);
-    assert_eq!(code(pay(pi(json!([{"id": "pi-1", "type": "card"}])), 1, "USD")), "accepted");
-    assert_eq!(code(pay(pi(json!([{"id": "pi-2", "type": "card"}])), 1, "USD")), "constraint_violated");
-    assert_eq!(code(pay(pi(json!([{"id": "pi-1", "type": "UPI"}])), 1, "USD")), "constraint_violated");
+    assert_eq!(
+        code(pay(pi(json!([{"id": "pi-1", "type": "card"}])), 1, "USD")),
+        "accepted"
+    );
+    assert_eq!(
+        code(pay(pi(json!([{"id": "pi-2", "type": "card"}])), 1, "USD")),
+        "constraint_violated"
+    );
+    assert_eq!(
+        code(pay(pi(json!([{"id": "pi-1", "type": "UPI"}])), 1, "USD")),
+        "constraint_violated"
+    );
 
     let pisp = json!({"domain_name": "examplepay.com", "legal_name": "Example Payment Services Ltd.", "brand_name": "ExamplePay"});
     let c = |allowed: Value| json!([{"type": "payment.allowed_pisps", "allowed": allowed}]);
-    let with_pisp = |c: Value, p: Value| code(pay_with(c, json!({}), 1, "USD", json!({"pisp": p}), None));
-    assert_eq!(with_pisp(c(json!([pisp.clone()])), pisp.clone()), "accepted");
+    let with_pisp =
+        |c: Value, p: Value| code(pay_with(c, json!({}), 1, "USD", json!({"pisp": p}), None));
+    assert_eq!(
+        with_pisp(c(json!([pisp.clone()])), pisp.clone()),
+        "accepted"
+    );
     let mut other = pisp.clone();
     other["brand_name"] = json!("OtherPay");
-    assert_eq!(with_pisp(c(json!([pisp.clone()])), other), "constraint_violated");
+    assert_eq!(
+        with_pisp(c(json!([pisp.clone()])), other),
+        "constraint_violated"
+    );
     // No PISP on the payment at all.
     assert_eq!(code(pay(c(json!([pisp])), 1, "USD")), "constraint_violated");
 }
@@ -219,15 +327,30 @@ fn execution_date_windows() {
     let window = w(Some("2027-02-01"), Some("2027-02-28"));
     assert_eq!(at(window.clone(), Some("2027-02-01")), "accepted");
     assert_eq!(at(window.clone(), Some("2027-02-28")), "accepted");
-    assert_eq!(at(window.clone(), Some("2027-01-31")), "constraint_violated");
-    assert_eq!(at(window.clone(), Some("2027-03-01")), "constraint_violated");
+    assert_eq!(
+        at(window.clone(), Some("2027-01-31")),
+        "constraint_violated"
+    );
+    assert_eq!(
+        at(window.clone(), Some("2027-03-01")),
+        "constraint_violated"
+    );
     // Absent: immediate execution, which is before the window.
     assert_eq!(at(window, None), "constraint_violated");
     assert_eq!(at(w(None, Some("2027-01-31")), None), "accepted");
-    assert_eq!(at(w(Some("2027-01-16T00:00:00Z"), None), None), "constraint_violated");
+    assert_eq!(
+        at(w(Some("2027-01-16T00:00:00Z"), None), None),
+        "constraint_violated"
+    );
     // A date bound against an instant is read in the least favourable zone.
-    assert_eq!(at(w(Some("2027-01-15"), None), Some("2027-01-15T08:00:00Z")), "constraint_violated");
-    assert_eq!(at(w(Some("2027-01-15"), None), Some("2027-01-15T13:00:00Z")), "accepted");
+    assert_eq!(
+        at(w(Some("2027-01-15"), None), Some("2027-01-15T08:00:00Z")),
+        "constraint_violated"
+    );
+    assert_eq!(
+        at(w(Some("2027-01-15"), None), Some("2027-01-15T13:00:00Z")),
+        "accepted"
+    );
     assert_eq!(at(w(Some("soon"), None), None), "unverifiable_constraint");
 }
 
@@ -246,7 +369,10 @@ fn payment_reference_binds_to_the_checkout_chain() {
     };
     let run = |b: PaymentBinding| code(verify_payment(&chain, &payment_opts(&k), &b, None));
     assert_eq!(run(binding(vec![OPEN_HASH.into()])), "reference_mismatch");
-    assert_eq!(run(binding(vec!["another-open-checkout".into()])), "accepted");
+    assert_eq!(
+        run(binding(vec!["another-open-checkout".into()])),
+        "accepted"
+    );
     assert_eq!(run(binding(vec![])), "unverifiable_constraint");
     // transaction_id must be the checkout hash being paid; an empty expectation binds nothing.
     let other = PaymentBinding {
@@ -261,18 +387,34 @@ fn payment_reference_binds_to_the_checkout_chain() {
     assert_eq!(run(blank), "transaction_id_mismatch");
     // An open payment mandate chain without any payment.reference pays for anything: refused.
     let none = payment_chain(&k, json!([]), json!({}), closed_payment("tx-1", 1, "USD"));
-    let r = verify_payment(&none, &payment_opts(&k), &binding(vec![OPEN_HASH.into()]), None);
+    let r = verify_payment(
+        &none,
+        &payment_opts(&k),
+        &binding(vec![OPEN_HASH.into()]),
+        None,
+    );
     assert_eq!(code(r), "constraint_violated");
 }
 
 #[test]
 fn unknown_and_misplaced_constraint_types_fail_closed() {
-    for t in ["payment.future_thing", "checkout.line_items", "PAYMENT.AMOUNT_RANGE", ""] {
+    for t in [
+        "payment.future_thing",
+        "checkout.line_items",
+        "PAYMENT.AMOUNT_RANGE",
+        "",
+    ] {
         let r = pay(json!([{"type": t, "max": 1}]), 1, "USD");
         assert_eq!(code(r), "unresolved_constraint", "{t:?}");
     }
-    assert_eq!(code(pay(json!([{"max": 1}]), 1, "USD")), "unverifiable_constraint");
-    assert_eq!(code(pay(json!(["payment.budget"]), 1, "USD")), "unverifiable_constraint");
+    assert_eq!(
+        code(pay(json!([{"max": 1}]), 1, "USD")),
+        "unverifiable_constraint"
+    );
+    assert_eq!(
+        code(pay(json!(["payment.budget"]), 1, "USD")),
+        "unverifiable_constraint"
+    );
 }
 
 #[test]
@@ -283,7 +425,10 @@ fn a_withheld_constraint_is_not_silently_skipped() {
     // A hidden member of a constraint (its min, say).
     let hidden_member = json!([{"type": "payment.amount_range", "currency": "USD", "max": 5000,
         "_sd": ["X5dnDD1Bl8Lb9ZoyHPsrlbnm0dpjl6mETDE4rWCUA_k"]}]);
-    assert_eq!(code(pay(hidden_member, 1, "USD")), "unverifiable_constraint");
+    assert_eq!(
+        code(pay(hidden_member, 1, "USD")),
+        "unverifiable_constraint"
+    );
     // A hidden allowed payee only narrows the list: fine.
     let narrowed = json!([{"type": "payment.allowed_payees",
         "allowed": [{"id": "m-1"}, {"...": "X5dnDD1Bl8Lb9ZoyHPsrlbnm0dpjl6mETDE4rWCUA_k"}]}]);
@@ -294,10 +439,22 @@ fn a_withheld_constraint_is_not_silently_skipped() {
 fn pre_set_claims_must_reach_the_closed_mandate_unchanged() {
     let preset = json!({"payment_amount": {"amount": 2500, "currency": "USD"},
         "payee": {"id": "m-1", "name": "Acme Store"}});
-    let run = |amount, patch| code(pay_with(json!([]), preset.clone(), amount, "USD", patch, None));
+    let run = |amount, patch| {
+        code(pay_with(
+            json!([]),
+            preset.clone(),
+            amount,
+            "USD",
+            patch,
+            None,
+        ))
+    };
     assert_eq!(run(2500, json!({})), "accepted");
     assert_eq!(run(2600, json!({})), "claim_changed");
-    assert_eq!(run(2500, json!({"payee": {"id": "m-1", "name": "Acme"}})), "claim_changed");
+    assert_eq!(
+        run(2500, json!({"payee": {"id": "m-1", "name": "Acme"}})),
+        "claim_changed"
+    );
 }
 
 // ---- checkout ---------------------------------------------------------------------------------
@@ -326,25 +483,46 @@ fn items(reqs: Vec<Value>) -> Value {
 fn line_items_need_exact_quantities() {
     let two_a = items(vec![req("r", &["A"], 2)]);
     assert_eq!(shop(two_a.clone(), &[("A", 2, 100)]), "accepted");
-    assert_eq!(shop(two_a.clone(), &[("A", 1, 100), ("A", 1, 100)]), "accepted");
+    assert_eq!(
+        shop(two_a.clone(), &[("A", 1, 100), ("A", 1, 100)]),
+        "accepted"
+    );
     assert_eq!(shop(two_a.clone(), &[("A", 1, 100)]), "constraint_violated");
     assert_eq!(shop(two_a.clone(), &[("A", 3, 100)]), "constraint_violated");
-    assert_eq!(shop(two_a.clone(), &[("A", 2, 100), ("B", 1, 5)]), "constraint_violated");
+    assert_eq!(
+        shop(two_a.clone(), &[("A", 2, 100), ("B", 1, 5)]),
+        "constraint_violated"
+    );
     assert_eq!(shop(two_a, &[]), "constraint_violated");
 }
 
 #[test]
 fn line_items_follow_the_spec_example() {
     // One pair of shoes (red or blue) and one pair of socks.
-    let c = items(vec![req("shoes", &["BAB1234", "FAF1234"], 1), req("socks", &["QRT1234"], 1)]);
-    assert_eq!(shop(c.clone(), &[("BAB1234", 1, 1), ("QRT1234", 1, 1)]), "accepted");
-    assert_eq!(shop(c.clone(), &[("FAF1234", 1, 1), ("QRT1234", 1, 1)]), "accepted");
-    assert_eq!(shop(c.clone(), &[("BAB1234", 1, 1), ("FAF1234", 1, 1)]), "constraint_violated");
+    let c = items(vec![
+        req("shoes", &["BAB1234", "FAF1234"], 1),
+        req("socks", &["QRT1234"], 1),
+    ]);
+    assert_eq!(
+        shop(c.clone(), &[("BAB1234", 1, 1), ("QRT1234", 1, 1)]),
+        "accepted"
+    );
+    assert_eq!(
+        shop(c.clone(), &[("FAF1234", 1, 1), ("QRT1234", 1, 1)]),
+        "accepted"
+    );
+    assert_eq!(
+        shop(c.clone(), &[("BAB1234", 1, 1), ("FAF1234", 1, 1)]),
+        "constraint_violated"
+    );
     assert_eq!(shop(c.clone(), &[("BAB1234", 1, 1)]), "constraint_violated");
     assert_eq!(shop(c, &[("QRT1234", 1, 1)]), "constraint_violated");
     // Overlapping choices need a matching, not a greedy pass: A may serve either requirement.
     let overlap = items(vec![req("any", &["A", "B"], 1), req("only-a", &["A"], 1)]);
-    assert_eq!(shop(overlap.clone(), &[("A", 1, 1), ("B", 1, 1)]), "accepted");
+    assert_eq!(
+        shop(overlap.clone(), &[("A", 1, 1), ("B", 1, 1)]),
+        "accepted"
+    );
     assert_eq!(shop(overlap, &[("B", 2, 1)]), "constraint_violated");
 }
 
@@ -353,7 +531,8 @@ fn line_item_messages_say_what_is_short() {
     let k = keys();
     let jwt = checkout_jwt(&k, &ucp_checkout("m-1", "USD", &[("A", 1, 1), ("B", 1, 1)]));
     let (_, chain) = checkout_chain(&k, items(vec![req("two-a", &["A"], 2)]), &jwt);
-    let e = verify_checkout(&chain, &checkout_opts(&k), &CheckoutAuthenticity::Unchecked).unwrap_err();
+    let e =
+        verify_checkout(&chain, &checkout_opts(&k), &CheckoutAuthenticity::Unchecked).unwrap_err();
     assert!(e.to_string().contains("\"two-a\" needs exactly 2"), "{e}");
     assert_eq!(e.receipt_error(), "invalid_mandate");
 }
@@ -361,12 +540,28 @@ fn line_item_messages_say_what_is_short() {
 #[test]
 fn allowed_merchants_and_the_required_line_items() {
     let lines = [("A", 1, 100)];
-    let merchants = |id: &str| json!({"type": "checkout.allowed_merchants", "allowed": [{"id": id}]});
-    assert_eq!(shop(json!([merchants("m-1"), line_items_for(&lines)]), &lines), "accepted");
-    assert_eq!(shop(json!([merchants("m-2"), line_items_for(&lines)]), &lines), "constraint_violated");
+    let merchants =
+        |id: &str| json!({"type": "checkout.allowed_merchants", "allowed": [{"id": id}]});
+    assert_eq!(
+        shop(json!([merchants("m-1"), line_items_for(&lines)]), &lines),
+        "accepted"
+    );
+    assert_eq!(
+        shop(json!([merchants("m-2"), line_items_for(&lines)]), &lines),
+        "constraint_violated"
+    );
     // No checkout.line_items anywhere in the chain: the agent could buy anything.
-    assert_eq!(shop(json!([merchants("m-1")]), &lines), "constraint_violated");
-    assert_eq!(shop(json!([line_items_for(&lines), {"type": "payment.budget"}]), &lines), "unresolved_constraint");
+    assert_eq!(
+        shop(json!([merchants("m-1")]), &lines),
+        "constraint_violated"
+    );
+    assert_eq!(
+        shop(
+            json!([line_items_for(&lines), {"type": "payment.budget"}]),
+            &lines
+        ),
+        "unresolved_constraint"
+    );
 }
 
 #[test]
@@ -377,13 +572,28 @@ fn checkout_hash_and_the_checkout_jwt_origin() {
     let (open, chain) = checkout_chain(&k, json!([line_items_for(&lines)]), &jwt);
     let opts = checkout_opts(&k);
     let run = |c: &str, a: CheckoutAuthenticity| code(verify_checkout(c, &opts, &a));
-    assert_eq!(run(&chain, CheckoutAuthenticity::MerchantKey(merchant_key(&k))), "accepted");
-    assert_eq!(run(&chain, CheckoutAuthenticity::Issued(jwt.clone())), "accepted");
+    assert_eq!(
+        run(&chain, CheckoutAuthenticity::MerchantKey(merchant_key(&k))),
+        "accepted"
+    );
+    assert_eq!(
+        run(&chain, CheckoutAuthenticity::Issued(jwt.clone())),
+        "accepted"
+    );
     assert_eq!(run(&chain, CheckoutAuthenticity::Unchecked), "accepted");
     // Another merchant's key, another issued checkout.
-    assert_eq!(run(&chain, CheckoutAuthenticity::MerchantKey(merchant_key(&keys()))), "invalid_checkout");
+    assert_eq!(
+        run(
+            &chain,
+            CheckoutAuthenticity::MerchantKey(merchant_key(&keys()))
+        ),
+        "invalid_checkout"
+    );
     let other = checkout_jwt(&k, &ucp_checkout("m-1", "USD", &[("A", 1, 99)]));
-    assert_eq!(run(&chain, CheckoutAuthenticity::Issued(other)), "checkout_hash_mismatch");
+    assert_eq!(
+        run(&chain, CheckoutAuthenticity::Issued(other)),
+        "checkout_hash_mismatch"
+    );
 
     // checkout_hash that is not the hash of checkout_jwt.
     let bad = crate::purchase_fixture::close(
@@ -395,13 +605,20 @@ fn checkout_hash_and_the_checkout_jwt_origin() {
         crate::purchase_fixture::CHECKOUT_NONCE,
         purser_ap2::Binding::SdHash,
     );
-    assert_eq!(run(&bad, CheckoutAuthenticity::Unchecked), "checkout_hash_mismatch");
+    assert_eq!(
+        run(&bad, CheckoutAuthenticity::Unchecked),
+        "checkout_hash_mismatch"
+    );
 
     // A deterministic (EdDSA) or unsigned checkout JWT is refused even unchecked.
     for alg in ["EdDSA", "none", "HS256"] {
         let jwt = sign_with(&k.merchant, alg, &ucp_checkout("m-1", "USD", &lines));
         let (_, chain) = checkout_chain(&k, json!([line_items_for(&lines)]), &jwt);
-        assert_eq!(run(&chain, CheckoutAuthenticity::Unchecked), "invalid_checkout", "{alg}");
+        assert_eq!(
+            run(&chain, CheckoutAuthenticity::Unchecked),
+            "invalid_checkout",
+            "{alg}"
+        );
     }
 }
 

@@ -292,8 +292,8 @@ mod purchase_chains {
     use serde_json::json;
 
     use crate::purchase_fixture::{
-        close, closed_payment, keys, open_mandate, payment_opts, purchase, purchase_opts,
-        Purchase, PAYMENT_NONCE, T0,
+        close, closed_payment, keys, open_mandate, payment_opts, purchase, purchase_opts, Purchase,
+        PAYMENT_NONCE, T0,
     };
     use crate::support::{b64d, b64e, join, parts, split, unparts};
 
@@ -337,7 +337,10 @@ mod purchase_chains {
                     } else {
                         code(&p.checkout, &m, &opts)
                     };
-                    assert_eq!(got, "invalid_signature", "chain {which} hop {h} byte {byte}");
+                    assert_eq!(
+                        got, "invalid_signature",
+                        "chain {which} hop {h} byte {byte}"
+                    );
                 }
             }
         }
@@ -354,7 +357,10 @@ mod purchase_chains {
         assert_eq!(code(&p.checkout, &p.payment, &o), "aud_mismatch");
         // A checkout chain where the payment chain belongs.
         let mut o = opts.clone();
-        o.payment = o.payment.audience("merchant").nonce(crate::purchase_fixture::CHECKOUT_NONCE);
+        o.payment = o
+            .payment
+            .audience("merchant")
+            .nonce(crate::purchase_fixture::CHECKOUT_NONCE);
         assert_eq!(code(&p.checkout, &p.checkout, &o), "invalid_vct");
     }
 
@@ -399,7 +405,15 @@ mod purchase_chains {
             json!([{"type": "payment.reference", "conditional_transaction_id": "open-hash"}]),
             json!({"payee": {"id": "m-1", "name": "Acme Store"}}),
         );
-        let chain = close(&k, &open, closed_payment("tx", 1, "USD"), &[], "processor", PAYMENT_NONCE, binding);
+        let chain = close(
+            &k,
+            &open,
+            closed_payment("tx", 1, "USD"),
+            &[],
+            "processor",
+            PAYMENT_NONCE,
+            binding,
+        );
         (chain, payment_opts(&k))
     }
 
@@ -409,7 +423,10 @@ mod purchase_chains {
             transaction_id: "tx".into(),
             open_checkout_hashes: vec!["open-hash".into()],
         };
-        for (b, want) in [(Binding::SdHash, "invalid_sd_hash"), (Binding::IssuerJwtHash, "accepted")] {
+        for (b, want) in [
+            (Binding::SdHash, "invalid_sd_hash"),
+            (Binding::IssuerJwtHash, "accepted"),
+        ] {
             let (chain, opts) = with_disclosed_payee(b);
             let hops = split(&chain);
             let (jwt, discs) = parts(&hops[0]);

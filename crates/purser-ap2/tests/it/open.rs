@@ -167,7 +167,11 @@ fn the_persons_words_and_the_description_are_not_issued() {
     for c in [&creds.checkout, &creds.payment] {
         let text = decoded_text(c);
         assert!(text.contains("mandate."), "decoding works: {text}");
-        for secret in ["secret-words-xyz", "transcript-words-xyz", "Buy hiking boots"] {
+        for secret in [
+            "secret-words-xyz",
+            "transcript-words-xyz",
+            "Buy hiking boots",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked into {text}");
         }
     }
@@ -181,7 +185,8 @@ fn the_root_has_the_shape_of_the_ap2_vectors() {
     let vec_chain = v["compact_serialization"].as_str().unwrap();
     let vec_root = &split(vec_chain)[0];
     let (vec_jwt, _) = parts(vec_root);
-    let vec_header: Value = serde_json::from_slice(&b64d(vec_jwt.split('.').next().unwrap())).unwrap();
+    let vec_header: Value =
+        serde_json::from_slice(&b64d(vec_jwt.split('.').next().unwrap())).unwrap();
 
     let k = keys();
     let mut m = boots();
@@ -220,7 +225,10 @@ fn the_root_has_the_shape_of_the_ap2_vectors() {
         decode(element)[1],
         json!({"id": "m-1", "name": "Acme Store"})
     );
-    assert_eq!(mandate["constraints"][0]["type"], "checkout.allowed_merchants");
+    assert_eq!(
+        mandate["constraints"][0]["type"],
+        "checkout.allowed_merchants"
+    );
 }
 
 /// The agent closes the payment credential with its Ed25519 key.
@@ -274,7 +282,10 @@ fn a_chain_closed_by_the_agents_ed25519_key_verifies_only_with_eddsa_allowed() {
 
     let refused = verify_chain(&chain, &opts).unwrap_err();
     assert_eq!(refused.code(), "unsupported_algorithm");
-    assert!(matches!(refused, Ap2Error::UnsupportedAlgorithm { hop: 1, .. }));
+    assert!(matches!(
+        refused,
+        Ap2Error::UnsupportedAlgorithm { hop: 1, .. }
+    ));
 
     // Closed by another Ed25519 key: the signature does not verify under the cnf key.
     let stranger = Ed25519Signer::from_seed(&[9u8; 32], None).unwrap();
@@ -323,84 +334,259 @@ type Case = (&'static str, fn(&mut Mandate), &'static str, Value);
 #[test]
 fn every_dimension_maps_to_its_constraint() {
     let cases: Vec<Case> = vec![
-        ("merchants with ids", |m| {
-            m.what.merchants = vec![MerchantRef { id: Some("m-1".into()), name: Some("Acme".into()), website: Some("acme.com".into()) }];
-        }, "checkout", json!({"type": "checkout.allowed_merchants", "allowed": [{"id": "m-1", "name": "Acme", "website": "acme.com"}]})),
-        ("merchants with ids (payee)", |m| {
-            m.what.merchants = vec![MerchantRef { id: Some("m-1".into()), name: None, website: Some("acme.com".into()) }];
-        }, "payment", json!({"type": "payment.allowed_payees", "allowed": [{"id": "m-1", "name": "acme.com", "website": "acme.com"}]})),
-        ("a merchant without id", |m| {
-            m.what.merchants = vec![MerchantRef { id: None, name: None, website: Some("jd.com".into()) }];
-        }, "payment", json!({"type": "purser.allowed_merchants", "allowed": [{"website": "jd.com"}]})),
-        ("line items", |m| {
-            m.what.line_items = vec![LineItem { description: "socks".into(), quantity: 3, unit: None, max_quantity: None }];
-        }, "checkout", json!({"type": "purser.line_items", "allowed": [{"description": "socks", "quantity": 3}]})),
-        ("line item lifetime", |m| {
-            m.what.line_items = vec![LineItem { description: "socks".into(), quantity: 1, unit: Some("pair".into()), max_quantity: Some(6) }];
-        }, "checkout", json!({"type": "purser.line_item_lifetime", "items": [{"description": "socks", "max_quantity": 6}]})),
-        ("allowed categories", |m| {
-            m.what.allowed_categories = vec![Category { label: "coffee".into(), mcc: vec![Mcc::new(5814).unwrap()] }];
-        }, "payment", json!({"type": "purser.allowed_categories", "allowed": [{"label": "coffee", "mcc": ["5814"]}]})),
-        ("blocked categories", |m| {
-            m.what.blocked_categories = vec![Category { label: "gambling".into(), mcc: vec![Mcc::new(7995).unwrap()] }];
-        }, "payment", json!({"type": "purser.blocked_categories", "blocked": [{"label": "gambling", "mcc": ["7995"]}]})),
-        ("allowed countries", |m| {
-            m.where_.allowed_countries = vec![CountryCode::parse("cn").unwrap()];
-        }, "payment", json!({"type": "purser.allowed_countries", "allowed": ["CN"]})),
-        ("blocked countries", |m| {
-            m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
-        }, "payment", json!({"type": "purser.blocked_countries", "blocked": ["KP"]})),
-        ("per payment range", |m| {
-            m.how_much.per_payment_min = Some(cny(1_000));
-            m.how_much.per_payment_max = Some(cny(80_000));
-        }, "payment", json!({"type": "payment.amount_range", "currency": "CNY", "max": 80_000, "min": 1_000})),
-        ("per payment minimum alone", |m| {
-            m.how_much.per_payment_min = Some(cny(1_000));
-        }, "payment", json!({"type": "purser.amount_min", "currency": "CNY", "min": 1_000})),
-        ("per payment interval limit", |m| {
-            m.how_much.interval_limits = vec![IntervalLimit { interval: Interval::PerPayment, amount: cny(5_000) }];
-        }, "payment", json!({"type": "payment.amount_range", "currency": "CNY", "max": 5_000})),
-        ("budget", |m| {
-            m.how_much.budget = Some(cny(200_050));
-        }, "payment", json!({"type": "payment.budget", "currency": "CNY", "max": 2000.5})),
-        ("all-time interval limit", |m| {
-            m.how_much.interval_limits = vec![IntervalLimit { interval: Interval::AllTime, amount: cny(100_000) }];
-        }, "payment", json!({"type": "payment.budget", "currency": "CNY", "max": 1000})),
-        ("monthly limit", |m| {
-            m.how_much.interval_limits = vec![IntervalLimit { interval: Interval::Monthly, amount: cny(30_000) }];
-        }, "payment", json!({"type": "purser.interval_limit", "interval": "monthly", "currency": "CNY", "max": 30_000, "timezone": "Asia/Shanghai"})),
-        ("daily limit in the mandate's own zone", |m| {
-            m.how_much.interval_limits = vec![IntervalLimit { interval: Interval::Daily, amount: cny(3_000) }];
-            m.when.timezone = Some("Europe/Paris".into());
-        }, "payment", json!({"type": "purser.interval_limit", "interval": "daily", "currency": "CNY", "max": 3_000, "timezone": "Europe/Paris"})),
-        ("max payments", |m| {
-            m.how_much.max_payments = Some(3);
-        }, "payment", json!({"type": "payment.agent_recurrence", "frequency": "ON_DEMAND", "max_occurrences": 3})),
-        ("recurrence with the fewer count", |m| {
-            m.how_much.max_payments = Some(24);
-            m.when.recurrence = Recurrence { frequency: Frequency::Monthly, max_occurrences: Some(12) };
-        }, "payment", json!({"type": "payment.agent_recurrence", "frequency": "MONTHLY", "max_occurrences": 12})),
-        ("weekly recurrence", |m| {
-            m.when.recurrence = Recurrence { frequency: Frequency::Weekly, max_occurrences: None };
-        }, "payment", json!({"type": "payment.agent_recurrence", "frequency": "WEEKLY"})),
-        ("execution window", |m| {
-            m.when.execution_window = Some(ExecutionWindow {
-                start: DateOrInstant::parse("2027-01-10").unwrap(),
-                end: DateOrInstant::parse("2027-01-12T18:00:00+08:00").unwrap(),
-            });
-        }, "payment", json!({"type": "payment.execution_date", "not_before": "2027-01-10", "not_after": "2027-01-12T10:00:00.000Z"})),
-        ("instruments", |m| {
-            m.with_what.instruments = vec![Instrument::Card { card_id: "card_9".into() }, Instrument::ExclusiveCard];
-        }, "payment", json!({"type": "payment.allowed_payment_instruments", "allowed": [{"id": "card_9", "type": "card"}, {"id": "exclusive_card", "type": "purser.exclusive_card"}]})),
-        ("no confirmation rule: always ask", |_| {}, "payment", json!({"type": "purser.confirmation", "rules": [{"type": "always_ask"}]})),
-        ("confirmation threshold", |m| {
-            m.confirmation.rules = vec![ConfirmationRule::AutoAtOrBelow { amount: cny(20_000) }, ConfirmationRule::AlwaysAsk];
-        }, "payment", json!({"type": "purser.confirmation", "rules": [{"type": "auto_at_or_below", "currency": "CNY", "max": 20_000}, {"type": "always_ask"}]})),
+        (
+            "merchants with ids",
+            |m| {
+                m.what.merchants = vec![MerchantRef {
+                    id: Some("m-1".into()),
+                    name: Some("Acme".into()),
+                    website: Some("acme.com".into()),
+                }];
+            },
+            "checkout",
+            json!({"type": "checkout.allowed_merchants", "allowed": [{"id": "m-1", "name": "Acme", "website": "acme.com"}]}),
+        ),
+        (
+            "merchants with ids (payee)",
+            |m| {
+                m.what.merchants = vec![MerchantRef {
+                    id: Some("m-1".into()),
+                    name: None,
+                    website: Some("acme.com".into()),
+                }];
+            },
+            "payment",
+            json!({"type": "payment.allowed_payees", "allowed": [{"id": "m-1", "name": "acme.com", "website": "acme.com"}]}),
+        ),
+        (
+            "a merchant without id",
+            |m| {
+                m.what.merchants = vec![MerchantRef {
+                    id: None,
+                    name: None,
+                    website: Some("jd.com".into()),
+                }];
+            },
+            "payment",
+            json!({"type": "purser.allowed_merchants", "allowed": [{"website": "jd.com"}]}),
+        ),
+        (
+            "line items",
+            |m| {
+                m.what.line_items = vec![LineItem {
+                    description: "socks".into(),
+                    quantity: 3,
+                    unit: None,
+                    max_quantity: None,
+                }];
+            },
+            "checkout",
+            json!({"type": "purser.line_items", "allowed": [{"description": "socks", "quantity": 3}]}),
+        ),
+        (
+            "line item lifetime",
+            |m| {
+                m.what.line_items = vec![LineItem {
+                    description: "socks".into(),
+                    quantity: 1,
+                    unit: Some("pair".into()),
+                    max_quantity: Some(6),
+                }];
+            },
+            "checkout",
+            json!({"type": "purser.line_item_lifetime", "items": [{"description": "socks", "max_quantity": 6}]}),
+        ),
+        (
+            "allowed categories",
+            |m| {
+                m.what.allowed_categories = vec![Category {
+                    label: "coffee".into(),
+                    mcc: vec![Mcc::new(5814).unwrap()],
+                }];
+            },
+            "payment",
+            json!({"type": "purser.allowed_categories", "allowed": [{"label": "coffee", "mcc": ["5814"]}]}),
+        ),
+        (
+            "blocked categories",
+            |m| {
+                m.what.blocked_categories = vec![Category {
+                    label: "gambling".into(),
+                    mcc: vec![Mcc::new(7995).unwrap()],
+                }];
+            },
+            "payment",
+            json!({"type": "purser.blocked_categories", "blocked": [{"label": "gambling", "mcc": ["7995"]}]}),
+        ),
+        (
+            "allowed countries",
+            |m| {
+                m.where_.allowed_countries = vec![CountryCode::parse("cn").unwrap()];
+            },
+            "payment",
+            json!({"type": "purser.allowed_countries", "allowed": ["CN"]}),
+        ),
+        (
+            "blocked countries",
+            |m| {
+                m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
+            },
+            "payment",
+            json!({"type": "purser.blocked_countries", "blocked": ["KP"]}),
+        ),
+        (
+            "per payment range",
+            |m| {
+                m.how_much.per_payment_min = Some(cny(1_000));
+                m.how_much.per_payment_max = Some(cny(80_000));
+            },
+            "payment",
+            json!({"type": "payment.amount_range", "currency": "CNY", "max": 80_000, "min": 1_000}),
+        ),
+        (
+            "per payment minimum alone",
+            |m| {
+                m.how_much.per_payment_min = Some(cny(1_000));
+            },
+            "payment",
+            json!({"type": "purser.amount_min", "currency": "CNY", "min": 1_000}),
+        ),
+        (
+            "per payment interval limit",
+            |m| {
+                m.how_much.interval_limits = vec![IntervalLimit {
+                    interval: Interval::PerPayment,
+                    amount: cny(5_000),
+                }];
+            },
+            "payment",
+            json!({"type": "payment.amount_range", "currency": "CNY", "max": 5_000}),
+        ),
+        (
+            "budget",
+            |m| {
+                m.how_much.budget = Some(cny(200_050));
+            },
+            "payment",
+            json!({"type": "payment.budget", "currency": "CNY", "max": 2000.5}),
+        ),
+        (
+            "all-time interval limit",
+            |m| {
+                m.how_much.interval_limits = vec![IntervalLimit {
+                    interval: Interval::AllTime,
+                    amount: cny(100_000),
+                }];
+            },
+            "payment",
+            json!({"type": "payment.budget", "currency": "CNY", "max": 1000}),
+        ),
+        (
+            "monthly limit",
+            |m| {
+                m.how_much.interval_limits = vec![IntervalLimit {
+                    interval: Interval::Monthly,
+                    amount: cny(30_000),
+                }];
+            },
+            "payment",
+            json!({"type": "purser.interval_limit", "interval": "monthly", "currency": "CNY", "max": 30_000, "timezone": "Asia/Shanghai"}),
+        ),
+        (
+            "daily limit in the mandate's own zone",
+            |m| {
+                m.how_much.interval_limits = vec![IntervalLimit {
+                    interval: Interval::Daily,
+                    amount: cny(3_000),
+                }];
+                m.when.timezone = Some("Europe/Paris".into());
+            },
+            "payment",
+            json!({"type": "purser.interval_limit", "interval": "daily", "currency": "CNY", "max": 3_000, "timezone": "Europe/Paris"}),
+        ),
+        (
+            "max payments",
+            |m| {
+                m.how_much.max_payments = Some(3);
+            },
+            "payment",
+            json!({"type": "payment.agent_recurrence", "frequency": "ON_DEMAND", "max_occurrences": 3}),
+        ),
+        (
+            "recurrence with the fewer count",
+            |m| {
+                m.how_much.max_payments = Some(24);
+                m.when.recurrence = Recurrence {
+                    frequency: Frequency::Monthly,
+                    max_occurrences: Some(12),
+                };
+            },
+            "payment",
+            json!({"type": "payment.agent_recurrence", "frequency": "MONTHLY", "max_occurrences": 12}),
+        ),
+        (
+            "weekly recurrence",
+            |m| {
+                m.when.recurrence = Recurrence {
+                    frequency: Frequency::Weekly,
+                    max_occurrences: None,
+                };
+            },
+            "payment",
+            json!({"type": "payment.agent_recurrence", "frequency": "WEEKLY"}),
+        ),
+        (
+            "execution window",
+            |m| {
+                m.when.execution_window = Some(ExecutionWindow {
+                    start: DateOrInstant::parse("2027-01-10").unwrap(),
+                    end: DateOrInstant::parse("2027-01-12T18:00:00+08:00").unwrap(),
+                });
+            },
+            "payment",
+            json!({"type": "payment.execution_date", "not_before": "2027-01-10", "not_after": "2027-01-12T10:00:00.000Z"}),
+        ),
+        (
+            "instruments",
+            |m| {
+                m.with_what.instruments = vec![
+                    Instrument::Card {
+                        card_id: "card_9".into(),
+                    },
+                    Instrument::ExclusiveCard,
+                ];
+            },
+            "payment",
+            json!({"type": "payment.allowed_payment_instruments", "allowed": [{"id": "card_9", "type": "card"}, {"id": "exclusive_card", "type": "purser.exclusive_card"}]}),
+        ),
+        (
+            "no confirmation rule: always ask",
+            |_| {},
+            "payment",
+            json!({"type": "purser.confirmation", "rules": [{"type": "always_ask"}]}),
+        ),
+        (
+            "confirmation threshold",
+            |m| {
+                m.confirmation.rules = vec![
+                    ConfirmationRule::AutoAtOrBelow {
+                        amount: cny(20_000),
+                    },
+                    ConfirmationRule::AlwaysAsk,
+                ];
+            },
+            "payment",
+            json!({"type": "purser.confirmation", "rules": [{"type": "auto_at_or_below", "currency": "CNY", "max": 20_000}, {"type": "always_ask"}]}),
+        ),
     ];
     for (name, edit, credential, want) in cases {
-        let mut m = Mandate { description: "test".into(), ..Mandate::default() };
+        let mut m = Mandate {
+            description: "test".into(),
+            ..Mandate::default()
+        };
         edit(&mut m);
-        m.validate().unwrap_or_else(|e| panic!("{name}: the case mandate is invalid: {e}"));
+        m.validate()
+            .unwrap_or_else(|e| panic!("{name}: the case mandate is invalid: {e}"));
         let p = payloads(&m);
         let (this, other) = match credential {
             "checkout" => (&p.checkout, &p.payment),
@@ -409,11 +595,16 @@ fn every_dimension_maps_to_its_constraint() {
         let kind = want["type"].as_str().unwrap();
         assert_eq!(this.constraint(kind), Some(&want), "{name}");
         if !kind.contains("allowed_merchants") {
-            assert_eq!(other.constraint(kind), None, "{name}: only in the {credential} mandate");
+            assert_eq!(
+                other.constraint(kind),
+                None,
+                "{name}: only in the {credential} mandate"
+            );
         }
         if kind.starts_with("purser.") {
             assert!(
-                PURSER_STATELESS_TYPES.contains(&kind) || PURSER_ISSUER_ENFORCED_TYPES.contains(&kind),
+                PURSER_STATELESS_TYPES.contains(&kind)
+                    || PURSER_ISSUER_ENFORCED_TYPES.contains(&kind),
                 "{name}: {kind} is classified"
             );
         }
@@ -424,17 +615,33 @@ fn every_dimension_maps_to_its_constraint() {
 fn only_allow_lists_are_selectively_disclosable() {
     let mut m = boots();
     m.with_what.instruments = vec![Instrument::ExclusiveCard];
-    m.what.blocked_categories = vec![Category { label: "gambling".into(), mcc: vec![] }];
+    m.what.blocked_categories = vec![Category {
+        label: "gambling".into(),
+        mcc: vec![],
+    }];
     m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
     let p = payloads(&m);
     let member = |payload: &purser_ap2::OpenPayload, ptr: &str| -> String {
         let (prefix, last) = ptr.rsplit_once('/').unwrap();
         let mandate = Value::Object(payload.mandate.clone());
-        let kind = mandate.pointer(prefix).unwrap()["type"].as_str().unwrap().to_owned();
+        let kind = mandate.pointer(prefix).unwrap()["type"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         format!("{kind}.{last}")
     };
-    let mut got: Vec<String> = p.checkout.disclosable_arrays.iter().map(|ptr| member(&p.checkout, ptr)).collect();
-    got.extend(p.payment.disclosable_arrays.iter().map(|ptr| member(&p.payment, ptr)));
+    let mut got: Vec<String> = p
+        .checkout
+        .disclosable_arrays
+        .iter()
+        .map(|ptr| member(&p.checkout, ptr))
+        .collect();
+    got.extend(
+        p.payment
+            .disclosable_arrays
+            .iter()
+            .map(|ptr| member(&p.payment, ptr)),
+    );
     assert_eq!(
         got,
         [
@@ -453,7 +660,11 @@ fn only_allow_lists_are_selectively_disclosable() {
     let v = verify_chain(&mandate_only, &purser_opts(&k, T0 + 1)).unwrap();
     let c = &v.hops()[0]["constraints"];
     assert_eq!(c[0]["allowed"], json!([]));
-    assert!(c.as_array().unwrap().iter().any(|x| x["blocked"] == json!(["KP"])));
+    assert!(c
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["blocked"] == json!(["KP"])));
 }
 
 #[test]
@@ -466,7 +677,9 @@ fn validity_becomes_nbf_and_exp_capped_by_the_callers_maximum() {
     let mut m = boots();
     m.when.valid_until = DateOrInstant::parse("2027-02-10");
     let until = DateOrInstant::parse("2027-02-11T00:00:00+08:00").unwrap();
-    let DateOrInstant::Instant(t) = until else { unreachable!() };
+    let DateOrInstant::Instant(t) = until else {
+        unreachable!()
+    };
     let claims = exp_of(&m);
     assert_eq!(claims["exp"], t.millis() / 1000 - 1);
     assert_eq!(payloads(&m).payment.mandate["exp"], claims["exp"]);
@@ -478,12 +691,16 @@ fn validity_becomes_nbf_and_exp_capped_by_the_callers_maximum() {
     // A start after issue becomes nbf: the chain is not yet valid before it.
     m.when.valid_until = None;
     m.when.valid_from = DateOrInstant::parse("2027-02-01T09:00:00Z");
-    let DateOrInstant::Instant(start) = m.when.valid_from.unwrap() else { unreachable!() };
+    let DateOrInstant::Instant(start) = m.when.valid_from.unwrap() else {
+        unreachable!()
+    };
     let claims = exp_of(&m);
     assert_eq!(claims["nbf"], start.millis() / 1000);
     let creds = issue_open_mandates(&k.purser, &m, &c, &mut salts()).unwrap();
     assert_eq!(
-        verify_chain(&creds.payment, &purser_opts(&k, T0 + 1)).unwrap_err().code(),
+        verify_chain(&creds.payment, &purser_opts(&k, T0 + 1))
+            .unwrap_err()
+            .code(),
         "not_yet_valid"
     );
     // A start already passed is not repeated as nbf.
@@ -492,7 +709,10 @@ fn validity_becomes_nbf_and_exp_capped_by_the_callers_maximum() {
 
     // Already over, or a lifetime out of bounds: refused.
     m.when.valid_until = DateOrInstant::parse("2020-06-01");
-    assert_eq!(open_mandate_payloads(&m, &c).unwrap_err().code(), "issue_failed");
+    assert_eq!(
+        open_mandate_payloads(&m, &c).unwrap_err().code(),
+        "issue_failed"
+    );
     let mut long = ctx(&k.agent);
     long.max_exp = T0 + 400 * DAY;
     assert!(open_mandate_payloads(&boots(), &long).is_err());
@@ -502,7 +722,10 @@ fn validity_becomes_nbf_and_exp_capped_by_the_callers_maximum() {
 fn refusals_name_the_problem() {
     let k = keys();
     let mut m = boots();
-    m.other = vec![OtherConstraint { kind: "payment.future_thing".into(), value: json!({}) }];
+    m.other = vec![OtherConstraint {
+        kind: "payment.future_thing".into(),
+        value: json!({}),
+    }];
     let err = open_mandate_payloads(&m, &ctx(&k.agent)).unwrap_err();
     assert!(err.to_string().contains("payment.future_thing"), "{err}");
 
@@ -516,10 +739,26 @@ fn refusals_name_the_problem() {
 #[test]
 fn major_units_are_exact_or_refused() {
     let money = |minor, currency| Money { minor, currency };
-    assert_eq!(major_number(money(12_345, Currency::USD)).unwrap().to_string(), "123.45");
-    assert_eq!(major_number(money(500, Currency::JPY)).unwrap().to_string(), "500");
-    assert_eq!(major_number(money(1_500, Currency::KWD)).unwrap().to_string(), "1.5");
-    assert_eq!(major_number(money(1, Currency::KWD)).unwrap().to_string(), "0.001");
+    assert_eq!(
+        major_number(money(12_345, Currency::USD))
+            .unwrap()
+            .to_string(),
+        "123.45"
+    );
+    assert_eq!(
+        major_number(money(500, Currency::JPY)).unwrap().to_string(),
+        "500"
+    );
+    assert_eq!(
+        major_number(money(1_500, Currency::KWD))
+            .unwrap()
+            .to_string(),
+        "1.5"
+    );
+    assert_eq!(
+        major_number(money(1, Currency::KWD)).unwrap().to_string(),
+        "0.001"
+    );
     // 17 significant digits do not survive a JSON number: refused, never rounded.
     assert!(major_number(money(12_345_678_901_234_567, Currency::USD)).is_err());
     let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
@@ -530,7 +769,11 @@ fn major_units_are_exact_or_refused() {
 }
 
 fn currency() -> impl Strategy<Value = Currency> {
-    prop_oneof![Just(Currency::JPY), Just(Currency::USD), Just(Currency::KWD)]
+    prop_oneof![
+        Just(Currency::JPY),
+        Just(Currency::USD),
+        Just(Currency::KWD)
+    ]
 }
 
 fn arb_mandate() -> impl Strategy<Value = Mandate> {
@@ -543,31 +786,68 @@ fn arb_mandate() -> impl Strategy<Value = Mandate> {
         proptest::option::of(1u32..1000),
         (0usize..5, proptest::option::of(1u32..100)),
         proptest::collection::vec(("[a-z]{1,8}", proptest::bool::ANY), 0..4),
-        proptest::collection::vec(("[a-z ]{1,12}", 1u32..5, proptest::option::of(5u32..50)), 0..4),
+        proptest::collection::vec(
+            ("[a-z ]{1,12}", 1u32..5, proptest::option::of(5u32..50)),
+            0..4,
+        ),
         proptest::option::of(1i64..1_000_000),
         (proptest::bool::ANY, proptest::bool::ANY),
     )
         .prop_map(
-            |(cur, min, max, budget, limits, max_payments, (freq, occ), merchants, items, auto, (card, countries))| {
-                let money = |minor| Money { minor, currency: cur };
-                let mut m = Mandate { description: "prop".into(), ..Mandate::default() };
+            |(
+                cur,
+                min,
+                max,
+                budget,
+                limits,
+                max_payments,
+                (freq, occ),
+                merchants,
+                items,
+                auto,
+                (card, countries),
+            )| {
+                let money = |minor| Money {
+                    minor,
+                    currency: cur,
+                };
+                let mut m = Mandate {
+                    description: "prop".into(),
+                    ..Mandate::default()
+                };
                 m.how_much.per_payment_min = min.map(money);
                 m.how_much.per_payment_max = max.map(money);
                 m.how_much.budget = budget.map(money);
                 let intervals = [
-                    Interval::PerPayment, Interval::Daily, Interval::Weekly,
-                    Interval::Monthly, Interval::Yearly, Interval::AllTime,
+                    Interval::PerPayment,
+                    Interval::Daily,
+                    Interval::Weekly,
+                    Interval::Monthly,
+                    Interval::Yearly,
+                    Interval::AllTime,
                 ];
                 let mut seen = Vec::new();
                 for (i, amount) in limits {
                     if !seen.contains(&i) {
                         seen.push(i);
-                        m.how_much.interval_limits.push(IntervalLimit { interval: intervals[i], amount: money(amount) });
+                        m.how_much.interval_limits.push(IntervalLimit {
+                            interval: intervals[i],
+                            amount: money(amount),
+                        });
                     }
                 }
                 m.how_much.max_payments = max_payments;
-                let freqs = [Frequency::OnDemand, Frequency::Daily, Frequency::Weekly, Frequency::Monthly, Frequency::Annually];
-                m.when.recurrence = Recurrence { frequency: freqs[freq], max_occurrences: occ };
+                let freqs = [
+                    Frequency::OnDemand,
+                    Frequency::Daily,
+                    Frequency::Weekly,
+                    Frequency::Monthly,
+                    Frequency::Annually,
+                ];
+                m.when.recurrence = Recurrence {
+                    frequency: freqs[freq],
+                    max_occurrences: occ,
+                };
                 m.what.merchants = merchants
                     .into_iter()
                     .map(|(name, with_id)| MerchantRef {
@@ -578,13 +858,24 @@ fn arb_mandate() -> impl Strategy<Value = Mandate> {
                     .collect();
                 m.what.line_items = items
                     .into_iter()
-                    .map(|(d, q, maxq)| LineItem { description: format!("x{d}"), quantity: q, unit: None, max_quantity: maxq })
+                    .map(|(d, q, maxq)| LineItem {
+                        description: format!("x{d}"),
+                        quantity: q,
+                        unit: None,
+                        max_quantity: maxq,
+                    })
                     .collect();
                 if let Some(a) = auto {
-                    m.confirmation.rules = vec![ConfirmationRule::AutoAtOrBelow { amount: money(a) }];
+                    m.confirmation.rules =
+                        vec![ConfirmationRule::AutoAtOrBelow { amount: money(a) }];
                 }
                 if card {
-                    m.with_what.instruments = vec![Instrument::Card { card_id: "card_1".into() }, Instrument::ExclusiveCard];
+                    m.with_what.instruments = vec![
+                        Instrument::Card {
+                            card_id: "card_1".into(),
+                        },
+                        Instrument::ExclusiveCard,
+                    ];
                 }
                 if countries {
                     m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
@@ -717,8 +1008,18 @@ mod purser_namespace {
             disclosable: vec![],
             claims: Map::new(),
         };
-        let chain = append_hop(&creds.payment, &k.agent, Binding::SdHash, "merchant", "n-1",
-            T0 + 100, false, &closed, &mut salts()).unwrap();
+        let chain = append_hop(
+            &creds.payment,
+            &k.agent,
+            Binding::SdHash,
+            "merchant",
+            "n-1",
+            T0 + 100,
+            false,
+            &closed,
+            &mut salts(),
+        )
+        .unwrap();
         let binding = PaymentBinding {
             transaction_id: TX.into(),
             open_checkout_hashes: vec![sd_digest(&creds.checkout)],
@@ -727,7 +1028,10 @@ mod purser_namespace {
     }
 
     fn opts(k: &Keys) -> VerifyOptions {
-        purser_opts(k, T0 + 120).audience("merchant").nonce("n-1").allow_eddsa()
+        purser_opts(k, T0 + 120)
+            .audience("merchant")
+            .nonce("n-1")
+            .allow_eddsa()
     }
 
     fn jd() -> Value {
@@ -748,7 +1052,9 @@ mod purser_namespace {
 
         let other = opts(&k).trust_issuer_enforced("https://other.example");
         assert_eq!(
-            verify_payment(&chain, &other, &binding, None).unwrap_err().code(),
+            verify_payment(&chain, &other, &binding, None)
+                .unwrap_err()
+                .code(),
             "unverifiable_constraint"
         );
     }
@@ -758,11 +1064,18 @@ mod purser_namespace {
         let k = keys();
         let trusted = opts(&k).trust_issuer_enforced(ISS);
         // Another merchant than the mandate's (matched by website, as Purser does).
-        let (chain, binding) =
-            payment_chain(&k, &boots(), json!({"name": "Taobao", "website": "taobao.com"}), 79_900);
+        let (chain, binding) = payment_chain(
+            &k,
+            &boots(),
+            json!({"name": "Taobao", "website": "taobao.com"}),
+            79_900,
+        );
         let err = verify_payment(&chain, &trusted, &binding, None).unwrap_err();
         assert_eq!(err.code(), "constraint_violated", "{err}");
-        assert!(err.to_string().contains("purser.allowed_merchants"), "{err}");
+        assert!(
+            err.to_string().contains("purser.allowed_merchants"),
+            "{err}"
+        );
 
         // A minimum the payment is under.
         let mut m = boots();
@@ -780,7 +1093,10 @@ mod purser_namespace {
         m.where_.blocked_countries = vec![CountryCode::parse("KP").unwrap()];
         let (chain, binding) = payment_chain(&k, &m, jd(), 79_900);
         let err = verify_payment(&chain, &trusted, &binding, None).unwrap_err();
-        assert!(err.to_string().contains("purser.blocked_countries"), "{err}");
+        assert!(
+            err.to_string().contains("purser.blocked_countries"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -795,20 +1111,44 @@ mod purser_namespace {
             mandate: json!({"vct": "mandate.payment.open.1", "cnf": {"jwk": sub.public_jwk()},
                 "constraints": [{"type": "purser.interval_limit", "interval": "daily",
                     "currency": "CNY", "max": 1, "timezone": "UTC"}]})
-            .as_object().unwrap().clone(),
+            .as_object()
+            .unwrap()
+            .clone(),
             ..HopContent::default()
         };
-        let chain = append_hop(&creds.payment, &k.agent, Binding::SdHash, "sub-agent", "n-0",
-            T0 + 90, true, &middle, &mut salts()).unwrap();
+        let chain = append_hop(
+            &creds.payment,
+            &k.agent,
+            Binding::SdHash,
+            "sub-agent",
+            "n-0",
+            T0 + 90,
+            true,
+            &middle,
+            &mut salts(),
+        )
+        .unwrap();
         let closed = HopContent {
             mandate: json!({"vct": "mandate.payment.1", "transaction_id": TX, "payee": jd(),
                 "payment_amount": {"amount": 79_900, "currency": "CNY"},
                 "payment_instrument": {"id": "exclusive_card", "type": "purser.exclusive_card"}})
-            .as_object().unwrap().clone(),
+            .as_object()
+            .unwrap()
+            .clone(),
             ..HopContent::default()
         };
-        let chain = append_hop(&chain, &sub, Binding::SdHash, "merchant", "n-1", T0 + 100,
-            false, &closed, &mut salts()).unwrap();
+        let chain = append_hop(
+            &chain,
+            &sub,
+            Binding::SdHash,
+            "merchant",
+            "n-1",
+            T0 + 100,
+            false,
+            &closed,
+            &mut salts(),
+        )
+        .unwrap();
         let binding = PaymentBinding {
             transaction_id: TX.into(),
             open_checkout_hashes: vec![sd_digest(&creds.checkout)],
@@ -816,7 +1156,10 @@ mod purser_namespace {
         let err = verify_payment(&chain, &opts(&k).trust_issuer_enforced(ISS), &binding, None)
             .unwrap_err();
         assert_eq!(err.code(), "unverifiable_constraint", "{err}");
-        assert!(matches!(err, Ap2Error::UnverifiableConstraint { hop: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, Ap2Error::UnverifiableConstraint { hop: 1, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -825,7 +1168,9 @@ mod purser_namespace {
         let root = HopContent {
             mandate: json!({"vct": "mandate.payment.open.1", "cnf": {"jwk": k.agent.public_jwk()},
                 "constraints": [{"type": "purser.teleport", "max": 1}]})
-            .as_object().unwrap().clone(),
+            .as_object()
+            .unwrap()
+            .clone(),
             disclosable: vec![],
             claims: json!({"iss": ISS}).as_object().unwrap().clone(),
         };
@@ -834,12 +1179,27 @@ mod purser_namespace {
             mandate: json!({"vct": "mandate.payment.1", "transaction_id": TX, "payee": jd(),
                 "payment_amount": {"amount": 1, "currency": "CNY"},
                 "payment_instrument": {"id": "x", "type": "card"}})
-            .as_object().unwrap().clone(),
+            .as_object()
+            .unwrap()
+            .clone(),
             ..HopContent::default()
         };
-        let chain = append_hop(&open, &k.agent, Binding::SdHash, "merchant", "n-1", T0 + 100,
-            false, &closed, &mut salts()).unwrap();
-        let binding = PaymentBinding { transaction_id: TX.into(), open_checkout_hashes: vec![] };
+        let chain = append_hop(
+            &open,
+            &k.agent,
+            Binding::SdHash,
+            "merchant",
+            "n-1",
+            T0 + 100,
+            false,
+            &closed,
+            &mut salts(),
+        )
+        .unwrap();
+        let binding = PaymentBinding {
+            transaction_id: TX.into(),
+            open_checkout_hashes: vec![],
+        };
         let err = verify_payment(&chain, &opts(&k).trust_issuer_enforced(ISS), &binding, None)
             .unwrap_err();
         assert_eq!(err.code(), "unresolved_constraint", "{err}");
@@ -852,16 +1212,32 @@ mod purser_namespace {
             "line_items": items, "currency": "CNY",
             "totals": [{"type": "total", "amount": 79_900}]});
         let b64 = |v: &Value| crate::support::b64e(v.to_string().as_bytes());
-        let jwt = format!("{}.{}.c2ln", b64(&json!({"alg": "ES256", "typ": "JWT"})), b64(&checkout));
+        let jwt = format!(
+            "{}.{}.c2ln",
+            b64(&json!({"alg": "ES256", "typ": "JWT"})),
+            b64(&checkout)
+        );
         let closed = HopContent {
             mandate: json!({"vct": "mandate.checkout.1", "checkout_jwt": jwt,
                 "checkout_hash": checkout_hash(&jwt)})
-            .as_object().unwrap().clone(),
+            .as_object()
+            .unwrap()
+            .clone(),
             disclosable: vec!["checkout_jwt".into()],
             claims: Map::new(),
         };
-        append_hop(&creds.checkout, &k.agent, Binding::SdHash, "merchant", "n-1", T0 + 100,
-            false, &closed, &mut salts()).unwrap()
+        append_hop(
+            &creds.checkout,
+            &k.agent,
+            Binding::SdHash,
+            "merchant",
+            "n-1",
+            T0 + 100,
+            false,
+            &closed,
+            &mut salts(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -874,17 +1250,29 @@ mod purser_namespace {
         verify_checkout(&chain, &trusted, &CheckoutAuthenticity::Unchecked).unwrap();
         // The lifetime quantity is issuer-enforced: refused without trust.
         let err = verify_checkout(&chain, &opts(&k), &CheckoutAuthenticity::Unchecked).unwrap_err();
-        assert!(err.to_string().contains("purser.line_item_lifetime"), "{err}");
+        assert!(
+            err.to_string().contains("purser.line_item_lifetime"),
+            "{err}"
+        );
 
-        let tv = json!([{"id": "li-1", "quantity": 1, "item": {"id": "sku-1", "title": "Television"}}]);
-        let err = verify_checkout(&checkout_chain(&k, &boots(), tv), &trusted,
-            &CheckoutAuthenticity::Unchecked).unwrap_err();
+        let tv =
+            json!([{"id": "li-1", "quantity": 1, "item": {"id": "sku-1", "title": "Television"}}]);
+        let err = verify_checkout(
+            &checkout_chain(&k, &boots(), tv),
+            &trusted,
+            &CheckoutAuthenticity::Unchecked,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "constraint_violated", "{err}");
         assert!(err.to_string().contains("purser.line_items"), "{err}");
 
         let two = json!([{"id": "li-1", "quantity": 2,
             "item": {"id": "sku-9", "title": "Waterproof hiking boots"}}]);
-        assert!(verify_checkout(&checkout_chain(&k, &boots(), two), &trusted,
-            &CheckoutAuthenticity::Unchecked).is_err());
+        assert!(verify_checkout(
+            &checkout_chain(&k, &boots(), two),
+            &trusted,
+            &CheckoutAuthenticity::Unchecked
+        )
+        .is_err());
     }
 }

@@ -27,14 +27,12 @@ pub struct Keys {
 }
 
 pub fn keys() -> Keys {
-    let doc =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .unwrap();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
     Keys {
         user: Es256Signer::generate(Some("user".into())).unwrap().0,
         agent: Es256Signer::generate(Some("agent".into())).unwrap().0,
-        merchant: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-            .unwrap(),
+        merchant: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap(),
     }
 }
 
@@ -54,7 +52,11 @@ pub fn obj(v: Value) -> Map<String, Value> {
 pub fn sign_with(key: &EcdsaKeyPair, alg: &str, payload: &Value) -> String {
     let input = format!(
         "{}.{}",
-        b64e(json!({"alg": alg, "typ": "JWT", "kid": "merchant"}).to_string().as_bytes()),
+        b64e(
+            json!({"alg": alg, "typ": "JWT", "kid": "merchant"})
+                .to_string()
+                .as_bytes()
+        ),
         b64e(payload.to_string().as_bytes())
     );
     let sig = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
@@ -207,7 +209,11 @@ pub fn line_items_for(lines: &[(&str, u64, i64)]) -> Value {
     })).collect::<Vec<_>>()})
 }
 
-pub fn purchase(currency: &str, lines: &[(&str, u64, i64)], payment_constraints: Value) -> Purchase {
+pub fn purchase(
+    currency: &str,
+    lines: &[(&str, u64, i64)],
+    payment_constraints: Value,
+) -> Purchase {
     let keys = keys();
     let checkout = ucp_checkout("m-1", currency, lines);
     let jwt = checkout_jwt(&keys, &checkout);

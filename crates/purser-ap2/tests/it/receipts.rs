@@ -15,7 +15,9 @@ fn code<T>(r: Result<T, Ap2Error>) -> &'static str {
 }
 
 fn merchant() -> Es256Signer {
-    Es256Signer::generate(Some("merchant-receipts".into())).unwrap().0
+    Es256Signer::generate(Some("merchant-receipts".into()))
+        .unwrap()
+        .0
 }
 
 #[test]
@@ -34,7 +36,10 @@ fn receipts_round_trip_against_a_verified_purchase() {
         },
     };
     let jwt = issue_checkout_receipt(&m, &checkout).unwrap();
-    assert_eq!(verify_checkout_receipt(&jwt, &key, v.checkout.reference()).unwrap(), checkout);
+    assert_eq!(
+        verify_checkout_receipt(&jwt, &key, v.checkout.reference()).unwrap(),
+        checkout
+    );
 
     let payment = PaymentReceipt {
         iss: "https://psp.example".into(),
@@ -48,15 +53,28 @@ fn receipts_round_trip_against_a_verified_purchase() {
         },
     };
     let jwt = issue_payment_receipt(&m, &payment).unwrap();
-    assert_eq!(verify_payment_receipt(&jwt, &key, v.payment.reference()).unwrap(), payment);
+    assert_eq!(
+        verify_payment_receipt(&jwt, &key, v.payment.reference()).unwrap(),
+        payment
+    );
     // Each receipt belongs to its own mandate and kind.
-    assert_eq!(code(verify_payment_receipt(&jwt, &key, v.checkout.reference())), "receipt_reference_mismatch");
-    assert_eq!(code(verify_checkout_receipt(&jwt, &key, v.payment.reference())), "invalid_receipt");
+    assert_eq!(
+        code(verify_payment_receipt(&jwt, &key, v.checkout.reference())),
+        "receipt_reference_mismatch"
+    );
+    assert_eq!(
+        code(verify_checkout_receipt(&jwt, &key, v.payment.reference())),
+        "invalid_receipt"
+    );
 }
 
 #[test]
 fn a_refusal_receipt_carries_the_ap2_error_code() {
-    let p = purchase("USD", &[("sku-1", 1, 1000)], json!([{"type": "payment.amount_range", "currency": "USD", "max": 500}]));
+    let p = purchase(
+        "USD",
+        &[("sku-1", 1, 1000)],
+        json!([{"type": "payment.amount_range", "currency": "USD", "max": 500}]),
+    );
     let err = verify_purchase(&p.checkout, &p.payment, &purchase_opts(&p.keys)).unwrap_err();
     let reference = purser_ap2::receipt_reference(&p.payment).unwrap();
     let receipt = PaymentReceipt {
@@ -70,7 +88,10 @@ fn a_refusal_receipt_carries_the_ap2_error_code() {
     let jwt = issue_payment_receipt(&m, &receipt).unwrap();
     let back = verify_payment_receipt(&jwt, &m.public_key().unwrap(), &reference).unwrap();
     match back.outcome {
-        PaymentOutcome::Error { error, error_description } => {
+        PaymentOutcome::Error {
+            error,
+            error_description,
+        } => {
             assert_eq!(error, "invalid_mandate");
             assert!(error_description.contains("$5.00"), "{error_description}");
         }
@@ -81,7 +102,9 @@ fn a_refusal_receipt_carries_the_ap2_error_code() {
         iss: "m".into(),
         iat: T0,
         reference: reference.clone(),
-        outcome: CheckoutOutcome::Success { order_id: String::new() },
+        outcome: CheckoutOutcome::Success {
+            order_id: String::new(),
+        },
     };
     assert_eq!(code(issue_checkout_receipt(&m, &empty)), "issue_failed");
 }
@@ -100,7 +123,9 @@ fn tampered_receipts_are_refused() {
         iss: "https://merchant.example".into(),
         iat: T0,
         reference: "ref-1".into(),
-        outcome: CheckoutOutcome::Success { order_id: "order-1".into() },
+        outcome: CheckoutOutcome::Success {
+            order_id: "order-1".into(),
+        },
     };
     let jwt = issue_checkout_receipt(&m, &receipt).unwrap();
     let (head, sig) = jwt.rsplit_once('.').unwrap();
@@ -110,34 +135,64 @@ fn tampered_receipts_are_refused() {
     let mut claims: Value = serde_json::from_slice(&b64d(payload)).unwrap();
     claims["order_id"] = json!("order-2");
     let forged = format!("{h}.{}.{sig}", b64e(claims.to_string().as_bytes()));
-    assert_eq!(code(verify_checkout_receipt(&forged, &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&forged, &key, "ref-1")),
+        "invalid_receipt"
+    );
     // A flipped signature byte.
     let mut bad = b64d(sig);
     bad[7] ^= 1;
     let flipped = format!("{head}.{}", b64e(&bad));
-    assert_eq!(code(verify_checkout_receipt(&flipped, &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&flipped, &key, "ref-1")),
+        "invalid_receipt"
+    );
     // Signed by someone else.
     let other = merchant();
     let jwt2 = issue_checkout_receipt(&other, &receipt).unwrap();
-    assert_eq!(code(verify_checkout_receipt(&jwt2, &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&jwt2, &key, "ref-1")),
+        "invalid_receipt"
+    );
     // Another mandate's receipt, an empty expectation.
-    assert_eq!(code(verify_checkout_receipt(&jwt, &key, "ref-2")), "receipt_reference_mismatch");
-    assert_eq!(code(verify_checkout_receipt(&jwt, &key, "")), "receipt_reference_mismatch");
+    assert_eq!(
+        code(verify_checkout_receipt(&jwt, &key, "ref-2")),
+        "receipt_reference_mismatch"
+    );
+    assert_eq!(
+        code(verify_checkout_receipt(&jwt, &key, "")),
+        "receipt_reference_mismatch"
+    );
     // Well signed but missing what the status requires, or contradicting it.
     let mut c = claims.clone();
     c["order_id"] = Value::Null;
     c.as_object_mut().unwrap().remove("order_id");
-    assert_eq!(code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")),
+        "invalid_receipt"
+    );
     let mut c = claims.clone();
     c["status"] = json!("Error");
-    assert_eq!(code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")),
+        "invalid_receipt"
+    );
     let mut c = claims.clone();
     c["status"] = json!("Pending");
-    assert_eq!(code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")),
+        "invalid_receipt"
+    );
     let mut c = claims;
     c["error"] = json!("invalid_mandate");
-    assert_eq!(code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&resign(&m, c), &key, "ref-1")),
+        "invalid_receipt"
+    );
     // An EdDSA key cannot verify a receipt.
     let ed = purser_ap2::PublicJwk::ed25519([9u8; 32]);
-    assert_eq!(code(verify_checkout_receipt(&jwt, &ed, "ref-1")), "invalid_receipt");
+    assert_eq!(
+        code(verify_checkout_receipt(&jwt, &ed, "ref-1")),
+        "invalid_receipt"
+    );
 }
