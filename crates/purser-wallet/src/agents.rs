@@ -336,6 +336,10 @@ impl Wallet {
                     "UPDATE bindings SET status = 'revoked', decided_at = $2 WHERE agent_id = $1 AND status IN ('pending', 'active')",
                     vals![id, now.0],
                 ),
+                Stmt::exec(
+                    "UPDATE mandates SET status = 'revoked', revoked_at = $2, revoked_reason = 'the agent was revoked by its developer', updated_at = $2 WHERE agent_id = $1 AND status IN ('draft', 'active')",
+                    vals![id, now.0],
+                ),
             ])
             .await?;
         self.agent(who, id).await

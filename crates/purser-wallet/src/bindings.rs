@@ -238,27 +238,32 @@ impl Wallet {
                 "the agent's developer revoked it; it can no longer be approved",
             ));
         }
-        self.db
-            .write(vec![Stmt::exec(
-                sql,
-                if matches!(d, Decision::Freeze | Decision::Unfreeze) {
-                    vals![id, &who.user_id]
-                } else {
-                    vals![id, &who.user_id, now.0]
-                },
-            )
-            .expect(Expect::One, "binding state")])
-            .await
-            .map_err(|e| match e {
-                DbError::Precondition(_) => WalletError::conflict(
-                    "binding_state",
-                    format!(
-                        "this binding is {}; only a {from} binding can be changed that way",
-                        b.status
-                    ),
+        let mut stmts = vec![Stmt::exec(
+            sql,
+            if matches!(d, Decision::Freeze | Decision::Unfreeze) {
+                vals![id, &who.user_id]
+            } else {
+                vals![id, &who.user_id, now.0]
+            },
+        )
+        .expect(Expect::One, "binding state")];
+        if d == Decision::Revoke {
+            // A mandate is given to an agent the user trusts: it ends with the binding.
+            stmts.push(Stmt::exec(
+                "UPDATE mandates SET status = 'revoked', revoked_at = $3, revoked_reason = 'the binding of its agent was revoked', updated_at = $3 WHERE agent_id = $1 AND user_id = $2 AND status IN ('draft', 'active')",
+                vals![&b.agent.id, &who.user_id, now.0],
+            ));
+        }
+        self.db.write(stmts).await.map_err(|e| match e {
+            DbError::Precondition(_) => WalletError::conflict(
+                "binding_state",
+                format!(
+                    "this binding is {}; only a {from} binding can be changed that way",
+                    b.status
                 ),
-                e => e.into(),
-            })?;
+            ),
+            e => e.into(),
+        })?;
         self.binding_by_id(id).await
     }
 

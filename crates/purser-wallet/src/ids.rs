@@ -111,6 +111,7 @@ fn kind_name(prefix: &str) -> &'static str {
         "agt" => "agent",
         "bnd" => "binding",
         "ecd" => "exclusive_card",
+        "mdt" => "mandate",
         _ => "object",
     }
 }

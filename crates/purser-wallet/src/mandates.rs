@@ -194,7 +194,13 @@ fn time_zone(name: &str) -> Result<jiff::tz::TimeZone> {
 /// The instant with the zone's UTC offset at that instant.
 pub fn at_in(zone: &str, instant: Timestamp) -> Result<At> {
     let tz = time_zone(zone)?;
-    let ts = jiff::Timestamp::from_millisecond(instant.0).map_err(|_| internal("read the time"))?;
+    let ts = jiff::Timestamp::from_millisecond(instant.0).map_err(|_| {
+        WalletError::invalid(
+            "at_invalid",
+            "that time is outside the range Purser can place in a time zone",
+            "at",
+        )
+    })?;
     let offset = tz.to_offset(ts);
     Ok(At {
         instant,
@@ -741,6 +747,13 @@ impl Wallet {
             if rec.agent.id != agent_id {
                 return Err(WalletError::not_found("mandate", mandate_id));
             }
+            let binding = self.open_binding(agent_id, user_id).await;
+            if !binding.is_ok_and(|b| b.status == "active" && !b.frozen) {
+                return Err(WalletError::forbidden(
+                    "agent_frozen",
+                    "the user froze this agent or ended its binding; it cannot pay for them now",
+                ));
+            }
             let usage = self.usage_of(mandate_id).await?;
             let now = self.now();
             let mut e =
@@ -941,11 +954,20 @@ impl Wallet {
     pub async fn capture_mandate_charge(&self, payment_id: &str) -> Result<()> {
         let r = self
             .db
-            .write(vec![Stmt::exec(
-                "UPDATE mandate_charges SET status = 'captured', updated_at = $2 WHERE payment_id = $1 AND status = 'held' AND mandate_id IN (SELECT id FROM mandates WHERE status = 'active')",
-                vals![payment_id, self.now().0],
-            )
-            .expect(Expect::One, "capturable")])
+            .write(vec![
+                // Locks the mandate row (PostgreSQL), so a revocation and a capture cannot
+                // both succeed.
+                Stmt::exec(
+                    "UPDATE mandates SET charges = charges WHERE status = 'active' AND id = (SELECT mandate_id FROM mandate_charges WHERE payment_id = $1)",
+                    vals![payment_id],
+                )
+                .expect(Expect::One, "capturable"),
+                Stmt::exec(
+                    "UPDATE mandate_charges SET status = 'captured', updated_at = $2 WHERE payment_id = $1 AND status = 'held'",
+                    vals![payment_id, self.now().0],
+                )
+                .expect(Expect::One, "capturable"),
+            ])
             .await;
         match r {
             Ok(_) => Ok(()),
@@ -977,6 +999,8 @@ impl Wallet {
         }
         let placed = self.place_hold(payment_id, req.amount, hold).await;
         if let Err(err) = placed {
+            // The hold may exist if the answer was lost after the commit.
+            self.void_payment_hold(payment_id).await?;
             self.release_mandate_charge(payment_id).await?;
             return Err(err);
         }
@@ -1058,8 +1082,13 @@ impl Wallet {
         let mut n = 0;
         for r in &rows {
             let payment_id = r.text(0)?;
+            // Void first: a crash between the two leaves the charge `charging`, so the next
+            // sweep comes back (voiding again is harmless).
+            if let Err(e) = self.void_payment_hold(&payment_id).await {
+                tracing::warn!(error = %e, payment = %payment_id, "could not void an interrupted payment's hold");
+                continue;
+            }
             if self.release_mandate_charge(&payment_id).await? {
-                self.void_payment_hold(&payment_id).await?;
                 n += 1;
             }
         }

@@ -471,6 +471,17 @@ impl Eval<'_> {
 
     /// Checks the cart against the allowed line items; returns the item buckets to charge.
     fn items(&mut self, spent: &Spent) -> Vec<BucketCharge> {
+        for item in &self.req.items {
+            if item.quantity == 0 {
+                self.fail(
+                    "item_quantity_invalid",
+                    format!(
+                        "Each item in the cart needs a quantity of at least 1; \"{}\" has 0.",
+                        item.title
+                    ),
+                );
+            }
+        }
         let allowed = &self.m.what.line_items;
         if allowed.is_empty() {
             return Vec::new();

@@ -664,6 +664,74 @@ both!(concurrent_payments_never_overspend, |storage| {
             m.usage.remaining_budget.as_ref().map(|r| r.amount),
             Some(100_000 - FITS * PAYMENT)
         );
+        // A retried payment (same id, same request) is charged once; another request under
+        // that id is refused.
+        let h = fixture(&w, 500_000).await;
+        let hold = hold_for(&h.user.user_id);
+        let reserve = |id: &'static str, req: PaymentRequest| {
+            let (w, h, hold) = (&w, &h, &hold);
+            async move {
+                w.reserve_under_mandate(&h.user.user_id, &h.agent_id, &h.mandate_id, id, &req, hold)
+                    .await
+            }
+        };
+        assert!(reserve("pay_h1", coffee()).await.expect("first").allowed());
+        assert!(reserve("pay_h1", coffee()).await.expect("retry").allowed());
+        check_books(&w, &ledger, &h, 1).await;
+        let mut other = coffee();
+        other.amount = Money::new(PAYMENT + 1, Currency::CNY);
+        let e = reserve("pay_h1", other).await.expect_err("reused id");
+        assert_eq!(e.code, "payment_id_reused");
+        // A cart line of quantity 0 buys nothing and is refused.
+        let mut nothing = coffee();
+        nothing.items[0].quantity = 0;
+        let e = reserve("pay_h0", nothing).await.expect("answer");
+        assert_eq!(e.failures[0].code, "item_quantity_invalid");
+        // Captured while the mandate is in force; a hold under a revoked mandate cannot be.
+        w.capture_mandate_charge("pay_h1").await.expect("capture");
+        assert!(reserve("pay_h2", coffee()).await.expect("second").allowed());
+        w.revoke_mandate(&h.user, &h.mandate_id, None)
+            .await
+            .expect("revoke");
+        let e = w
+            .capture_mandate_charge("pay_h2")
+            .await
+            .expect_err("revoked");
+        assert_eq!(e.code, "mandate_not_active");
+        w.void_payment_hold("pay_h2").await.expect("void");
+        assert!(w.release_mandate_charge("pay_h2").await.expect("release"));
+        assert!(!w.release_mandate_charge("pay_h2").await.expect("once only"));
+        check_books(&w, &ledger, &h, 1).await;
+
+        // Ending the agent's binding ends its mandates, and a frozen agent cannot charge.
+        let k = fixture(&w, 500_000).await;
+        let b = w
+            .list_bindings(&k.user, Some("active"))
+            .await
+            .expect("bindings")
+            .into_iter()
+            .find(|b| b.agent.id == k.agent_id)
+            .expect("binding");
+        w.decide_binding(&k.user, &b.id, purser_wallet::bindings::Decision::Freeze)
+            .await
+            .expect("freeze");
+        let e = w
+            .charge_mandate(
+                &k.user.user_id,
+                &k.agent_id,
+                &k.mandate_id,
+                "pay_k1",
+                &coffee(),
+            )
+            .await
+            .expect_err("frozen");
+        assert_eq!(e.code, "agent_frozen");
+        w.decide_binding(&k.user, &b.id, purser_wallet::bindings::Decision::Revoke)
+            .await
+            .expect("revoke binding");
+        let st = w.mandate_status(&k.mandate_id).await.expect("status");
+        assert_eq!(st.status, "revoked");
+
         w.revoke_mandate(&f.user, &f.mandate_id, Some("done"))
             .await
             .expect("revoke");
