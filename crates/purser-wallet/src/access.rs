@@ -49,9 +49,11 @@ pub enum Scope {
     MandatesRead,
     /// Draft, change, consent to and revoke mandates.
     MandatesWrite,
+    /// See payments, task timelines, bills and evidence.
+    PaymentsRead,
 }
 
-pub const ALL_SCOPES: [Scope; 8] = [
+pub const ALL_SCOPES: [Scope; 9] = [
     Scope::WalletRead,
     Scope::WalletWrite,
     Scope::AgentsRead,
@@ -60,6 +62,7 @@ pub const ALL_SCOPES: [Scope; 8] = [
     Scope::Tokens,
     Scope::MandatesRead,
     Scope::MandatesWrite,
+    Scope::PaymentsRead,
 ];
 
 impl Scope {
@@ -73,6 +76,7 @@ impl Scope {
             Scope::Tokens => "tokens",
             Scope::MandatesRead => "mandates:read",
             Scope::MandatesWrite => "mandates:write",
+            Scope::PaymentsRead => "payments:read",
         }
     }
 

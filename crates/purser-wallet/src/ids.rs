@@ -38,6 +38,11 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(b)
 }
 
+/// `chars` base32 characters of `bytes` (at most 8/5 of its length).
+pub fn base32_of(bytes: &[u8], chars: usize) -> String {
+    base32(bytes, chars)
+}
+
 /// A fresh random id: `usr_` + 24 base32 characters.
 pub fn new_id(prefix: &str) -> Result<String> {
     let b = random_bytes::<15>()?;
@@ -112,6 +117,11 @@ fn kind_name(prefix: &str) -> &'static str {
         "bnd" => "binding",
         "ecd" => "exclusive_card",
         "mdt" => "mandate",
+        "mch" => "merchant",
+        "pay" => "payment",
+        "cnf" => "confirmation",
+        "prf" => "refund",
+        "evt" => "event",
         _ => "object",
     }
 }

@@ -19,6 +19,8 @@ pub mod funds;
 pub mod idempotency;
 pub mod ids;
 pub mod mandates;
+pub mod merchants;
+pub mod payments;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;
@@ -50,6 +52,12 @@ pub struct Wallet {
     vault: vault_keys::VaultKeys,
     rail: Arc<dyn CardRail>,
     fingerprint_key: SecretBytes,
+    /// Keys the MACs of payment credentials and confirmation links (never stored in a row).
+    credential_key: SecretBytes,
+    /// The anomaly limits payment decisions apply.
+    rules: payments::PaymentRules,
+    /// The public origin links are built on (`http://127.0.0.1:8420`).
+    public_base: std::sync::Mutex<String>,
     /// The signed key directory headers: (authority, signed at, Signature-Input, Signature).
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
 }
@@ -75,6 +83,9 @@ impl Wallet {
             vault,
             rail,
             fingerprint_key: SecretBytes::new(Vec::new()),
+            credential_key: SecretBytes::new(Vec::new()),
+            rules: payments::PaymentRules::default(),
+            public_base: std::sync::Mutex::new(String::new()),
             directory_cache: std::sync::Mutex::new(None),
         };
         wallet.fingerprint_key = wallet
@@ -93,6 +104,12 @@ impl Wallet {
                     format!("cannot open the vault: {e}")
                 }
             })?;
+        wallet.credential_key = wallet
+            .ensure_record("vlt_credential_key", || {
+                Ok(ids::random_bytes::<32>()?.to_vec())
+            })
+            .await
+            .map_err(|e| format!("cannot open the vault: {e}"))?;
         wallet
             .ensure_signing_keys()
             .await
@@ -101,6 +118,15 @@ impl Wallet {
             tracing::warn!(error = %e, "could not finish interrupted top-ups yet; will retry");
         }
         Ok(wallet)
+    }
+
+    /// Replace the anomaly limits (operators tune them; the bench raises them).
+    pub fn set_payment_rules(&mut self, rules: payments::PaymentRules) {
+        self.rules = rules;
+    }
+
+    pub fn payment_rules(&self) -> &payments::PaymentRules {
+        &self.rules
     }
 
     pub fn now(&self) -> Timestamp {
@@ -139,6 +165,11 @@ impl Wallet {
                 "released mandate charges of interrupted payments"
             ),
             Err(e) => tracing::warn!(error = %e, "mandate charge sweep failed"),
+        }
+        match self.sweep_payments().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(settled = n, "expired or finished interrupted payments"),
+            Err(e) => tracing::warn!(error = %e, "payment sweep failed"),
         }
     }
 

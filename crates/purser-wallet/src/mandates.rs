@@ -368,7 +368,7 @@ impl Wallet {
             .ok_or_else(|| WalletError::not_found("mandate", id))
     }
 
-    async fn load_mandate(&self, user_id: &str, id: &str) -> Result<MandateRecord> {
+    pub(crate) async fn load_mandate(&self, user_id: &str, id: &str) -> Result<MandateRecord> {
         let row = self.mandate_row(user_id, id).await?;
         let usage = self.usage_of(id).await?;
         self.mandate_from(&row, &usage)

@@ -39,6 +39,12 @@ pub struct AgentCaller {
     /// The thumbprint of the key that signed.
     pub kid: String,
     pub nonce: String,
+    /// What the agent signed, kept as evidence: the RFC 9421 signature base and the
+    /// signature over it (verifiable offline with the agent's public key).
+    pub signed_base: String,
+    pub signature: [u8; 64],
+    /// The agent key (JWK) that verified the signature.
+    pub jwk: serde_json::Value,
 }
 
 fn refused(code: &str, message: impl Into<String>) -> WalletError {
@@ -118,6 +124,9 @@ impl Wallet {
             agent_id: row.text(0)?,
             kid: signed.keyid,
             nonce: signed.nonce,
+            signed_base: String::from_utf8_lossy(&signed.base).into_owned(),
+            signature: signed.signature,
+            jwk,
         })
     }
 

@@ -217,6 +217,121 @@ CREATE INDEX mandate_charges_mandate ON mandate_charges(mandate_id);
 CREATE INDEX mandate_charges_status ON mandate_charges(status, updated_at);
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE merchants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    website TEXT NOT NULL,
+    country TEXT,
+    category TEXT,
+    key_hash TEXT NOT NULL UNIQUE,
+    webhook_url TEXT,
+    webhook_secret_record TEXT REFERENCES vault_records(id),
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE agent_webhooks (
+    agent_id TEXT PRIMARY KEY REFERENCES agents(id),
+    url TEXT NOT NULL,
+    secret_record TEXT NOT NULL REFERENCES vault_records(id),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    agent_id TEXT NOT NULL,
+    binding_id TEXT NOT NULL,
+    agent_kid TEXT NOT NULL,
+    mandate_id TEXT,
+    task_id TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    checkout_id TEXT,
+    amount BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    cart_hash TEXT NOT NULL,
+    max_quantity BIGINT NOT NULL,
+    funding TEXT NOT NULL,
+    request TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    decline_code TEXT,
+    reasons TEXT NOT NULL,
+    receipt TEXT,
+    credential_expires_at BIGINT,
+    hold_expires_at BIGINT,
+    capture_amount BIGINT,
+    captured BIGINT NOT NULL DEFAULT 0,
+    refunded BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX payments_user ON payments(user_id, created_at);
+CREATE INDEX payments_agent ON payments(agent_id, created_at);
+CREATE INDEX payments_task ON payments(task_id, created_at);
+CREATE INDEX payments_status ON payments(status, updated_at);
+CREATE INDEX payments_mandate ON payments(mandate_id, created_at);
+CREATE INDEX payments_merchant ON payments(merchant_id, created_at);
+CREATE INDEX payments_cart ON payments(agent_id, cart_hash, created_at);
+CREATE TABLE confirmations (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL UNIQUE REFERENCES payments(id),
+    user_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    decided_at BIGINT,
+    method TEXT,
+    receipt TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX confirmations_user ON confirmations(user_id, status);
+CREATE TABLE pins (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    hash TEXT NOT NULL,
+    failures BIGINT NOT NULL,
+    locked_until BIGINT,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE payment_refunds (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments(id),
+    merchant_id TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX payment_refunds_payment ON payment_refunds(payment_id);
+CREATE INDEX payment_refunds_status ON payment_refunds(status, updated_at);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    agent_id TEXT,
+    merchant_id TEXT,
+    payment_id TEXT,
+    task_id TEXT,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX events_payment ON events(payment_id, created_at);
+CREATE INDEX events_task ON events(task_id, created_at);
+CREATE INDEX events_user ON events(user_id, created_at);
+CREATE TABLE deliveries (
+    event_id TEXT NOT NULL REFERENCES events(id),
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    last_error TEXT,
+    delivered_at BIGINT,
+    PRIMARY KEY (event_id, target)
+);
+CREATE INDEX deliveries_due ON deliveries(status, next_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

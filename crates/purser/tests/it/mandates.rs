@@ -508,6 +508,9 @@ async fn fixture(w: &Wallet, funds: i64) -> Fixture {
         agent_id: agent.id.clone(),
         kid: key.key_id(),
         nonce: unique("nonce"),
+        signed_base: String::new(),
+        signature: [0; 64],
+        jwk: key.public_key().to_jwk(),
     };
     let b = w
         .request_binding(&caller, &user.user_id, "buy coffee")

@@ -1,0 +1,899 @@
+//! Agent payments end to end: request → decision → hold → scoped credential → redemption.
+//!
+//! # The decision
+//!
+//! An agent's signed payment request (`authorize`) becomes a `payments` row keyed by an id
+//! derived from the agent and its Idempotency-Key, inserted `deciding` before anything else
+//! happens. Then, in order, each able to decline: identity (the binding is active and not
+//! frozen), the merchant (registered, and the agent's description of it matches the registry),
+//! the funding source (the binding's restriction, an exclusive card of this binding in the
+//! payment's currency, or the wallet), anomaly rules (a quantity far beyond the user's history,
+//! the agent's payment velocity, the same cart paid minutes ago), and finally the mandate —
+//! charged atomically with the ledger hold (`reserve_under_mandate`: the hold moves the money
+//! from the funding account towards `merchant:<mch>:<CUR>`, pending). Only after the hold is
+//! durable does one write record the outcome (`approved`, `pending_confirmation` with a
+//! confirmation, or `declined`), the signed decision receipt, the timeline event and its
+//! webhook deliveries; then the agent gets its answer.
+//!
+//! A crash before that write leaves the row `deciding`: the sweeper voids its hold, releases
+//! its mandate charge and marks it `failed` (the agent was never told anything, so nothing
+//! acknowledged is lost). A retry under the same key while the first is running is refused
+//! `idempotency_in_flight`; after it, it returns the payment as it stands.
+//!
+//! # After the decision
+//!
+//! `confirm.rs`: the person approves or declines a `pending_confirmation` payment with their
+//! PIN. `redeem.rs`: the merchant captures (once, up to the held amount; the rest is
+//! released), voids, or refunds. `sweep.rs`: credentials and confirmations expire on their own;
+//! interrupted captures and refunds are driven to their end.
+
+pub mod confirm;
+pub(crate) mod credential;
+pub mod events;
+pub mod redeem;
+pub mod sweep;
+pub mod views;
+
+use purser_core::mandate::{CartItem, CountryCode, Evaluation, MerchantFacts, PaymentRequest};
+use purser_core::{Currency, Money, Timestamp};
+use purser_store::db::{DbError, Stmt};
+use purser_store::vals;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Kind, Result, WalletError};
+use crate::funds::{self, account_id, ecard_account, wallet_account, Amount};
+use crate::ids::{self, check_id};
+use crate::mandates::HoldSpec;
+use crate::signed::AgentCaller;
+use crate::Wallet;
+
+pub use views::{PaymentView, Reason};
+
+/// The anomaly limits and lifetimes decisions use. Operators can change them at start.
+#[derive(Clone, Debug)]
+pub struct PaymentRules {
+    /// Payment requests one agent may make for one user per minute.
+    pub agent_payments_per_minute: i64,
+    /// A line quantity above this is always questioned…
+    pub quantity_floor: u32,
+    /// …and declined when it is also more than this many times the user's largest past one.
+    pub quantity_history_factor: u32,
+    /// The same cart, merchant and agent within this window is a duplicate.
+    pub duplicate_window_ms: i64,
+    /// How long an approved credential can be redeemed.
+    pub credential_ttl_ms: i64,
+    /// How long a confirmation link stays open.
+    pub confirmation_ttl_ms: i64,
+}
+
+impl Default for PaymentRules {
+    fn default() -> PaymentRules {
+        PaymentRules {
+            agent_payments_per_minute: 60,
+            quantity_floor: 10,
+            quantity_history_factor: 10,
+            duplicate_window_ms: 10 * 60 * 1000,
+            credential_ttl_ms: 30 * 60 * 1000,
+            confirmation_ttl_ms: 15 * 60 * 1000,
+        }
+    }
+}
+
+/// Longest credential lifetime an agent may ask for.
+pub const MAX_CREDENTIAL_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// Extra life the ledger hold gets beyond the credential, so a capture at the last second
+/// still finds its money.
+const HOLD_MARGIN_MS: i64 = 5 * 60 * 1000;
+/// A row left `deciding` (or `capturing`) this long belongs to a crashed request.
+pub const STALE_MS: i64 = 60_000;
+/// Most line items in one payment.
+pub const MAX_ITEMS: usize = 100;
+/// Longest task id and checkout id.
+pub const MAX_REF_LEN: usize = 128;
+
+/// The merchant as the agent describes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantClaim {
+    /// The merchant's Purser id (`mch_…`).
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Merchant category code.
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+/// One line of the cart.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: Amount,
+}
+
+/// An agent's payment request (`POST /v1/agent/payments`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// The person the agent pays for.
+    pub user_id: String,
+    /// Groups the steps of one agent task (the user's timeline).
+    pub task_id: String,
+    /// The mandate the payment relies on.
+    pub mandate_id: String,
+    pub merchant: MerchantClaim,
+    pub items: Vec<ItemBody>,
+    /// Must equal the sum of the lines.
+    pub total: Amount,
+    /// The merchant's checkout this pays, when there is one: the credential is then bound to it.
+    #[serde(default)]
+    pub checkout_id: Option<String>,
+    /// `wallet` or an exclusive card (`ecd_…`); default: the binding's restriction, else the wallet.
+    #[serde(default)]
+    pub funding_source: Option<String>,
+    /// How long the credential may be redeemed (default 30 minutes, at most 24 hours).
+    #[serde(default)]
+    pub credential_ttl_seconds: Option<i64>,
+}
+
+/// A request checked at the edge: amounts parsed, total proven.
+struct Checked {
+    body: PaymentBody,
+    total: Money,
+    items: Vec<CartItem>,
+    cart_hash: String,
+    max_quantity: u32,
+}
+
+pub(crate) fn internal(what: &str) -> WalletError {
+    WalletError::new(
+        Kind::Unavailable,
+        "internal_error",
+        format!("could not {what}; nothing was charged — retry with the same Idempotency-Key"),
+    )
+}
+
+fn check_ref(s: &str, param: &str, what: &str) -> Result<()> {
+    if s.is_empty() || s.len() > MAX_REF_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WalletError::invalid(
+            &format!("{param}_invalid"),
+            format!("{what} must be 1 to {MAX_REF_LEN} visible ASCII characters"),
+            param,
+        ));
+    }
+    Ok(())
+}
+
+fn check_body(body: PaymentBody) -> Result<Checked> {
+    check_id("usr", &body.user_id, "user_id").map_err(|e| e.at("user_id"))?;
+    check_ref(&body.task_id, "task_id", "task_id")?;
+    check_id("mdt", &body.mandate_id, "mandate_id")?;
+    check_id("mch", &body.merchant.id, "merchant.id")?;
+    if let Some(c) = &body.checkout_id {
+        check_ref(c, "checkout_id", "checkout_id")?;
+    }
+    let total = funds::positive(body.total.amount, &body.total.currency, "total")?;
+    if body.items.is_empty() || body.items.len() > MAX_ITEMS {
+        return Err(WalletError::invalid(
+            "items_invalid",
+            format!("list what is being bought: 1 to {MAX_ITEMS} line items"),
+            "items",
+        ));
+    }
+    let mut sum = Money::zero(total.currency);
+    let mut items = Vec::with_capacity(body.items.len());
+    let mut max_quantity = 0;
+    for (i, it) in body.items.iter().enumerate() {
+        let title = it.title.trim();
+        if title.is_empty() || title.chars().count() > 300 || ids::has_hidden_chars(title, false) {
+            return Err(WalletError::invalid(
+                "item_title_invalid",
+                "each item needs a title of 1 to 300 visible characters (the person reads it)",
+                &format!("items[{i}].title"),
+            ));
+        }
+        if it.quantity == 0 {
+            return Err(WalletError::invalid(
+                "item_quantity_invalid",
+                "each item's quantity must be at least 1",
+                &format!("items[{i}].quantity"),
+            ));
+        }
+        if let Some(id) = &it.id {
+            check_ref(id, &format!("items[{i}].id"), "an item id")?;
+        }
+        let unit = funds::positive(
+            it.unit_price.amount,
+            &it.unit_price.currency,
+            &format!("items[{i}].unit_price"),
+        )?;
+        if unit.currency != total.currency {
+            return Err(WalletError::invalid(
+                "currency_mismatch",
+                format!(
+                    "every item must be priced in the total's currency ({})",
+                    total.currency.code()
+                ),
+                &format!("items[{i}].unit_price.currency"),
+            ));
+        }
+        let line = unit
+            .minor
+            .checked_mul(i64::from(it.quantity))
+            .and_then(|l| sum.minor.checked_add(l))
+            .ok_or_else(|| {
+                WalletError::invalid(
+                    "amount_too_large",
+                    "the cart's total is larger than Purser can hold",
+                    &format!("items[{i}]"),
+                )
+            })?;
+        sum = Money::new(line, total.currency);
+        max_quantity = max_quantity.max(it.quantity);
+        items.push(CartItem {
+            id: it.id.clone(),
+            title: title.to_string(),
+            quantity: it.quantity,
+            unit_price: Some(unit),
+        });
+    }
+    if sum != total {
+        return Err(WalletError::invalid(
+            "total_mismatch",
+            format!(
+                "the total {} is not the sum of the items ({})",
+                total.with_symbol(),
+                sum.with_symbol()
+            ),
+            "total.amount",
+        ));
+    }
+    if let Some(t) = body.credential_ttl_seconds {
+        if t < 60 || t.saturating_mul(1000) > MAX_CREDENTIAL_TTL_MS {
+            return Err(WalletError::invalid(
+                "credential_ttl_invalid",
+                "credential_ttl_seconds must be between 60 and 86,400",
+                "credential_ttl_seconds",
+            ));
+        }
+    }
+    let cart_hash = {
+        let mut h = Sha256::new();
+        h.update(body.merchant.id.as_bytes());
+        for it in &items {
+            let line = json!([it.id, it.title, it.quantity, it.unit_price.map(|m| m.minor)]);
+            h.update(line.to_string().as_bytes());
+        }
+        h.update(total.to_string().as_bytes());
+        hex::encode(h.finalize())
+    };
+    Ok(Checked {
+        body,
+        total,
+        items,
+        cart_hash,
+        max_quantity,
+    })
+}
+
+/// How a payment request ended, before it is written.
+pub(crate) enum Outcome {
+    Declined(Vec<Reason>),
+    Approved,
+    NeedsConfirmation(String),
+}
+
+fn decline(code: &str, message: impl Into<String>) -> Outcome {
+    Outcome::Declined(vec![Reason {
+        code: code.to_string(),
+        message: message.into(),
+    }])
+}
+
+/// What the payment took to get this far (the funding account and the hold).
+struct Funding {
+    account: purser_core::ledger::AccountId,
+    /// `wallet` or the exclusive card's id.
+    source: String,
+}
+
+impl Wallet {
+    /// Decide an agent's payment request. `key` is its Idempotency-Key; `body` the signed
+    /// JSON. Returns the payment and whether this was a replay of an earlier request.
+    pub async fn authorize(
+        &self,
+        agent: &AgentCaller,
+        key: &str,
+        raw: &[u8],
+        body: PaymentBody,
+    ) -> Result<(PaymentView, bool)> {
+        let c = check_body(body)?;
+        // Only an agent the user bound (pending bindings included: refused below as not bound)
+        // may put anything in their timeline.
+        let binding = self
+            .open_binding(&agent.agent_id, &c.body.user_id)
+            .await
+            .ok()
+            .filter(|b| b.status == "active")
+            .ok_or_else(|| {
+                WalletError::forbidden(
+                    "agent_not_bound",
+                    "this agent is not bound to that user; request a binding (POST /v1/agent/bindings) and wait for the user to approve it",
+                )
+            })?;
+        let id = ids::derived_id("pay", &agent.agent_id, key);
+        let request_hash = self.request_hash(raw);
+        let now = self.now();
+        let request = json!({
+            "method": "POST",
+            "path": "/v1/agent/payments",
+            "keyid": agent.kid,
+            "signature_base": agent.signed_base,
+            "signature": base64_url(&agent.signature),
+            "agent_jwk": agent.jwk,
+            "body": String::from_utf8_lossy(raw),
+        })
+        .to_string();
+        let insert = Stmt::exec(
+            "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16)",
+            vals![
+                &id,
+                &c.body.user_id,
+                &agent.agent_id,
+                &binding.id,
+                &agent.kid,
+                &c.body.mandate_id,
+                &c.body.task_id,
+                &c.body.merchant.id,
+                c.body.checkout_id.clone(),
+                c.total.minor,
+                c.total.currency.code(),
+                &c.cart_hash,
+                i64::from(c.max_quantity),
+                &request,
+                &request_hash,
+                now.0
+            ],
+        );
+        match self.db.write(vec![insert]).await {
+            Ok(_) => {}
+            Err(DbError::Conflict(_)) => return self.replay(agent, &id, &request_hash).await,
+            Err(e) => return Err(e.into()),
+        }
+        let outcome = self.decide(agent, &binding, &id, &c, now).await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) if e.kind == Kind::Unavailable => {
+                // Nothing answered yet: the sweeper voids and releases whatever was placed.
+                return Err(e);
+            }
+            Err(e) => Outcome::Declined(vec![Reason {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }]),
+        };
+        self.record_decision(agent, &id, &c, outcome).await?;
+        Ok((self.payment_for_agent(agent, &id).await?, false))
+    }
+
+    /// A request under an Idempotency-Key seen before.
+    async fn replay(
+        &self,
+        agent: &AgentCaller,
+        id: &str,
+        request_hash: &str,
+    ) -> Result<(PaymentView, bool)> {
+        let r = self
+            .db
+            .query_opt(
+                "SELECT request_hash, status, updated_at FROM payments WHERE id = $1",
+                vals![id],
+            )
+            .await?
+            .ok_or_else(|| internal("read the payment"))?;
+        if !ids::constant_time_eq(r.text(0)?.as_bytes(), request_hash.as_bytes()) {
+            return Err(WalletError::new(
+                Kind::Unprocessable,
+                "idempotency_conflict",
+                "this Idempotency-Key was used for a different payment request; use a fresh key for a new payment",
+            )
+            .at("Idempotency-Key"));
+        }
+        if r.text(1)? == "deciding" {
+            return Err(WalletError::conflict(
+                "idempotency_in_flight",
+                "this payment request is still being decided; retry in a moment with the same Idempotency-Key",
+            ));
+        }
+        Ok((self.payment_for_agent(agent, id).await?, true))
+    }
+
+    /// Run the checks in order; the first that fails declines. The mandate charge and the
+    /// hold come last, so a decline before them has nothing to undo.
+    async fn decide(
+        &self,
+        agent: &AgentCaller,
+        binding: &crate::bindings::Binding,
+        id: &str,
+        c: &Checked,
+        now: Timestamp,
+    ) -> Result<Outcome> {
+        if binding.frozen {
+            return Ok(decline(
+                "agent_frozen",
+                "The person froze this agent: it cannot pay for them until they unfreeze it.",
+            ));
+        }
+        // The merchant: registered, and described as it is registered.
+        let merchant = match self.merchant(&c.body.merchant.id).await {
+            Ok(m) if m.status == "active" => m,
+            _ => {
+                return Ok(decline(
+                    "merchant_unknown",
+                    "This merchant is not registered with Purser, so no payment credential can be issued for it.",
+                ))
+            }
+        };
+        if let Some(w) = &c.body.merchant.website {
+            if crate::merchants::website_host(w).as_deref() != Some(merchant.website.as_str()) {
+                return Ok(decline(
+                    "merchant_mismatch",
+                    format!(
+                        "The agent described the merchant's website as {w:.100}, but {} is {}.",
+                        merchant.id, merchant.website
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = &c.body.merchant.name {
+            if !n.trim().eq_ignore_ascii_case(merchant.name.trim()) {
+                return Ok(decline(
+                    "merchant_mismatch",
+                    format!(
+                        "The agent named the merchant {n:.100}, but {} is registered as {}.",
+                        merchant.id, merchant.name
+                    ),
+                ));
+            }
+        }
+        let funding = match self.funding(binding, c).await? {
+            Ok(f) => f,
+            Err(o) => return Ok(o),
+        };
+        if let Some(o) = self.anomaly(agent, id, c, now).await? {
+            return Ok(o);
+        }
+        // The mandate: constraints and budgets charged with the hold, both or neither.
+        let facts = PaymentRequest {
+            amount: c.total,
+            merchant: MerchantFacts {
+                id: Some(merchant.id.clone()),
+                name: Some(merchant.name.clone()),
+                website: Some(merchant.website.clone()),
+                country: merchant.country.as_deref().and_then(CountryCode::parse),
+                mcc: merchant
+                    .category
+                    .as_deref()
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .and_then(purser_core::mandate::Mcc::new),
+            },
+            items: c.items.clone(),
+            instrument: None,
+        };
+        let ttl = c
+            .body
+            .credential_ttl_seconds
+            .map_or(self.rules.credential_ttl_ms, |s| s.saturating_mul(1000));
+        let hold = HoldSpec {
+            debit: funding.account.clone(),
+            credit: merchant_account(&merchant.id, c.total.currency)?,
+            timeout_ms: Some(
+                ttl.saturating_add(self.rules.confirmation_ttl_ms)
+                    .saturating_add(HOLD_MARGIN_MS),
+            ),
+        };
+        self.ensure_account(
+            hold.credit.clone(),
+            c.total.currency,
+            purser_core::ledger::AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+        )
+        .await?;
+        let e: Evaluation = match self
+            .reserve_under_mandate(
+                &c.body.user_id,
+                &agent.agent_id,
+                &c.body.mandate_id,
+                id,
+                &facts,
+                &hold,
+            )
+            .await
+        {
+            Ok(e) => e,
+            Err(e) if e.code == "exceeds_credits" || e.code == "insufficient_funds" => {
+                let what = if funding.source == "wallet" {
+                    "The wallet".to_string()
+                } else {
+                    format!("The exclusive card {}", funding.source)
+                };
+                return Ok(decline(
+                    "insufficient_funds",
+                    format!(
+                        "{what} does not have {} available; the person can top it up.",
+                        c.total.with_symbol()
+                    ),
+                ));
+            }
+            Err(e) if e.code == "mandate_not_found" => {
+                return Ok(decline(
+                    "mandate_unknown",
+                    "This agent has no mandate with that id from this person.",
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        self.db
+            .write(vec![Stmt::exec(
+                "UPDATE payments SET funding = $2 WHERE id = $1",
+                vals![id, &funding.source],
+            )])
+            .await?;
+        if !e.allowed() {
+            return Ok(Outcome::Declined(
+                e.failures
+                    .iter()
+                    .map(|f| Reason {
+                        code: f.code.to_string(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(if e.needs_confirmation {
+            let rec = self
+                .load_mandate(&c.body.user_id, &c.body.mandate_id)
+                .await?;
+            Outcome::NeedsConfirmation(confirmation_reason(&rec.mandate, c.total))
+        } else {
+            Outcome::Approved
+        })
+    }
+
+    /// Which ledger account pays: `Err(outcome)` when the choice is refused.
+    async fn funding(
+        &self,
+        binding: &crate::bindings::Binding,
+        c: &Checked,
+    ) -> Result<std::result::Result<Funding, Outcome>> {
+        let asked = c.body.funding_source.as_deref();
+        let chosen = match (asked, binding.funding_source.as_deref()) {
+            (Some(a), Some(r)) if a != r => {
+                return Ok(Err(decline(
+                    "funding_source_not_allowed",
+                    format!("The person allows this agent to pay only from {r}."),
+                )))
+            }
+            (Some(a), _) => a.to_string(),
+            (None, Some(r)) => r.to_string(),
+            (None, None) => "wallet".to_string(),
+        };
+        if chosen == "wallet" {
+            return Ok(Ok(Funding {
+                account: wallet_account(&c.body.user_id, c.total.currency)?,
+                source: chosen,
+            }));
+        }
+        if chosen.starts_with("crd_") {
+            return Ok(Err(decline(
+                "funding_source_unsupported",
+                "Agents pay from the wallet or an exclusive card; a saved card only tops up the wallet.",
+            )));
+        }
+        if check_id("ecd", &chosen, "funding_source").is_err() {
+            return Ok(Err(decline(
+                "funding_source_invalid",
+                "funding_source must be \"wallet\" or an exclusive card id (ecd_…).",
+            )));
+        }
+        let card = self
+            .db
+            .query_opt(
+                "SELECT currency, status FROM exclusive_cards WHERE id = $1 AND binding_id = $2",
+                vals![&chosen, &binding.id],
+            )
+            .await?;
+        match card {
+            Some(r) if r.text(1)? == "active" && r.text(0)? == c.total.currency.code() => {
+                Ok(Ok(Funding {
+                    account: ecard_account(&chosen)?,
+                    source: chosen,
+                }))
+            }
+            Some(r) if r.text(1)? == "active" => Ok(Err(decline(
+                "funding_source_invalid",
+                format!(
+                    "The exclusive card {chosen} holds {}, not {}.",
+                    r.text(0)?,
+                    c.total.currency.code()
+                ),
+            ))),
+            _ => Ok(Err(decline(
+                "funding_source_invalid",
+                format!(
+                    "{chosen:.40} is not an open exclusive card of this agent for this person."
+                ),
+            ))),
+        }
+    }
+
+    /// The rules a careful issuer runs beside the mandate.
+    async fn anomaly(
+        &self,
+        agent: &AgentCaller,
+        id: &str,
+        c: &Checked,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>> {
+        let rules = &self.rules;
+        if c.max_quantity > rules.quantity_floor {
+            let past = self
+                .db
+                .query_opt(
+                    "SELECT MAX(max_quantity) FROM payments WHERE user_id = $1 AND status IN ('approved', 'captured', 'refunded') AND id <> $2",
+                    vals![&c.body.user_id, id],
+                )
+                .await?
+                .and_then(|r| r.opt_int(0).ok().flatten())
+                .unwrap_or(0);
+            let limit = i64::from(rules.quantity_floor)
+                .max(past.saturating_mul(i64::from(rules.quantity_history_factor)));
+            if i64::from(c.max_quantity) > limit {
+                return Ok(Some(decline(
+                    "quantity_anomaly",
+                    format!(
+                        "{} of one item is far more than this person has ever bought (at most {past} before); if they really want this, they can raise it in a mandate.",
+                        c.max_quantity
+                    ),
+                )));
+            }
+        }
+        let recent = self
+            .db
+            .query_opt(
+                "SELECT COUNT(*) FROM payments WHERE agent_id = $1 AND user_id = $2 AND created_at > $3 AND id <> $4",
+                vals![&agent.agent_id, &c.body.user_id, now.0.saturating_sub(60_000), id],
+            )
+            .await?
+            .map_or(Ok(0), |r| r.int(0))?;
+        if recent >= rules.agent_payments_per_minute {
+            return Ok(Some(decline(
+                "velocity_exceeded",
+                format!(
+                    "This agent asked to pay {recent} times for this person in the last minute; at most {} are allowed. Slow down and retry later.",
+                    rules.agent_payments_per_minute
+                ),
+            )));
+        }
+        let dup = self
+            .db
+            .query_opt(
+                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND status IN ('approved', 'pending_confirmation', 'capturing', 'captured') LIMIT 1",
+                vals![
+                    &agent.agent_id,
+                    &c.cart_hash,
+                    now.0.saturating_sub(rules.duplicate_window_ms),
+                    id,
+                    &c.body.user_id
+                ],
+            )
+            .await?;
+        if let Some(r) = dup {
+            return Ok(Some(decline(
+                "duplicate_payment",
+                format!(
+                    "The same cart at the same merchant was paid minutes ago ({}); a second identical payment is refused for {} minutes.",
+                    r.text(0)?,
+                    rules.duplicate_window_ms / 60_000
+                ),
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// Why the person must confirm, in their terms.
+fn confirmation_reason(m: &purser_core::mandate::Mandate, amount: Money) -> String {
+    use purser_core::mandate::ConfirmationRule;
+    let limit = m.confirmation.rules.iter().find_map(|r| match r {
+        ConfirmationRule::AutoAtOrBelow { amount } => Some(*amount),
+        ConfirmationRule::AlwaysAsk => None,
+    });
+    match limit {
+        Some(limit) if !m.confirmation.rules.contains(&ConfirmationRule::AlwaysAsk) => format!(
+            "{} is above {}, the most this agent may pay without asking you.",
+            amount.with_symbol(),
+            limit.with_symbol()
+        ),
+        _ => "You asked to confirm every payment under this mandate.".to_string(),
+    }
+}
+
+/// The merchant's ledger account in a currency.
+pub(crate) fn merchant_account(
+    merchant_id: &str,
+    c: Currency,
+) -> Result<purser_core::ledger::AccountId> {
+    account_id(&format!("merchant:{merchant_id}:{}", c.code()))
+}
+
+pub(crate) fn base64_url(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The decision receipt's JWS `typ`.
+pub const RECEIPT_TYP: &str = "purser-decision+jwt";
+
+impl Wallet {
+    /// Sign what was decided about a payment, with Purser's ES256 key.
+    pub(crate) async fn sign_receipt(&self, claims: serde_json::Value) -> Result<String> {
+        use purser_ap2::JwsSigner;
+        let (_, signer) = self.active_es256().await?;
+        signer
+            .sign_jwt(RECEIPT_TYP, &claims)
+            .map_err(|_| internal("sign the decision receipt"))
+    }
+
+    /// Write the outcome, its receipt and its event in one transaction (the agent's answer
+    /// comes after this commits).
+    async fn record_decision(
+        &self,
+        agent: &AgentCaller,
+        id: &str,
+        c: &Checked,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let now = self.now();
+        let ttl = c
+            .body
+            .credential_ttl_seconds
+            .map_or(self.rules.credential_ttl_ms, |s| s.saturating_mul(1000));
+        let content_hash = match self.load_mandate(&c.body.user_id, &c.body.mandate_id).await {
+            Ok(m) => Some(m.content_hash),
+            Err(_) => None,
+        };
+        let (status, reasons, cred_exp, confirmation) = match &outcome {
+            Outcome::Declined(r) => ("declined", r.clone(), None, None),
+            Outcome::Approved => (
+                "approved",
+                Vec::new(),
+                Some(now.0.saturating_add(ttl)),
+                None,
+            ),
+            Outcome::NeedsConfirmation(why) => (
+                "pending_confirmation",
+                vec![Reason {
+                    code: "confirmation_required".into(),
+                    message: why.clone(),
+                }],
+                None,
+                Some(ids::derived_id("cnf", "payment", id)),
+            ),
+        };
+        let confirm_exp = now.0.saturating_add(self.rules.confirmation_ttl_ms);
+        let decision = match status {
+            "pending_confirmation" => "needs_confirmation",
+            s => s,
+        };
+        let claims = json!({
+            "iss": self.issuer(),
+            "iat": now.0.div_euclid(1000),
+            "payment_id": id,
+            "decision": decision,
+            "reasons": reasons,
+            "user_id": c.body.user_id,
+            "agent": {"id": agent.agent_id, "kid": agent.kid},
+            "request": {
+                "sha256": hex::encode(Sha256::digest(agent.signed_base.as_bytes())),
+                "signature": base64_url(&agent.signature),
+            },
+            "task_id": c.body.task_id,
+            "mandate": {"id": c.body.mandate_id, "content_hash": content_hash},
+            "merchant_id": c.body.merchant.id,
+            "checkout_id": c.body.checkout_id,
+            "amount": {"amount": c.total.minor, "currency": c.total.currency.code()},
+            "credential": cred_exp.map(|e| json!({
+                "merchant_id": c.body.merchant.id,
+                "max_amount": c.total.minor,
+                "currency": c.total.currency.code(),
+                "expires_at": Timestamp(e).to_rfc3339(),
+                "checkout_id": c.body.checkout_id,
+                "single_use": true,
+            })),
+            "confirmation": confirmation.as_ref().map(|cid| json!({
+                "id": cid,
+                "expires_at": Timestamp(confirm_exp).to_rfc3339(),
+            })),
+        });
+        let receipt = self.sign_receipt(claims).await?;
+        let reasons_json =
+            serde_json::to_string(&reasons).map_err(|_| internal("encode the decision"))?;
+        let mut stmts = vec![Stmt::exec(
+            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7 WHERE id = $1 AND status = 'deciding'",
+            vals![
+                id,
+                status,
+                (status == "declined").then(|| reasons.first().map(|r| r.code.clone())).flatten(),
+                reasons_json,
+                &receipt,
+                cred_exp,
+                now.0
+            ],
+        )
+        .expect(purser_store::db::Expect::One, "deciding")];
+        if let Some(cid) = &confirmation {
+            stmts.push(Stmt::exec(
+                "INSERT INTO confirmations (id, payment_id, user_id, status, expires_at, created_at) VALUES ($1, $2, $3, 'pending', $4, $5)",
+                vals![cid, id, &c.body.user_id, confirm_exp, now.0],
+            ));
+        }
+        let kind = match status {
+            "approved" => "payment.approved",
+            "declined" => "payment.declined",
+            _ => "payment.confirmation_requested",
+        };
+        stmts.extend(self.event_stmts(
+            &events::NewEvent {
+                kind,
+                user_id: &c.body.user_id,
+                agent_id: &agent.agent_id,
+                merchant_id: &c.body.merchant.id,
+                payment_id: id,
+                task_id: &c.body.task_id,
+                data: json!({
+                    "payment_id": id,
+                    "status": status,
+                    "amount": {"amount": c.total.minor, "currency": c.total.currency.code()},
+                    "merchant_id": c.body.merchant.id,
+                    "mandate_id": c.body.mandate_id,
+                    "reasons": reasons,
+                    "items": c.items.iter().map(|i| json!({"title": i.title, "quantity": i.quantity})).collect::<Vec<_>>(),
+                }),
+            },
+            now,
+        )?);
+        match self.db.write(stmts).await {
+            Ok(_) => Ok(()),
+            Err(DbError::Precondition(_)) => Err(WalletError::new(
+                Kind::Unavailable,
+                "payment_interrupted",
+                "this payment request took too long and was abandoned; nothing was charged — retry with a new Idempotency-Key",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Purser's name in receipts: its public origin, or `purser` before one is known.
+    pub fn issuer(&self) -> String {
+        let b = self
+            .public_base
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        if b.is_empty() {
+            "purser".to_string()
+        } else {
+            b
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Redemption by the merchant: capture, void, refund.
