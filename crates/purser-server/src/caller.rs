@@ -79,6 +79,7 @@ impl HeaderSource for Headers<'_> {
 pub struct Signed {
     pub agent: AgentCaller,
     pub body: Bytes,
+    pub headers: HeaderMap,
 }
 
 #[axum::async_trait]
@@ -138,7 +139,11 @@ impl FromRequest<AppState> for Signed {
             state.wallet.parse_signed(&req, signed_body)?
         };
         let agent = state.wallet.authenticate_signed(parsed).await?;
-        Ok(Signed { agent, body })
+        Ok(Signed {
+            agent,
+            body,
+            headers: parts.headers,
+        })
     }
 }
 

@@ -110,7 +110,7 @@ impl Origin {
 
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
-    use routes::{agents, keys, ledger, mandates, system, users, wallet};
+    use routes::{agents, keys, ledger, mandates, payments, system, users, wallet};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -183,6 +183,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agent/whoami", get(agents::whoami))
         .route("/v1/agent/bindings", post(agents::request_binding))
         .route("/v1/agent/users/:user_id/funds", get(agents::funds))
+        .route("/v1/agent/payments", post(payments::authorize))
+        .route("/v1/agent/payments/:id", get(payments::agent_payment))
+        .route("/v1/payments/:id", get(payments::get))
         .merge(operator_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -239,6 +242,8 @@ pub struct ServeOptions {
     /// The URL agents and people use to reach Purser (behind a proxy, its public https URL).
     /// Default: `http://` + the address it listens on.
     pub public_url: Option<String>,
+    /// Payment request limits per agent and user per minute (default 60).
+    pub agent_payments_per_minute: Option<i64>,
 }
 
 /// Open storage, bind, serve until `shutdown` resolves, then finish in-flight requests and
@@ -269,13 +274,19 @@ pub async fn serve(
     let clock: Arc<dyn purser_core::Clock> = Arc::new(purser_store::SystemClock);
     let rail: Arc<dyn purser_core::rail::CardRail> =
         Arc::new(purser_core::rail::SandboxRail::new());
-    let wallet =
-        Arc::new(Wallet::open(&opts.store, &opts.data_dir, ledger.clone(), clock, rail).await?);
+    let mut wallet = Wallet::open(&opts.store, &opts.data_dir, ledger.clone(), clock, rail).await?;
+    if let Some(n) = opts.agent_payments_per_minute {
+        let mut rules = wallet.payment_rules().clone();
+        rules.agent_payments_per_minute = n.max(1);
+        wallet.set_payment_rules(rules);
+    }
+    let wallet = Arc::new(wallet);
     let public_url = opts
         .public_url
         .clone()
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{addr}"));
+    wallet.set_public_base(&public_url);
     let origin = Arc::new(Origin::from_url(&public_url)?);
     let state = AppState {
         ledger: ledger.clone(),

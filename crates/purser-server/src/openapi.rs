@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agents, keys, ledger, ledger_dto, mandates, system, users, wallet};
+use crate::routes::{agents, keys, ledger, ledger_dto, mandates, payments, system, users, wallet};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use crate::routes::{agents, keys, ledger, ledger_dto, mandates, system, users, w
         agents::revoke_binding, agents::funding_source, agents::whoami, agents::request_binding, agents::funds,
         mandates::draft_mandate, mandates::create, mandates::list, mandates::get, mandates::update,
         mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::status,
+        payments::authorize, payments::agent_payment, payments::get,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
     ),
     components(schemas(
@@ -42,6 +43,7 @@ use crate::routes::{agents, keys, ledger, ledger_dto, mandates, system, users, w
         (name = "agents", description = "Agents you develop: registration, keys, revocation"),
         (name = "bindings", description = "Which agents may act for you; freeze is the kill switch"),
         (name = "mandates", description = "What your agents may buy: drafted from your words, consented, signed as AP2 credentials, revocable"),
+        (name = "payments", description = "Your agents' payments: decisions, timelines, bills and evidence"),
         (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
         (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]

@@ -342,6 +342,14 @@ impl Wallet {
                 ),
             ])
             .await?;
+        let bindings = self
+            .db
+            .query("SELECT id FROM bindings WHERE agent_id = $1", vals![id])
+            .await?;
+        for b in &bindings {
+            self.end_binding_payments(&b.text(0)?, "agent_revoked")
+                .await?;
+        }
         self.agent(who, id).await
     }
 

@@ -264,6 +264,16 @@ impl Wallet {
             ),
             e => e.into(),
         })?;
+        // Its open holds and unredeemed credentials end with it (the sweeper finishes this
+        // if we crash here).
+        let reason = match d {
+            Decision::Freeze => Some("agent_frozen"),
+            Decision::Revoke => Some("binding_revoked"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            self.end_binding_payments(id, reason).await?;
+        }
         self.binding_by_id(id).await
     }
 

@@ -174,6 +174,9 @@ struct ServeArgs {
     /// URL). Signed agent requests must be addressed to it. Default: http:// + --listen.
     #[arg(long, value_name = "URL", env = "PURSER_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Payment requests one agent may make for one user per minute (anomaly rule; default 60).
+    #[arg(long, value_name = "N", env = "PURSER_AGENT_PAYMENTS_PER_MINUTE")]
+    agent_payments_per_minute: Option<i64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,6 +223,7 @@ fn main() -> ExitCode {
                         data_dir: args.storage.data.clone(),
                         store: args.storage.store(),
                         public_url: args.public_url,
+                        agent_payments_per_minute: args.agent_payments_per_minute,
                     },
                     purser_server::shutdown_signal(),
                 ))

@@ -262,6 +262,8 @@ CREATE TABLE payments (
     credential_expires_at BIGINT,
     hold_expires_at BIGINT,
     capture_amount BIGINT,
+    end_status TEXT,
+    end_reason TEXT,
     captured BIGINT NOT NULL DEFAULT 0,
     refunded BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
