@@ -110,7 +110,7 @@ impl Origin {
 
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
-    use routes::{agents, keys, ledger, mandates, payments, system, users, wallet};
+    use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -186,6 +186,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agent/payments", post(payments::authorize))
         .route("/v1/agent/payments/:id", get(payments::agent_payment))
         .route("/v1/payments/:id", get(payments::get))
+        .route("/v1/agent/payments/:id/events", get(oversight::payment_stream))
+        .route("/v1/tasks", get(oversight::tasks))
+        .route("/v1/tasks/:id", get(oversight::timeline))
+        .route("/v1/tasks/:id/stream", get(oversight::task_stream))
+        .route("/v1/bills", get(oversight::bills))
         .merge(operator_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)

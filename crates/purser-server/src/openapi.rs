@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{agents, keys, ledger, ledger_dto, mandates, payments, system, users, wallet};
+use crate::routes::{
+    agents, keys, ledger, ledger_dto, mandates, oversight, payments, system, users, wallet,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +24,7 @@ use crate::routes::{agents, keys, ledger, ledger_dto, mandates, payments, system
         mandates::draft_mandate, mandates::create, mandates::list, mandates::get, mandates::update,
         mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::status,
         payments::authorize, payments::agent_payment, payments::get,
+        oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
     ),
     components(schemas(

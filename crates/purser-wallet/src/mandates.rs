@@ -151,6 +151,8 @@ pub struct MandateCredentials {
 pub struct HoldSpec {
     pub debit: AccountId,
     pub credit: AccountId,
+    /// Flags the credit account is opened with if it is new.
+    pub credit_flags: AccountFlags,
     pub timeout_ms: Option<i64>,
 }
 
@@ -1015,12 +1017,8 @@ impl Wallet {
     }
 
     async fn place_hold(&self, payment_id: &str, amount: Money, hold: &HoldSpec) -> Result<()> {
-        self.ensure_account(
-            hold.credit.clone(),
-            amount.currency,
-            AccountFlags::default(),
-        )
-        .await?;
+        self.ensure_account(hold.credit.clone(), amount.currency, hold.credit_flags)
+            .await?;
         let op = Op::Hold {
             transfer: NewTransfer {
                 id: transfer_id(&format!("hold:{payment_id}"))?,

@@ -3,6 +3,7 @@ pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
 pub mod mandates;
+pub mod oversight;
 pub mod payments;
 pub mod system;
 pub mod users;

@@ -27,6 +27,7 @@
 //! released), voids, or refunds. `sweep.rs`: credentials and confirmations expire on their own;
 //! interrupted captures and refunds are driven to their end.
 
+pub mod bills;
 pub mod confirm;
 pub(crate) mod credential;
 pub mod events;
@@ -497,17 +498,12 @@ impl Wallet {
         let hold = HoldSpec {
             debit: funding.account.clone(),
             credit: merchant_account(&merchant.id, c.total.currency)?,
+            credit_flags: purser_core::ledger::AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
             timeout_ms: Some(
                 ttl.saturating_add(self.rules.confirmation_ttl_ms)
                     .saturating_add(HOLD_MARGIN_MS),
             ),
         };
-        self.ensure_account(
-            hold.credit.clone(),
-            c.total.currency,
-            purser_core::ledger::AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
-        )
-        .await?;
         let e: Evaluation = match self
             .reserve_under_mandate(
                 &c.body.user_id,
@@ -520,7 +516,12 @@ impl Wallet {
             .await
         {
             Ok(e) => e,
-            Err(e) if e.code == "exceeds_credits" || e.code == "insufficient_funds" => {
+            Err(e)
+                if matches!(
+                    e.code.as_str(),
+                    "exceeds_credits" | "insufficient_funds" | "account_not_found"
+                ) =>
+            {
                 let what = if funding.source == "wallet" {
                     "The wallet".to_string()
                 } else {

@@ -7,7 +7,7 @@
 //! (`capturing`, `ending`, refunds `pending`) are what the sweeper drives forward after a crash.
 
 use purser_core::ledger::{LinkedOp, Op, Outcome as LedgerOutcome};
-use purser_core::{Money, Timestamp};
+use purser_core::Money;
 use purser_store::db::{DbError, Expect, Row, Stmt};
 use purser_store::vals;
 use serde::Deserialize;
@@ -60,10 +60,9 @@ pub(crate) struct Open {
     pub capture_amount: Option<i64>,
     pub end_status: Option<String>,
     pub end_reason: Option<String>,
-    pub updated_at: i64,
 }
 
-const OPEN_COLUMNS: &str = "SELECT id, status, user_id, agent_id, task_id, merchant_id, checkout_id, amount, currency, captured, refunded, funding, credential_expires_at, capture_amount, end_status, end_reason, updated_at FROM payments";
+const OPEN_COLUMNS: &str = "SELECT id, status, user_id, agent_id, task_id, merchant_id, checkout_id, amount, currency, captured, refunded, funding, credential_expires_at, capture_amount, end_status, end_reason FROM payments";
 
 fn open_from(r: &Row) -> Result<Open> {
     Ok(Open {
@@ -82,7 +81,6 @@ fn open_from(r: &Row) -> Result<Open> {
         capture_amount: r.opt_int(13)?,
         end_status: r.opt_text(14)?,
         end_reason: r.opt_text(15)?,
-        updated_at: r.int(16)?,
     })
 }
 
@@ -290,7 +288,7 @@ impl Wallet {
             .next()
         {
             Some(Ok(LedgerOutcome::Transfer { .. })) => {}
-            Some(Err(e)) if e.code() == "hold_expired" || e.code() == "hold_voided" => {
+            Some(Err(e)) if e.code() == "hold_expired" || e.code() == "hold_already_voided" => {
                 self.end_payment(id, &["capturing"], "expired", e.code())
                     .await?;
                 return Err(WalletError::conflict(
@@ -595,13 +593,43 @@ impl Wallet {
             self.ensure_wallet(&p.user_id, c).await?;
             wallet_account(&p.user_id, c)?
         };
-        self.transfer(
-            &format!("refund:{rid}"),
-            super::merchant_account(&p.merchant_id, c)?,
-            to,
-            Money::new(amount, c),
-        )
-        .await?;
+        let moved = self
+            .transfer(
+                &format!("refund:{rid}"),
+                super::merchant_account(&p.merchant_id, c)?,
+                to,
+                Money::new(amount, c),
+            )
+            .await;
+        if let Err(e) = moved {
+            if e.kind == Kind::Unavailable {
+                return Err(e);
+            }
+            // The ledger refused for good (the merchant's balance cannot cover it): give the
+            // refundable amount back and say so.
+            let now = self.now();
+            self.db
+                .write(vec![
+                    Stmt::exec(
+                        "UPDATE payment_refunds SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'",
+                        vals![rid, now.0],
+                    )
+                    .expect(Expect::One, "pending"),
+                    Stmt::exec(
+                        "UPDATE payments SET refunded = refunded - $2, updated_at = $3 WHERE id = $1",
+                        vals![&id, amount, now.0],
+                    ),
+                ])
+                .await
+                .map_err(WalletError::from)?;
+            return Err(WalletError::conflict(
+                "refund_refused",
+                format!(
+                    "the ledger refused this refund ({}); nothing was refunded",
+                    e.code
+                ),
+            ));
+        }
         let now = self.now();
         let mut stmts = vec![
             Stmt::exec(
@@ -639,9 +667,4 @@ impl Wallet {
         self.outbox_nudge();
         Ok(())
     }
-}
-
-/// A timestamp for people.
-pub(crate) fn when(ms: i64) -> String {
-    Timestamp(ms).to_rfc3339()
 }

@@ -404,7 +404,7 @@ async fn open_wallet(store: &StoreConfig, dir: &Path) -> (Arc<Ledger>, Wallet) {
     open_wallet_at(store, dir, Arc::new(purser_store::SystemClock)).await
 }
 
-async fn open_wallet_at(
+pub(crate) async fn open_wallet_at(
     store: &StoreConfig,
     dir: &Path,
     clock: Arc<dyn purser_core::Clock>,
@@ -477,15 +477,16 @@ fn coffee() -> PaymentRequest {
 }
 
 /// What the children need to act: the user's token, the agent and the mandate.
-struct Fixture {
-    token: String,
-    user: Principal,
-    agent_id: String,
-    mandate_id: String,
+pub(crate) struct Fixture {
+    pub token: String,
+    pub user: Principal,
+    pub agent_id: String,
+    pub mandate_id: String,
+    pub key: purser_core::httpsig::Ed25519KeyPair,
 }
 
 /// A user with `funds` (minor CNY) in their wallet, a bound agent and an active coffee mandate.
-async fn fixture(w: &Wallet, funds: i64) -> Fixture {
+pub(crate) async fn fixture(w: &Wallet, funds: i64) -> Fixture {
     let u = w.create_user("Dora", None).await.expect("user");
     let (_, tok) = w
         .complete_setup(&u.setup_token, "test")
@@ -550,6 +551,7 @@ async fn fixture(w: &Wallet, funds: i64) -> Fixture {
         user,
         agent_id: agent.id,
         mandate_id: m.id,
+        key,
     }
 }
 
@@ -558,6 +560,7 @@ fn hold_for(user_id: &str) -> HoldSpec {
         debit: purser_core::ledger::AccountId::parse(&format!("wallet:{user_id}:CNY"))
             .expect("account"),
         credit: holding_account(Currency::CNY).expect("account"),
+        credit_flags: purser_core::ledger::AccountFlags::default(),
         timeout_ms: Some(3_600_000),
     }
 }
@@ -631,7 +634,7 @@ async fn check_books(w: &Wallet, ledger: &Ledger, f: &Fixture, passed: i64) {
     assert_eq!(held, passed * PAYMENT, "held in the ledger");
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -780,6 +783,7 @@ fn payer_process() {
             user,
             agent_id: agent,
             mandate_id: mandate,
+            key: purser_core::httpsig::Ed25519KeyPair::generate().expect("key"),
         };
         let passed = pay_many(&w, &f, 20, &tag).await;
         println!("PASSED {passed}");

@@ -333,6 +333,18 @@ pub fn signed_call(
     path: &str,
     body: Option<&Value>,
 ) -> Resp {
+    signed_call_with(p, key, method, path, body, &[])
+}
+
+/// [`signed_call`] with extra (unsigned) headers, such as `Idempotency-Key`.
+pub fn signed_call_with(
+    p: &dyn Server,
+    key: &Ed25519KeyPair,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &[(&str, &str)],
+) -> Resp {
     let authority = p
         .base()
         .trim_start_matches("http://")
@@ -370,6 +382,7 @@ pub fn signed_call(
     if let Some(d) = &sig.content_digest {
         headers.push(("Content-Digest", d.as_str()));
     }
+    headers.extend_from_slice(extra);
     send(p, method, path, None, &headers, bytes.as_deref())
 }
 
