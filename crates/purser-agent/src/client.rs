@@ -5,7 +5,7 @@
 use crate::key::AgentKey;
 use crate::random;
 use crate::target::{encode_path_segment, split_target, BaseUrl};
-use crate::types::{AgentFunds, Binding, WhoAmI};
+use crate::types::{AgentFunds, Binding, Payment, PaymentRequest, WhoAmI};
 use crate::Error;
 use purser_core::httpsig::{sign_request, RequestParts, SignParams};
 use serde::de::DeserializeOwned;
@@ -130,6 +130,41 @@ impl Client {
     pub fn funds(&self, user_id: &str) -> Result<AgentFunds, Error> {
         let path = format!("/v1/agent/users/{}/funds", encode_path_segment(user_id));
         self.typed("GET", &path, None)
+    }
+
+    /// `POST /v1/agent/payments`: ask to pay. The answer is the decision: approved (hand
+    /// `credential.token` to the merchant), waiting for the person (show `confirmation.url`,
+    /// then [`Client::wait_for_decision`]) or declined (`decline.code`). `idempotency_key`
+    /// makes a retry safe: send the same key and request again after a timeout, never a new
+    /// key for the same purchase.
+    pub fn pay(&self, request: &PaymentRequest, idempotency_key: &str) -> Result<Payment, Error> {
+        let body = serde_json::to_value(request).map_err(|e| Error::Decode(e.to_string()))?;
+        let v = self.send_with_key("POST", "/v1/agent/payments", Some(&body), idempotency_key)?;
+        serde_json::from_value(v).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// `GET /v1/agent/payments/{id}`: a payment this agent asked for, as it stands now.
+    pub fn payment(&self, id: &str) -> Result<Payment, Error> {
+        let path = format!("/v1/agent/payments/{}", encode_path_segment(id));
+        self.typed("GET", &path, None)
+    }
+
+    /// Poll a payment until the person has decided (or `timeout` passes, or the confirmation
+    /// expires): returns it as it then stands. Polls every `every`.
+    pub fn wait_for_decision(
+        &self,
+        id: &str,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<Payment, Error> {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let p = self.payment(id)?;
+            if !p.needs_confirmation() || std::time::Instant::now() >= until {
+                return Ok(p);
+            }
+            std::thread::sleep(every);
+        }
     }
 
     /// Sends a signed request and returns the JSON answer (`null` for an empty 2xx body).

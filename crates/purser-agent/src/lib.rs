@@ -15,8 +15,10 @@
 //!    "public_key_jwk", "key_proof"}`, the proof from [`AgentKey::possession_proof`]).
 //! 3. Ask a user to bind the agent ([`Client::request_binding`]) and wait for them to
 //!    approve it on their wallet page.
-//! 4. Call the agent API: [`Client::whoami`], [`Client::funds`], or any endpoint through
-//!    [`Client::send`].
+//! 4. Pay under a mandate the user gave it: [`Client::pay`] answers approved (a scoped,
+//!    single-use credential for the merchant), waiting for the person (a confirmation link;
+//!    [`Client::wait_for_decision`]) or declined (a stable code and a sentence).
+//! 5. Anything else through [`Client::whoami`], [`Client::funds`] or [`Client::send`].
 //!
 //! ```no_run
 //! use purser_agent::{AgentKey, Client, Error};
@@ -82,6 +84,9 @@ pub use error::Error;
 pub use key::{AgentKey, MAX_KEY_FILE_BYTES};
 pub use random::{idempotency_key, nonce, NONCE_BYTES};
 pub use target::encode_path_segment;
-pub use types::{AgentFunds, AgentSummary, Amount, Binding, BindingStatus, ExclusiveCard, WhoAmI};
+pub use types::{
+    AgentFunds, AgentSummary, Amount, Binding, BindingStatus, Confirmation, Credential, Decline,
+    ExclusiveCard, LineItem, MerchantRef, Money, Payment, PaymentRequest, WhoAmI,
+};
 /// The zeroizing buffer [`AgentKey::to_private_jwk`] returns.
 pub use zeroize::Zeroizing;

@@ -127,3 +127,140 @@ pub struct AgentFunds {
     pub funding_source: Option<String>,
     pub exclusive_cards: Vec<ExclusiveCard>,
 }
+
+/// The merchant as the agent describes it in a payment request. Its `id` is the merchant's
+/// Purser id; `website` and `name`, when given, must match what the merchant registered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantRef {
+    /// `mch_…`
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Merchant category code (four digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+/// One line of a cart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub title: String,
+    pub quantity: u32,
+    /// Minor units and currency; `display` is ignored when sent.
+    pub unit_price: Money,
+}
+
+/// Money as sent: minor units and an ISO 4217 code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl Money {
+    /// `Money::new(69_900, "CNY")` is ¥699.00.
+    pub fn new(amount: i64, currency: &str) -> Money {
+        Money {
+            amount,
+            currency: currency.to_string(),
+        }
+    }
+}
+
+/// `POST /v1/agent/payments`: what the agent asks to pay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PaymentRequest {
+    /// The user paid for (`usr_…`).
+    pub user_id: String,
+    /// Groups the steps of one task in the user's timeline.
+    pub task_id: String,
+    /// The mandate the payment relies on (`mdt_…`).
+    pub mandate_id: String,
+    pub merchant: MerchantRef,
+    pub items: Vec<LineItem>,
+    /// The sum of the lines.
+    pub total: Money,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout_id: Option<String>,
+    /// `wallet` or an exclusive card (`ecd_…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funding_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_ttl_seconds: Option<i64>,
+}
+
+/// Why a payment was declined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decline {
+    /// Stable machine code: `above_maximum`, `insufficient_funds`, `agent_frozen`, …
+    pub code: String,
+    /// For a person.
+    pub message: String,
+}
+
+/// The scoped payment credential to hand to the merchant: single use, for that merchant, up
+/// to `max_amount`, until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// `pct_…` — a secret: give it only to the merchant.
+    #[serde(default)]
+    pub token: Option<String>,
+    pub merchant_id: String,
+    pub max_amount: Amount,
+    pub expires_at: String,
+    #[serde(default)]
+    pub checkout_id: Option<String>,
+    /// `usable`, `redeemed`, `voided` or `expired`.
+    pub state: String,
+}
+
+/// The confirmation a payment waits on: show `url` to the person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub expires_at: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A payment and its decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// `pay_…`
+    pub id: String,
+    /// `approved`, `pending_confirmation`, `declined`, `captured`, `voided`, `expired`, …
+    pub status: String,
+    pub task_id: String,
+    pub merchant_id: String,
+    pub amount: Amount,
+    #[serde(default)]
+    pub decline: Option<Decline>,
+    #[serde(default)]
+    pub credential: Option<Credential>,
+    #[serde(default)]
+    pub confirmation: Option<Confirmation>,
+    /// Purser's signed decision receipt (ES256 JWS): proof of what was decided and why.
+    #[serde(default)]
+    pub receipt: Option<String>,
+}
+
+impl Payment {
+    /// Approved: the credential can be handed to the merchant.
+    pub fn is_approved(&self) -> bool {
+        self.status == "approved"
+    }
+
+    /// Waiting for the person to confirm.
+    pub fn needs_confirmation(&self) -> bool {
+        self.status == "pending_confirmation"
+    }
+}

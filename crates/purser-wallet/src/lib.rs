@@ -58,6 +58,12 @@ pub struct Wallet {
     rules: payments::PaymentRules,
     /// The public origin links are built on (`http://127.0.0.1:8420`).
     public_base: std::sync::Mutex<String>,
+    /// Purser's active ES256 signer, briefly cached (see `es256_signer`).
+    #[allow(clippy::type_complexity)]
+    es256_cache:
+        std::sync::Mutex<Option<(std::time::Instant, String, Arc<purser_ap2::Es256Signer>)>>,
+    /// Ledger accounts known to exist (they are never deleted), so hot paths skip re-creating them.
+    known_accounts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The signed key directory headers: (authority, signed at, Signature-Input, Signature).
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
 }
@@ -87,6 +93,8 @@ impl Wallet {
             rules: payments::PaymentRules::default(),
             public_base: std::sync::Mutex::new(String::new()),
             directory_cache: std::sync::Mutex::new(None),
+            es256_cache: std::sync::Mutex::new(None),
+            known_accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {

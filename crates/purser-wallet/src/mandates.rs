@@ -933,6 +933,65 @@ impl Wallet {
         }
     }
 
+    /// A capture took less than was charged: give the difference back to the mandate's
+    /// amount buckets (lifetime, day, week, month, year; item buckets count quantities and
+    /// stay). Once only: the charge's amount is lowered in the same write, guarded.
+    pub(crate) async fn shrink_mandate_charge(
+        &self,
+        payment_id: &str,
+        captured: i64,
+    ) -> Result<()> {
+        let Some(r) = self
+            .db
+            .query_opt(
+                "SELECT mandate_id, buckets, amount FROM mandate_charges WHERE payment_id = $1",
+                vals![payment_id],
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        let delta = r.int(2)?.saturating_sub(captured);
+        if delta <= 0 {
+            return Ok(());
+        }
+        let mandate_id = r.text(0)?;
+        let buckets: Vec<StoredBucket> =
+            serde_json::from_str(&r.text(1)?).map_err(|_| internal("read a stored charge"))?;
+        let shrunk: Vec<StoredBucket> = buckets
+            .iter()
+            .map(|b| StoredBucket {
+                key: b.key.clone(),
+                add: if b.key.starts_with("item:") {
+                    b.add
+                } else {
+                    b.add.saturating_sub(delta)
+                },
+                counts: b.counts,
+            })
+            .collect();
+        let mut stmts = vec![Stmt::exec(
+            "UPDATE mandate_charges SET amount = $2, buckets = $3, updated_at = $4 WHERE payment_id = $1 AND amount > $2",
+            vals![
+                payment_id,
+                captured,
+                serde_json::to_string(&shrunk).map_err(|_| internal("encode the charge"))?,
+                self.now().0
+            ],
+        )
+        .expect(Expect::One, "unshrunk")];
+        for b in buckets.iter().filter(|b| !b.key.starts_with("item:")) {
+            stmts.push(Stmt::exec(
+                "UPDATE mandate_usage SET amount = amount - $3 WHERE mandate_id = $1 AND bucket = $2",
+                vals![&mandate_id, &b.key, delta],
+            ));
+        }
+        match self.db.write(stmts).await {
+            Ok(_) | Err(DbError::Precondition(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Mark a charge's hold as placed. `false` when the charge was released meanwhile (the
     /// caller must then void its hold).
     async fn mark_charge_held(&self, payment_id: &str) -> Result<bool> {

@@ -126,6 +126,9 @@ impl Wallet {
         if let Ok(mut cache) = self.directory_cache.lock() {
             *cache = None;
         }
+        if let Ok(mut cache) = self.es256_cache.lock() {
+            *cache = None;
+        }
         self.jwks().await
     }
 
@@ -173,6 +176,25 @@ impl Wallet {
         let pkcs8 = self.open_record(&row.text(0)?).await?;
         Ed25519KeyPair::from_pkcs8(pkcs8.expose())
             .map_err(|_| internal("load Purser's Ed25519 key"))
+    }
+
+    /// The active ES256 key, kept in memory for up to a minute (a rotation on this node
+    /// clears it at once; on another node it is picked up within the minute, and the retired
+    /// key stays published, so receipts signed meanwhile still verify).
+    pub async fn es256_signer(&self) -> Result<(String, std::sync::Arc<purser_ap2::Es256Signer>)> {
+        if let Ok(cache) = self.es256_cache.lock() {
+            if let Some((at, kid, signer)) = cache.as_ref() {
+                if at.elapsed() < std::time::Duration::from_secs(60) {
+                    return Ok((kid.clone(), signer.clone()));
+                }
+            }
+        }
+        let (kid, signer) = self.active_es256().await?;
+        let signer = std::sync::Arc::new(signer);
+        if let Ok(mut cache) = self.es256_cache.lock() {
+            *cache = Some((std::time::Instant::now(), kid.clone(), signer.clone()));
+        }
+        Ok((kid, signer))
     }
 
     /// The active ES256 key, for signing mandates and receipts: (kid, signer).

@@ -92,6 +92,30 @@ impl Client {
         }
     }
 
+    /// GET a text answer (CSV, an evidence file) as it is.
+    pub fn get_text(&self, who: As, path: &str) -> Result<String, String> {
+        let url = format!("{}{path}", self.args.server.trim_end_matches('/'));
+        let mut req = self.http.request("GET", &url);
+        if let Some(t) = self.bearer(who)? {
+            req = req.set("authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => r
+                .into_string()
+                .map_err(|e| format!("the server's answer could not be read: {e}")),
+            Err(ureq::Error::Status(status, r)) => {
+                let v: Value = r.into_json().unwrap_or(Value::Null);
+                let msg = v["message"].as_str().unwrap_or("the server refused the request");
+                let code = v["code"].as_str().unwrap_or("error");
+                Err(format!("{msg} ({code}, HTTP {status})"))
+            }
+            Err(ureq::Error::Transport(t)) => Err(format!(
+                "cannot reach Purser at {}: {t}; is `purser serve` running there? (set --server or PURSER_URL)",
+                self.args.server
+            )),
+        }
+    }
+
     /// Send a request; the JSON answer on success, a sentence (with the server's code) on
     /// failure.
     pub fn call(

@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod mandate_cmd;
+mod payment_cmd;
 mod verify;
 mod wallet_cmd;
 
@@ -92,6 +93,27 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: wallet_cmd::KeysCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your agents' payments, one at a time.
+    Payment {
+        #[command(subcommand)]
+        command: payment_cmd::PaymentCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your bill: what your agents paid, filtered and totalled; --csv to export.
+    Bill {
+        #[command(flatten)]
+        args: payment_cmd::BillArgs,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your agents' tasks and their timelines.
+    Task {
+        #[command(subcommand)]
+        command: payment_cmd::TaskCommand,
         #[command(flatten)]
         client: client::ClientArgs,
     },
@@ -267,6 +289,9 @@ fn main() -> ExitCode {
             wallet_cmd::keys(&client::Client::new(client), command)
         }
         Command::Mandate { command, client } => return mandate_cmd::run(command, client),
+        Command::Payment { command, client } => return payment_cmd::run_payment(command, client),
+        Command::Bill { args, client } => return payment_cmd::run_bill(args, client),
+        Command::Task { command, client } => return payment_cmd::run_task(command, client),
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {

@@ -371,7 +371,10 @@ impl Wallet {
             Err(DbError::Conflict(_)) => return self.replay(agent, &id, &request_hash).await,
             Err(e) => return Err(e.into()),
         }
-        let outcome = self.decide(agent, &binding, &id, &c, now).await;
+        let mut funding = String::new();
+        let outcome = self
+            .decide(agent, &binding, &id, &c, now, &mut funding)
+            .await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) if e.kind == Kind::Unavailable => {
@@ -383,7 +386,8 @@ impl Wallet {
                 message: e.message.clone(),
             }]),
         };
-        self.record_decision(agent, &id, &c, outcome).await?;
+        self.record_decision(agent, &id, &c, outcome, &funding)
+            .await?;
         Ok((self.payment_for_agent(agent, &id).await?, false))
     }
 
@@ -428,6 +432,7 @@ impl Wallet {
         id: &str,
         c: &Checked,
         now: Timestamp,
+        funding_used: &mut String,
     ) -> Result<Outcome> {
         if binding.frozen {
             return Ok(decline(
@@ -471,6 +476,7 @@ impl Wallet {
             Ok(f) => f,
             Err(o) => return Ok(o),
         };
+        funding_used.clone_from(&funding.source);
         if let Some(o) = self.anomaly(agent, id, c, now).await? {
             return Ok(o);
         }
@@ -543,12 +549,6 @@ impl Wallet {
             }
             Err(e) => return Err(e),
         };
-        self.db
-            .write(vec![Stmt::exec(
-                "UPDATE payments SET funding = $2 WHERE id = $1",
-                vals![id, &funding.source],
-            )])
-            .await?;
         if !e.allowed() {
             return Ok(Outcome::Declined(
                 e.failures
@@ -749,7 +749,7 @@ impl Wallet {
     /// Sign what was decided about a payment, with Purser's ES256 key.
     pub(crate) async fn sign_receipt(&self, claims: serde_json::Value) -> Result<String> {
         use purser_ap2::JwsSigner;
-        let (_, signer) = self.active_es256().await?;
+        let (_, signer) = self.es256_signer().await?;
         signer
             .sign_jwt(RECEIPT_TYP, &claims)
             .map_err(|_| internal("sign the decision receipt"))
@@ -763,6 +763,7 @@ impl Wallet {
         id: &str,
         c: &Checked,
         outcome: Outcome,
+        funding: &str,
     ) -> Result<()> {
         let now = self.now();
         let ttl = c
@@ -830,7 +831,7 @@ impl Wallet {
         let reasons_json =
             serde_json::to_string(&reasons).map_err(|_| internal("encode the decision"))?;
         let mut stmts = vec![Stmt::exec(
-            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7 WHERE id = $1 AND status = 'deciding'",
+            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7, funding = $8 WHERE id = $1 AND status = 'deciding'",
             vals![
                 id,
                 status,
@@ -838,7 +839,8 @@ impl Wallet {
                 reasons_json,
                 &receipt,
                 cred_exp,
-                now.0
+                now.0,
+                funding
             ],
         )
         .expect(purser_store::db::Expect::One, "deciding")];

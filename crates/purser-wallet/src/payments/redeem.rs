@@ -287,7 +287,11 @@ impl Wallet {
             .into_iter()
             .next()
         {
-            Some(Ok(LedgerOutcome::Transfer { .. })) => {}
+            Some(Ok(LedgerOutcome::Transfer { .. })) => {
+                if amount < p.amount.minor {
+                    self.shrink_mandate_charge(id, amount).await?;
+                }
+            }
             Some(Err(e)) if e.code() == "hold_expired" || e.code() == "hold_already_voided" => {
                 self.end_payment(id, &["capturing"], "expired", e.code())
                     .await?;

@@ -263,6 +263,14 @@ both!(approve_capture_refund, |storage| {
     assert_eq!(c["status"], "captured", "{c}");
     assert_eq!(c["captured"]["amount"], 35_000);
     assert_eq!(s.user.available(p), 500_000 - 35_000);
+    let m = s
+        .user
+        .get(p, &format!("/v1/mandates/{}", s.mandate))
+        .want(200);
+    assert_eq!(
+        m["usage"]["spent"]["amount"], 35_000,
+        "the budget counts what was captured: {m}"
+    );
     s.merchant
         .capture(p, &token, 100)
         .refused(409, "credential_used");
