@@ -619,3 +619,117 @@ both!(an_exclusive_card_is_the_limit, |storage| {
     // The main wallet was never touched.
     assert_eq!(s.user.available(p), 400_000);
 });
+
+/// What the load saw acknowledged: approvals (key, body, payment id) and captures.
+#[derive(Default, Clone)]
+struct Seen {
+    approved: Vec<(String, Value, String)>,
+    captured: Vec<String>,
+}
+
+both!(a_crash_loses_nothing_acknowledged, |storage| {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = TempDir::new("payments-crash");
+    let mut p = crate::support::start_with(
+        dir.path(),
+        &storage,
+        &["--agent-payments-per-minute", "100000"],
+    );
+    let user = Person::new(&p, "Dana");
+    user.funded(&p, 1_000_000);
+    let (agent, _) = bound_agent(&p, &user, &user);
+    let mandate = give_mandate(&p, &user, &agent, &boots_mandate());
+    let merchant = register_merchant(&p, "Trail Outfitters", &format!("{}.example", unique("t")));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|sc| {
+        for t in 0..4 {
+            let (p, user, agent, mandate, merchant, seen, stop) = (
+                &p,
+                &user,
+                &agent,
+                &mandate,
+                &merchant,
+                seen.clone(),
+                stop.clone(),
+            );
+            sc.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let body = pay_body(user, mandate, merchant, &format!("Lace #{t}-{n}"), 1, 100);
+                    let key = unique("crash");
+                    let r = std::panic::catch_unwind(|| pay(p, agent, &key, &body));
+                    let Ok(r) = r else { return };
+                    if r.status != 200 {
+                        return; // the server is gone
+                    }
+                    let v = r.body.clone();
+                    if v["status"] != "approved" {
+                        continue;
+                    }
+                    let id = v["id"].as_str().unwrap_or_default().to_string();
+                    let token = v["credential"]["token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock()
+                        .map(|mut s| s.approved.push((key, body, id.clone())))
+                        .ok();
+                    if n % 2 == 0 {
+                        let c = std::panic::catch_unwind(|| merchant.capture(p, &token, 100));
+                        match c {
+                            Ok(c) if c.status == 200 => {
+                                seen.lock().map(|mut s| s.captured.push(id)).ok();
+                            }
+                            _ => return,
+                        }
+                    }
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+        // SIGKILL mid-load: no chance to finish anything.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &p.pid().to_string()])
+            .status();
+        stop.store(true, Ordering::Relaxed);
+    });
+    p.kill();
+    let seen = seen
+        .lock()
+        .map(|s| (s.approved.clone(), s.captured.clone()))
+        .unwrap_or_default();
+    assert!(!seen.0.is_empty(), "the load made progress before the kill");
+
+    let p = start(dir.path(), &storage);
+    let mut held = 0;
+    for (key, body, id) in &seen.0 {
+        let v = user.get(&p, &format!("/v1/payments/{id}")).want(200);
+        let status = v["status"].as_str().unwrap_or_default();
+        if seen.1.contains(id) {
+            assert_eq!(status, "captured", "an acknowledged capture survives: {v}");
+        } else {
+            assert!(
+                ["approved", "capturing", "captured"].contains(&status),
+                "an acknowledged approval survives: {v}"
+            );
+            if status == "approved" {
+                held += 100;
+            }
+        }
+        // A retry with the same key answers the same payment.
+        let r = pay(&p, &agent, key, body);
+        assert!(r.replayed(), "{r:?}");
+        assert_eq!(r.want(200)["id"], id.as_str());
+    }
+    let captured = 100 * seen.1.len() as i64;
+    assert!(
+        user.available(&p) <= 1_000_000 - captured - held,
+        "no money appeared: acknowledged captures and holds are all accounted for"
+    );
+    let (code, out, err) = verify(dir.path(), &storage);
+    assert_eq!(code, 0, "ledger verify: {out} {err}");
+});

@@ -196,6 +196,11 @@ pub struct Purser {
 
 /// Start `purser serve` on a free port and wait until it answers.
 pub fn start(data: &Path, storage: &Storage) -> Purser {
+    start_with(data, storage, &[])
+}
+
+/// [`start`] with extra `purser serve` arguments.
+pub fn start_with(data: &Path, storage: &Storage, extra: &[&str]) -> Purser {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -207,6 +212,7 @@ pub fn start(data: &Path, storage: &Storage) -> Purser {
     if let Some(url) = storage.url() {
         cmd.args(["--database-url", url]);
     }
+    cmd.args(extra);
     let mut child = cmd.spawn().expect("spawn purser serve");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
