@@ -116,10 +116,10 @@ fn parse(header: &str) -> Result<Parsed, WebhookError> {
                 if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(WebhookError::Malformed("t= must be unix seconds (digits)"));
                 }
-                t = Some(
-                    v.parse::<i64>()
-                        .map_err(|_| WebhookError::Malformed("t= must be unix seconds (digits)"))?,
-                );
+                t =
+                    Some(v.parse::<i64>().map_err(|_| {
+                        WebhookError::Malformed("t= must be unix seconds (digits)")
+                    })?);
             }
             "v1" => {
                 if v1.len() == MAX_SIGNATURES {
@@ -160,10 +160,9 @@ pub fn verify(
     msg.push(b'.');
     msg.extend_from_slice(body);
     // Every candidate is checked (no early exit) so timing does not say which one matched.
-    let matched = p
-        .v1
-        .iter()
-        .fold(false, |ok, sig| hmac::verify(&key, &msg, sig).is_ok() | ok);
+    let matched =
+        p.v1.iter()
+            .fold(false, |ok, sig| hmac::verify(&key, &msg, sig).is_ok() | ok);
     if !matched {
         return Err(WebhookError::Mismatch);
     }
@@ -247,7 +246,10 @@ mod tests {
     #[test]
     fn signs_the_fixed_vector() {
         assert_eq!(sign(SECRET, T, BODY), format!("t={T},v1={VECTOR}"));
-        assert_eq!(verify(&format!("t={T},v1={VECTOR}"), SECRET, BODY, T, 300), Ok(T));
+        assert_eq!(
+            verify(&format!("t={T},v1={VECTOR}"), SECRET, BODY, T, 300),
+            Ok(T)
+        );
         let upper = format!("t={T},v1={}", VECTOR.to_ascii_uppercase());
         assert_eq!(verify(&upper, SECRET, BODY, T + 10, 300), Ok(T));
     }
@@ -257,7 +259,11 @@ mod tests {
         // ^t=\d+,v1=[a-fA-F0-9]{64}$ from the ACP webhook spec.
         let h = sign(SECRET, T, BODY);
         let (t, v1) = h.split_once(",v1=").unwrap();
-        assert!(t.strip_prefix("t=").unwrap().bytes().all(|b| b.is_ascii_digit()));
+        assert!(t
+            .strip_prefix("t=")
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_digit()));
         assert_eq!(v1.len(), 64);
         assert!(v1.bytes().all(|b| b.is_ascii_hexdigit()));
     }
@@ -278,7 +284,10 @@ mod tests {
     #[test]
     fn a_forged_signature_is_a_mismatch_even_when_stale() {
         let h = sign(b"whsec_other", T, BODY);
-        assert_eq!(verify(&h, SECRET, BODY, T, 300), Err(WebhookError::Mismatch));
+        assert_eq!(
+            verify(&h, SECRET, BODY, T, 300),
+            Err(WebhookError::Mismatch)
+        );
         assert_eq!(
             verify(&h, SECRET, BODY, T + 10_000, 300),
             Err(WebhookError::Mismatch)

@@ -20,11 +20,13 @@ pub mod idempotency;
 pub mod ids;
 pub mod mandates;
 pub mod merchants;
+pub mod outbox;
 pub mod payments;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;
 pub mod vault_keys;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -60,6 +62,8 @@ pub struct Wallet {
     public_base: std::sync::Mutex<String>,
     /// The signed key directory headers: (authority, signed at, Signature-Input, Signature).
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
+    /// Wakes the webhook outbox worker when an event is written (`outbox_wake`).
+    outbox: tokio::sync::Notify,
 }
 
 impl Wallet {
@@ -87,6 +91,7 @@ impl Wallet {
             rules: payments::PaymentRules::default(),
             public_base: std::sync::Mutex::new(String::new()),
             directory_cache: std::sync::Mutex::new(None),
+            outbox: tokio::sync::Notify::new(),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {

@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod mandate_cmd;
+mod merchant_cmd;
 mod verify;
 mod wallet_cmd;
 
@@ -99,6 +100,13 @@ enum Command {
     Mandate {
         #[command(subcommand)]
         command: mandate_cmd::MandateCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Merchants (operator): register them (API key and webhook secret shown once), list them.
+    Merchant {
+        #[command(subcommand)]
+        command: merchant_cmd::MerchantCommand,
         #[command(flatten)]
         client: client::ClientArgs,
     },
@@ -263,6 +271,9 @@ fn main() -> ExitCode {
             wallet_cmd::keys(&client::Client::new(client), command)
         }
         Command::Mandate { command, client } => return mandate_cmd::run(command, client),
+        Command::Merchant { command, client } => {
+            merchant_cmd::run(&client::Client::new(client), command)
+        }
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {

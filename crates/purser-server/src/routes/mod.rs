@@ -3,6 +3,8 @@ pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
 pub mod mandates;
+pub mod merchants;
 pub mod system;
 pub mod users;
 pub mod wallet;
+pub mod webhooks;

@@ -13,3 +13,4 @@ mod signatures;
 pub mod support;
 mod tokens;
 mod wallet;
+mod webhooks;
