@@ -13,6 +13,7 @@ pub mod rail;
 pub mod secret;
 pub mod time;
 pub mod vault;
+pub mod webhook;
 
 pub use money::{Currency, Money, MoneyError, ParseOptions};
 pub use time::{Clock, ManualClock, Timestamp};

@@ -6,6 +6,7 @@ mod caller;
 pub mod error;
 mod extract;
 mod idempotency;
+mod merchant_auth;
 mod metrics;
 mod openapi;
 pub mod routes;
@@ -111,6 +112,7 @@ impl Origin {
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
     use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
+    use routes::{merchants, webhooks};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -122,6 +124,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/batch", post(ledger::batch))
         .route("/v1/users", post(users::create_user))
         .route("/v1/users/:id", get(users::get_user))
+        .route(
+            "/v1/merchants",
+            post(merchants::create).get(merchants::list),
+        )
+        .route("/v1/merchants/:id", get(merchants::get))
         .route("/v1/operator/vault", get(keys::vault_status))
         .route("/v1/operator/vault/rotate", post(keys::vault_rotate))
         .route(
@@ -191,6 +198,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tasks/:id", get(oversight::timeline))
         .route("/v1/tasks/:id/stream", get(oversight::task_stream))
         .route("/v1/bills", get(oversight::bills))
+        .route("/v1/agent/webhook", post(webhooks::set).get(webhooks::get).delete(webhooks::delete))
+        .route("/v1/agent/webhook/remove", post(webhooks::remove))
+        .route("/v1/merchant/me", get(merchants::me))
+        .route("/v1/merchant/deliveries", get(merchants::deliveries))
+        .route("/v1/merchant/deliveries/:event_id/retry", post(merchants::retry))
         .merge(operator_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -311,6 +323,8 @@ pub async fn serve(
             }
         })
     };
+    let (outbox_stop, outbox_stopped) = tokio::sync::watch::channel(false);
+    let outbox = tokio::spawn(wallet.clone().run_outbox(outbox_stopped));
     println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
     println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
     println!("  Health:   http://{addr}/healthz");
@@ -362,6 +376,10 @@ pub async fn serve(
         }
     };
     sweeper.abort();
+    // The outbox records what it is sending (bounded by its own grace) before the records
+    // writer stops; whatever it could not send stays pending for the next start.
+    let _ = outbox_stop.send(true);
+    let _ = outbox.await;
     wallet.shutdown().await;
     ledger.shutdown().await;
     tracing::info!("stopped; every acknowledged operation is committed");

@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::{
     agents, keys, ledger, ledger_dto, mandates, oversight, payments, system, users, wallet,
 };
+use crate::routes::{merchants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +27,8 @@ use crate::routes::{
         payments::authorize, payments::agent_payment, payments::get,
         oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
+        merchants::create, merchants::list, merchants::get, merchants::me, merchants::deliveries, merchants::retry,
+        webhooks::set, webhooks::get, webhooks::remove, webhooks::delete,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -38,6 +41,7 @@ use crate::routes::{
         agents::FundingSource, agents::BindingRequest,
         mandates::DraftRequest, mandates::CreateMandate, mandates::UpdateMandate, mandates::Consent,
         mandates::Simulate, mandates::Revoke,
+        merchants::CreateMerchant, webhooks::SetWebhook,
     )),
     modifiers(&OperatorAuth),
     tags((name = "ledger", description = "Double-entry ledger (operator only)"),
@@ -48,6 +52,7 @@ use crate::routes::{
         (name = "mandates", description = "What your agents may buy: drafted from your words, consented, signed as AP2 credentials, revocable"),
         (name = "payments", description = "Your agents' payments: decisions, timelines, bills and evidence"),
         (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
+        (name = "merchants", description = "Merchants: registration (operator), the merchant's own view with its API key (`Authorization: Bearer psk_…`), webhook deliveries and retries. Webhooks carry `Merchant-Signature: t=<unix>,v1=<hex HMAC-SHA256 over \"<t>.<body>\">` and `Purser-Event-Id` (deduplicate by it: delivery is at least once)"),
         (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]
 pub struct ApiDoc;
@@ -63,6 +68,10 @@ impl Modify for OperatorAuth {
             );
             components.add_security_scheme(
                 "user",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+            components.add_security_scheme(
+                "merchant",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
             components.add_security_scheme(

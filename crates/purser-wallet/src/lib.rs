@@ -20,11 +20,13 @@ pub mod idempotency;
 pub mod ids;
 pub mod mandates;
 pub mod merchants;
+pub mod outbox;
 pub mod payments;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;
 pub mod vault_keys;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct Wallet {
     known_accounts: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The signed key directory headers: (authority, signed at, Signature-Input, Signature).
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
+    /// Wakes the webhook outbox worker when an event is written (`outbox_wake`).
+    outbox: tokio::sync::Notify,
 }
 
 impl Wallet {
@@ -95,6 +99,7 @@ impl Wallet {
             directory_cache: std::sync::Mutex::new(None),
             es256_cache: std::sync::Mutex::new(None),
             known_accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
+            outbox: tokio::sync::Notify::new(),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {

@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod mandate_cmd;
 mod payment_cmd;
+mod merchant_cmd;
 mod verify;
 mod wallet_cmd;
 
@@ -121,6 +122,13 @@ enum Command {
     Mandate {
         #[command(subcommand)]
         command: mandate_cmd::MandateCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Merchants (operator): register them (API key and webhook secret shown once), list them.
+    Merchant {
+        #[command(subcommand)]
+        command: merchant_cmd::MerchantCommand,
         #[command(flatten)]
         client: client::ClientArgs,
     },
@@ -292,6 +300,9 @@ fn main() -> ExitCode {
         Command::Payment { command, client } => return payment_cmd::run_payment(command, client),
         Command::Bill { args, client } => return payment_cmd::run_bill(args, client),
         Command::Task { command, client } => return payment_cmd::run_task(command, client),
+        Command::Merchant { command, client } => {
+            merchant_cmd::run(&client::Client::new(client), command)
+        }
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {

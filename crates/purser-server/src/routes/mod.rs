@@ -5,6 +5,8 @@ pub mod ledger_dto;
 pub mod mandates;
 pub mod oversight;
 pub mod payments;
+pub mod merchants;
 pub mod system;
 pub mod users;
 pub mod wallet;
+pub mod webhooks;

@@ -332,6 +332,7 @@ CREATE TABLE deliveries (
     PRIMARY KEY (event_id, target)
 );
 CREATE INDEX deliveries_due ON deliveries(status, next_at);
+CREATE INDEX deliveries_target ON deliveries(target, next_at);
 "#,
     ),
 ];

@@ -15,3 +15,4 @@ mod signatures;
 pub mod support;
 mod tokens;
 mod wallet;
+mod webhooks;
