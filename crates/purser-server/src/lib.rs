@@ -112,7 +112,7 @@ impl Origin {
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
     use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
-    use routes::{merchants, webhooks};
+    use routes::{merchants, redeem, webhooks};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -201,6 +201,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agent/webhook", post(webhooks::set).get(webhooks::get).delete(webhooks::delete))
         .route("/v1/agent/webhook/remove", post(webhooks::remove))
         .route("/v1/merchant/me", get(merchants::me))
+        .route("/v1/merchant/captures", post(redeem::capture))
+        .route("/v1/merchant/payments/:id", get(redeem::get))
+        .route("/v1/merchant/payments/:id/void", post(redeem::void))
+        .route("/v1/merchant/payments/:id/refunds", post(redeem::refund))
         .route("/v1/merchant/deliveries", get(merchants::deliveries))
         .route("/v1/merchant/deliveries/:event_id/retry", post(merchants::retry))
         .merge(operator_routes)

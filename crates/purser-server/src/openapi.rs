@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::{
     agents, keys, ledger, ledger_dto, mandates, oversight, payments, system, users, wallet,
 };
-use crate::routes::{merchants, webhooks};
+use crate::routes::{merchants, redeem, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use crate::routes::{merchants, webhooks};
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
         merchants::create, merchants::list, merchants::get, merchants::me, merchants::deliveries, merchants::retry,
         webhooks::set, webhooks::get, webhooks::remove, webhooks::delete,
+        redeem::capture, redeem::get, redeem::void, redeem::refund,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,

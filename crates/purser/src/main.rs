@@ -4,8 +4,8 @@
 mod bench;
 mod client;
 mod mandate_cmd;
-mod payment_cmd;
 mod merchant_cmd;
+mod payment_cmd;
 mod verify;
 mod wallet_cmd;
 

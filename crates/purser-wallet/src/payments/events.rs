@@ -56,5 +56,7 @@ impl Wallet {
 
 impl Wallet {
     /// Tell the outbox worker there is something to deliver.
-    pub(crate) fn outbox_nudge(&self) {}
+    pub(crate) fn outbox_nudge(&self) {
+        self.outbox_wake();
+    }
 }

@@ -536,15 +536,14 @@ both!(payments_race_one_budget_and_one_wallet, |storage| {
     assert_eq!(s.user.available(p), 1_000_000 - total);
 
     // Four agents, each with its own mandate, race one wallet of ¥1,000: three ¥300 fit.
-    let dir = TempDir::new("payments-wallet-race");
-    let p2 = start(dir.path(), &storage);
-    let user = Person::new(&p2, "Carol");
-    user.funded(&p2, 100_000);
-    let merchant = register_merchant(&p2, "Trail Outfitters", &format!("{}.example", unique("t")));
+    let p2 = &s.p;
+    let user = Person::new(p2, "Carol");
+    user.funded(p2, 100_000);
+    let merchant = register_merchant(p2, "Trail Outfitters", &format!("{}.example", unique("t")));
     let agents: Vec<(TestAgent, String)> = (0..4)
         .map(|_| {
-            let (a, _) = bound_agent(&p2, &user, &user);
-            let m = give_mandate(&p2, &user, &a, &boots_mandate());
+            let (a, _) = bound_agent(p2, &user, &user);
+            let m = give_mandate(p2, &user, &a, &boots_mandate());
             (a, m)
         })
         .collect();
@@ -553,7 +552,7 @@ both!(payments_race_one_budget_and_one_wallet, |storage| {
             .iter()
             .flat_map(|(a, m)| (0..2).map(move |i| (a, m, i)))
             .map(|(a, m, i)| {
-                let (p2, user, merchant) = (&p2, &user, &merchant);
+                let (p2, user, merchant) = (p2, &user, &merchant);
                 sc.spawn(move || {
                     let b = pay_body(user, m, merchant, &format!("Boots {i}"), 1, 30_000);
                     let r = pay(p2, a, &unique("w"), &b).want(200);
@@ -564,8 +563,8 @@ both!(payments_race_one_budget_and_one_wallet, |storage| {
         hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
     assert_eq!(passed, 3, "a ¥1,000 wallet holds three ¥300 payments");
-    assert_eq!(user.available(&p2), 10_000);
-    let (code, out, err) = verify(dir.path(), &storage);
+    assert_eq!(user.available(p2), 10_000);
+    let (code, out, err) = verify(s._dir.path(), &storage);
     assert_eq!(code, 0, "ledger verify: {out} {err}");
 });
 
