@@ -26,6 +26,7 @@ use crate::routes::{
         payments::authorize, payments::agent_payment, payments::get,
         oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
+        crate::routes::pins::set_pin, crate::routes::pins::pin_status,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -38,6 +39,7 @@ use crate::routes::{
         agents::FundingSource, agents::BindingRequest,
         mandates::DraftRequest, mandates::CreateMandate, mandates::UpdateMandate, mandates::Consent,
         mandates::Simulate, mandates::Revoke,
+        crate::routes::pins::SetPin, purser_wallet::pins::PinStatus,
     )),
     modifiers(&OperatorAuth),
     tags((name = "ledger", description = "Double-entry ledger (operator only)"),

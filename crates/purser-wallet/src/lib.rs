@@ -21,6 +21,7 @@ pub mod ids;
 pub mod mandates;
 pub mod merchants;
 pub mod payments;
+pub mod pins;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;

@@ -8,3 +8,5 @@ pub mod payments;
 pub mod system;
 pub mod users;
 pub mod wallet;
+pub mod confirm;
+pub mod pins;
