@@ -3,9 +3,9 @@
 
 pub mod auth;
 mod caller;
-pub mod html;
 pub mod error;
 mod extract;
+pub mod html;
 mod idempotency;
 mod metrics;
 mod openapi;

@@ -123,7 +123,8 @@ fn not_set() -> WalletError {
 
 /// The shape every PIN must have; a value that fails this cannot be anyone's PIN.
 fn well_formed(pin: &str) -> bool {
-    (PIN_MIN_DIGITS..=PIN_MAX_DIGITS).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit())
+    (PIN_MIN_DIGITS..=PIN_MAX_DIGITS).contains(&pin.len())
+        && pin.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn malformed(param: &str) -> WalletError {
@@ -139,7 +140,10 @@ fn malformed(param: &str) -> WalletError {
 /// few keypad patterns.
 pub fn is_trivial(pin: &str) -> bool {
     let d = pin.as_bytes();
-    let repeats = (1..=3).any(|n| d.len() % n == 0 && d.chunks(n).all(|c| c == &d[..n]));
+    let repeats = (1..=3).any(|n| {
+        let mut blocks = d.chunks_exact(n);
+        blocks.remainder().is_empty() && blocks.all(|c| c == &d[..n])
+    });
     let run = |step: i16| {
         d.windows(2)
             .all(|w| i16::from(w[1]) - i16::from(w[0]) == step)

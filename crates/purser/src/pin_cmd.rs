@@ -71,7 +71,9 @@ fn read_pins(pin_set: bool, from_stdin: bool) -> Result<(String, Option<String>)
     let new = prompt("New PIN (6–12 digits): ")?;
     let again = prompt("The new PIN again: ")?;
     if new != again {
-        return Err("the two new PINs differ; nothing was changed — run `purser pin set` again".into());
+        return Err(
+            "the two new PINs differ; nothing was changed — run `purser pin set` again".into(),
+        );
     }
     Ok((new, current))
 }
@@ -94,7 +96,8 @@ pub fn run(c: &Client, cmd: PinCommand) -> Result<(), String> {
             )?;
             show(c, &v, |_| {
                 if pin_set {
-                    "PIN changed. Use it to approve or decline payments on confirmation pages.".into()
+                    "PIN changed. Use it to approve or decline payments on confirmation pages."
+                        .into()
                 } else {
                     "PIN set. Use it to approve or decline payments on confirmation pages.".into()
                 }
@@ -107,9 +110,9 @@ pub fn run(c: &Client, cmd: PinCommand) -> Result<(), String> {
 fn status_line(v: &Value) -> String {
     match (v["pin_set"] == true, v["locked_until"].as_str()) {
         (false, _) => "No PIN set. Set one with: purser pin set".into(),
-        (true, Some(until)) => format!(
-            "PIN set, but PIN entry is locked after too many wrong PINs until {until}."
-        ),
+        (true, Some(until)) => {
+            format!("PIN set, but PIN entry is locked after too many wrong PINs until {until}.")
+        }
         (true, None) => "PIN set.".into(),
     }
 }

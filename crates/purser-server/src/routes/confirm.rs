@@ -59,6 +59,19 @@ fn time_left(expires_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// A message as a sentence on a page: capital first letter, final full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 /// `2026-11-21T20:30:00Z` → `2026-11-21 20:30 UTC`.
 fn readable_time(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
@@ -127,6 +140,12 @@ fn pending_page(
     notice: Option<&str>,
 ) -> Response {
     let mut h = String::from("<h1>Confirm this payment</h1>\n");
+    // Above everything: after a wrong PIN the page reloads at its top.
+    if let Some(n) = notice {
+        h.push_str(&format!(
+            "<section class=\"card notice\" role=\"alert\">\n<p>{n}</p>\n</section>\n"
+        ));
+    }
     h.push_str(&summary(v));
     h.push_str(&format!(
         "<section class=\"card why\">\n<h2>Why you are asked</h2>\n<p>{}</p>\n<p class=\"muted\">This link expires at {} ({}).</p>\n</section>\n",
@@ -134,11 +153,6 @@ fn pending_page(
         html_escape(&readable_time(&v.expires_at)),
         time_left(v.expires_at_ms, now_ms),
     ));
-    if let Some(n) = notice {
-        h.push_str(&format!(
-            "<section class=\"card notice\" role=\"alert\">\n<p>{n}</p>\n</section>\n"
-        ));
-    }
     // The token is checked to be [A-Za-z0-9_] before any page is made; escaped all the same.
     h.push_str(&format!(
         "<form class=\"card\" method=\"post\" action=\"/confirm/{}\">\n<label for=\"pin\">Your Purser PIN</label>\n<input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" pattern=\"[0-9]*\" minlength=\"6\" maxlength=\"12\" autocomplete=\"off\" required>\n<div class=\"buttons\">\n<button type=\"submit\" name=\"action\" value=\"approve\" class=\"approve\">Approve {}</button>\n<button type=\"submit\" name=\"action\" value=\"decline\" class=\"decline\">Decline</button>\n</div>\n</form>\n",
@@ -203,9 +217,7 @@ fn view_page(
 }
 
 fn token_of(path: Result<Path<String>, PathRejection>) -> Option<String> {
-    path.ok()
-        .map(|Path(t)| t)
-        .filter(|t| plausible(t.as_str()))
+    path.ok().map(|Path(t)| t).filter(|t| plausible(t.as_str()))
 }
 
 /// An error with no view to show beside it.
@@ -223,8 +235,11 @@ fn error_page(e: &WalletError) -> Response {
         _ => "Your answer was not recorded",
     };
     let text = match e.kind {
-        Kind::Unavailable => format!("{} Nothing was recorded; reload this page in a moment and answer again.", e.message),
-        _ => e.message.clone(),
+        Kind::Unavailable => format!(
+            "{} Nothing was recorded; reload this page in a moment and answer again.",
+            sentence(&e.message)
+        ),
+        _ => sentence(&e.message),
     };
     message_page(status, title, &text)
 }
@@ -257,20 +272,19 @@ fn parse_form(bytes: &[u8]) -> Result<Form, &'static str> {
     let mut action = None;
     for (k, v) in form_urlencoded::parse(bytes) {
         match k.as_ref() {
-            "pin" => {
-                if pin.replace(Pin(v.into_owned())).is_some() {
-                    return Err("The form was sent with two PINs. Reload the page and try once more.");
-                }
+            "pin" if pin.is_some() => {
+                return Err("The form was sent with two PINs. Reload the page and try once more.")
+            }
+            "pin" => pin = Some(Pin(v.into_owned())),
+            "action" if action.is_some() => {
+                return Err("Choose either Approve or Decline, not both.")
             }
             "action" => {
-                let a = match v.as_ref() {
+                action = Some(match v.as_ref() {
                     "approve" => ConfirmAction::Approve,
                     "decline" => ConfirmAction::Decline,
                     _ => return Err("Choose Approve or Decline."),
-                };
-                if action.replace(a).is_some() {
-                    return Err("Choose either Approve or Decline, not both.");
-                }
+                })
             }
             _ => {}
         }
@@ -314,12 +328,10 @@ pub async fn decide(
         Err(e) => match (e.kind, e.code.as_str()) {
             // A PIN the person can correct: the same page again, with what went wrong.
             (_, "pin_wrong" | "pin_invalid") => {
-                retry_page(&state, &token, status_of(&e), &e.message).await
+                retry_page(&state, &token, status_of(&e), &sentence(&e.message)).await
             }
             // Already answered, expired, …: show what became of it, if it can be read.
-            (Kind::Conflict | Kind::Unprocessable, c)
-                if !c.starts_with("pin_") =>
-            {
+            (Kind::Conflict | Kind::Unprocessable, c) if !c.starts_with("pin_") => {
                 match state.wallet.confirmation_view(&token).await {
                     Ok(v) if v.status != "pending" || v.expires_at_ms <= state.wallet.now().0 => {
                         view_page(status_of(&e), &v, &token, state.wallet.now().0, None)
@@ -460,7 +472,10 @@ mod tests {
         }
         let (_, html) = text(decided_page(&view("approved"), ConfirmAction::Approve)).await;
         assert_inert(&html);
-        assert!(html.contains("Approved — the agent can now pay ¥1,299.00."), "{html}");
+        assert!(
+            html.contains("Approved — the agent can now pay ¥1,299.00."),
+            "{html}"
+        );
     }
 
     #[tokio::test]
@@ -472,9 +487,26 @@ mod tests {
     }
 
     #[test]
+    fn messages_read_as_sentences_on_a_page() {
+        assert_eq!(
+            sentence("that PIN is wrong; 4 more"),
+            "That PIN is wrong; 4 more."
+        );
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(sentence(""), "");
+        assert_eq!(sentence("éclair?"), "Éclair?");
+    }
+
+    #[test]
     fn only_token_shaped_paths_are_looked_up() {
         assert!(plausible("pcf_ABCDEFGHIJKLMNOPQRSTUVWX_abcdef234567"));
-        for bad in ["", "pcf_../x", "<script>", "pcf_x y", &"a".repeat(MAX_TOKEN_LEN + 1)] {
+        for bad in [
+            "",
+            "pcf_../x",
+            "<script>",
+            "pcf_x y",
+            &"a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
             assert!(!plausible(bad), "{bad}");
         }
     }
@@ -482,7 +514,9 @@ mod tests {
     #[test]
     fn the_form_needs_one_pin_and_one_action() {
         let f = parse_form(b"pin=482915&action=approve").ok();
-        assert!(f.as_ref().is_some_and(|f| f.pin.0 == "482915" && f.action == ConfirmAction::Approve));
+        assert!(f
+            .as_ref()
+            .is_some_and(|f| f.pin.0 == "482915" && f.action == ConfirmAction::Approve));
         let f = parse_form(b"action=decline&pin=%34%38%32%39%31%35&extra=1").ok();
         assert!(f.is_some_and(|f| f.pin.0 == "482915" && f.action == ConfirmAction::Decline));
         for bad in [
@@ -495,7 +529,11 @@ mod tests {
             b"pin=482915&action=steal",
             b"\xff\xfe=\x00",
         ] {
-            assert!(parse_form(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_form(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -1,12 +1,12 @@
 pub mod agents;
+pub mod confirm;
 pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
 pub mod mandates;
 pub mod oversight;
 pub mod payments;
+pub mod pins;
 pub mod system;
 pub mod users;
 pub mod wallet;
-pub mod confirm;
-pub mod pins;
