@@ -5,6 +5,7 @@ pub mod auth;
 mod caller;
 pub mod error;
 mod extract;
+pub mod html;
 mod idempotency;
 mod merchant_auth;
 mod metrics;
@@ -151,6 +152,9 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/http-message-signatures-directory", get(keys::directory))
         .route("/v1/setup", post(users::setup))
         .route("/v1/me", get(users::me))
+        .route("/v1/me/pin", get(routes::pins::pin_status).post(routes::pins::set_pin))
+        .route("/confirm/:token", get(routes::confirm::show).post(routes::confirm::decide))
+        .route(html::STYLESHEET_PATH, get(html::stylesheet))
         .route("/v1/tokens", post(users::create_token).get(users::list_tokens))
         .route("/v1/tokens/:id/revoke", post(users::revoke_token))
         .route("/v1/wallet", get(wallet::wallet))

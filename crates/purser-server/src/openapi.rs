@@ -30,6 +30,7 @@ use crate::routes::{merchants, redeem, webhooks};
         merchants::create, merchants::list, merchants::get, merchants::me, merchants::deliveries, merchants::retry,
         webhooks::set, webhooks::get, webhooks::remove, webhooks::delete,
         redeem::capture, redeem::get, redeem::void, redeem::refund,
+        crate::routes::pins::set_pin, crate::routes::pins::pin_status,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -43,6 +44,7 @@ use crate::routes::{merchants, redeem, webhooks};
         mandates::DraftRequest, mandates::CreateMandate, mandates::UpdateMandate, mandates::Consent,
         mandates::Simulate, mandates::Revoke,
         merchants::CreateMerchant, webhooks::SetWebhook,
+        crate::routes::pins::SetPin, purser_wallet::pins::PinStatus,
     )),
     modifiers(&OperatorAuth),
     tags((name = "ledger", description = "Double-entry ledger (operator only)"),

@@ -22,6 +22,7 @@ pub mod mandates;
 pub mod merchants;
 pub mod outbox;
 pub mod payments;
+pub mod pins;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;

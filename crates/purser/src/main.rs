@@ -6,6 +6,7 @@ mod client;
 mod mandate_cmd;
 mod merchant_cmd;
 mod payment_cmd;
+mod pin_cmd;
 mod verify;
 mod wallet_cmd;
 
@@ -47,6 +48,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: wallet_cmd::TokenCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Your PIN, for approving payments on confirmation pages (never given as an argument).
+    Pin {
+        #[command(subcommand)]
+        command: pin_cmd::PinCommand,
         #[command(flatten)]
         client: client::ClientArgs,
     },
@@ -277,6 +285,7 @@ fn main() -> ExitCode {
         Command::Token { command, client } => {
             wallet_cmd::token(&client::Client::new(client), command)
         }
+        Command::Pin { command, client } => pin_cmd::run(&client::Client::new(client), command),
         Command::Wallet { client } => wallet_cmd::wallet(&client::Client::new(client)),
         Command::Card { command, client } => {
             wallet_cmd::card(&client::Client::new(client), command)

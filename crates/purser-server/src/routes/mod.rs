@@ -1,4 +1,5 @@
 pub mod agents;
+pub mod confirm;
 pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
@@ -7,6 +8,7 @@ pub mod merchants;
 pub mod oversight;
 pub mod payments;
 pub mod redeem;
+pub mod pins;
 pub mod system;
 pub mod users;
 pub mod wallet;

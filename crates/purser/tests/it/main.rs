@@ -10,6 +10,7 @@ mod ownership;
 mod payments;
 mod payments_clock;
 pub mod people;
+mod pins;
 mod secrets;
 mod signatures;
 pub mod support;
