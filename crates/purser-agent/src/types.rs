@@ -237,7 +237,7 @@ pub struct Confirmation {
 pub struct Payment {
     /// `pay_…`
     pub id: String,
-    /// `approved`, `pending_confirmation`, `declined`, `captured`, `voided`, `expired`, …
+    /// `approved`, `needs_confirmation`, `declined`, `captured`, `voided`, `expired`, …
     pub status: String,
     pub task_id: String,
     pub merchant_id: String,
@@ -261,6 +261,6 @@ impl Payment {
 
     /// Waiting for the person to confirm.
     pub fn needs_confirmation(&self) -> bool {
-        self.status == "pending_confirmation"
+        self.status == "needs_confirmation"
     }
 }

@@ -22,7 +22,7 @@ use crate::AppState;
 #[utoipa::path(post, path = "/v1/agent/payments", tag = "agent", request_body(content = Object, description = "PaymentBody: user_id, task_id, mandate_id, merchant {id, name?, website?, country?, category?}, items [{id?, title, quantity, unit_price {amount, currency}}], total {amount, currency}, checkout_id?, funding_source?, credential_ttl_seconds?"),
     security(("http_signature" = [])),
     params(("Idempotency-Key" = String, Header, description = "A fresh key per payment, reused on retries")),
-    responses((status = 200, description = "The decision: approved, needs_confirmation or declined"),
+    responses((status = 201, description = "The payment and its decision: approved, needs_confirmation or declined (a replay answers the same)"),
         (status = 400, description = "Malformed request (total not the sum of the items, …)", body = ErrorBody),
         (status = 403, description = "The agent is not bound to that user", body = ErrorBody),
         (status = 409, description = "The same Idempotency-Key is still being decided", body = ErrorBody),
@@ -36,7 +36,7 @@ pub async fn authorize(State(state): State<AppState>, signed: Signed) -> ApiResu
         .await
     {
         Ok((view, replayed)) => {
-            let mut r = (StatusCode::OK, Json(view)).into_response();
+            let mut r = (StatusCode::CREATED, Json(view)).into_response();
             if replayed {
                 r.headers_mut()
                     .insert("idempotent-replayed", HeaderValue::from_static("true"));

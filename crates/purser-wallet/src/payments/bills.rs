@@ -105,7 +105,7 @@ pub struct Bill {
 
 const STATUSES: [&str; 11] = [
     "declined",
-    "pending_confirmation",
+    "needs_confirmation",
     "approved",
     "capturing",
     "captured",
@@ -258,7 +258,7 @@ impl Wallet {
         let filter = clauses.join(" AND ");
         // Totals over the whole filter.
         let totals_sql = format!(
-            "SELECT p.currency, COUNT(*), SUM(p.captured), SUM(p.refunded), SUM(CASE WHEN p.status IN ('approved', 'pending_confirmation', 'capturing') THEN p.amount ELSE 0 END) FROM payments p WHERE {filter} GROUP BY p.currency ORDER BY p.currency"
+            "SELECT p.currency, COUNT(*), SUM(p.captured), SUM(p.refunded), SUM(CASE WHEN p.status IN ('approved', 'needs_confirmation', 'capturing') THEN p.amount ELSE 0 END) FROM payments p WHERE {filter} GROUP BY p.currency ORDER BY p.currency"
         );
         let mut totals = Vec::new();
         for r in self.db.query(&totals_sql, filter_params).await? {

@@ -3,9 +3,15 @@
 //! confirmation link opens. Link tokens are unguessable (a MAC under a sealed key), single-use
 //! (the confirmation's status changes once) and expire.
 
+use purser_core::{Money, Timestamp};
+use purser_store::db::{DbError, Expect, Stmt};
+use purser_store::vals;
 use serde::Serialize;
+use serde_json::json;
 
-use crate::error::{Result, WalletError};
+use super::views::currency_of;
+use super::{credential, events, internal};
+use crate::error::{Kind, Result, WalletError};
 use crate::funds::Shown;
 use crate::Wallet;
 
@@ -49,12 +55,97 @@ pub enum ConfirmAction {
     Decline,
 }
 
+fn unknown_link() -> WalletError {
+    WalletError::new(
+        Kind::NotFound,
+        "confirmation_not_found",
+        "this confirmation link is not valid; open the link exactly as the agent gave it",
+    )
+}
+
 impl Wallet {
     /// The confirmation behind a link token (any status, so the page can say "already
     /// approved" or "expired").
     pub async fn confirmation_view(&self, token: &str) -> Result<ConfirmationView> {
-        let _ = token;
-        Err(WalletError::not_found("confirmation", "…"))
+        let cid = credential::confirm_id(self.credential_key.expose(), token.trim())
+            .ok_or_else(unknown_link)?;
+        self.confirmation_by_id(&cid).await
+    }
+
+    async fn confirmation_by_id(&self, cid: &str) -> Result<ConfirmationView> {
+        let r = self
+            .db
+            .query_opt(
+                "SELECT c.id, c.status, c.expires_at, p.id, p.task_id, p.amount, p.currency, p.request, p.mandate_id, p.reasons, a.name, a.operator, m.name, m.website, m.country, p.user_id FROM confirmations c JOIN payments p ON p.id = c.payment_id JOIN agents a ON a.id = p.agent_id JOIN merchants m ON m.id = p.merchant_id WHERE c.id = $1",
+                vals![cid],
+            )
+            .await?
+            .ok_or_else(unknown_link)?;
+        let c = currency_of(&r.text(6)?)?;
+        let mut status = r.text(1)?;
+        let expires = r.int(2)?;
+        if status == "pending" && expires <= self.now().0 {
+            status = "expired".into();
+        }
+        // The items as the agent asked for them (the signed body).
+        let request: serde_json::Value =
+            serde_json::from_str(&r.text(7)?).map_err(|_| internal("read the payment"))?;
+        let body: serde_json::Value = request["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        let items = body["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| ItemView {
+                        title: i["title"].as_str().unwrap_or_default().trim().to_string(),
+                        quantity: i["quantity"]
+                            .as_u64()
+                            .and_then(|q| u32::try_from(q).ok())
+                            .unwrap_or(0),
+                        unit_price: i["unit_price"]["amount"]
+                            .as_i64()
+                            .map(|m| Shown::from(Money::new(m, c))),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mandate_id = r.opt_text(8)?;
+        let user_id = r.text(15)?;
+        let (summary, words) = match &mandate_id {
+            Some(m) => match self.load_mandate(&user_id, m).await {
+                Ok(rec) => (
+                    Some(rec.summary),
+                    Some(rec.mandate.provenance.user_words).filter(|w| !w.trim().is_empty()),
+                ),
+                Err(_) => (None, None),
+            },
+            None => (None, None),
+        };
+        let reasons: Vec<super::Reason> = serde_json::from_str(&r.text(9)?).unwrap_or_default();
+        Ok(ConfirmationView {
+            confirmation_id: r.text(0)?,
+            status,
+            expires_at: Timestamp(expires).to_rfc3339(),
+            expires_at_ms: expires,
+            payment_id: r.text(3)?,
+            task_id: r.text(4)?,
+            merchant_name: r.text(12)?,
+            merchant_website: r.text(13)?,
+            merchant_country: r.opt_text(14)?,
+            items,
+            total: Money::new(r.int(5)?, c).into(),
+            agent_name: r.text(10)?,
+            agent_operator: r.text(11)?,
+            mandate_id,
+            mandate_summary: summary,
+            mandate_words: words,
+            reason: reasons
+                .first()
+                .map(|r| r.message.clone())
+                .unwrap_or_default(),
+        })
     }
 
     /// Approve or decline with the user's PIN. Wrong PINs count towards the lockout.
@@ -64,7 +155,138 @@ impl Wallet {
         pin: &str,
         action: ConfirmAction,
     ) -> Result<ConfirmationView> {
-        let _ = (token, pin, action);
-        Err(WalletError::not_found("confirmation", "…"))
+        let view = self.confirmation_view(token).await?;
+        match view.status.as_str() {
+            "pending" => {}
+            "expired" => {
+                return Err(WalletError::conflict(
+                    "confirmation_expired",
+                    "this confirmation has expired; the money was released and the agent must ask again",
+                ))
+            }
+            _ => {
+                return Err(WalletError::conflict(
+                    "confirmation_used",
+                    format!("this payment was already {}; a confirmation link works once", view.status),
+                ))
+            }
+        }
+        let p = self
+            .open_payment(&view.payment_id)
+            .await?
+            .ok_or_else(unknown_link)?;
+        self.check_pin(&p.user_id, pin).await?;
+        let now = self.now();
+        if action == ConfirmAction::Decline {
+            let r = self
+                .db
+                .write(vec![Stmt::exec(
+                    "UPDATE confirmations SET status = 'declined', decided_at = $2, method = 'pin' WHERE id = $1 AND status = 'pending'",
+                    vals![&view.confirmation_id, now.0],
+                )
+                .expect(Expect::One, "pending")])
+                .await;
+            match r {
+                Ok(_) => {}
+                Err(DbError::Precondition(_)) => return Err(used()),
+                Err(e) => return Err(e.into()),
+            }
+            self.end_payment(
+                &p.id,
+                &["needs_confirmation"],
+                "declined",
+                "declined_by_person",
+            )
+            .await?;
+            return self.confirmation_by_id(&view.confirmation_id).await;
+        }
+        let ttl = serde_json::from_str::<serde_json::Value>(
+            &self
+                .db
+                .query_opt("SELECT request FROM payments WHERE id = $1", vals![&p.id])
+                .await?
+                .map(|r| r.text(0))
+                .transpose()?
+                .unwrap_or_default(),
+        )
+        .ok()
+        .and_then(|v| {
+            v["body"]
+                .as_str()
+                .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        })
+        .and_then(|b| b["credential_ttl_seconds"].as_i64())
+        .map_or(self.rules.credential_ttl_ms, |s| s.saturating_mul(1000));
+        let cred_exp = now.0.saturating_add(ttl);
+        let receipt = self
+            .sign_receipt(json!({
+                "iss": self.issuer(),
+                "iat": now.0.div_euclid(1000),
+                "payment_id": p.id,
+                "decision": "approved",
+                "confirmation": {
+                    "id": view.confirmation_id,
+                    "decided_by": p.user_id,
+                    "method": "pin",
+                    "decided_at": now.to_rfc3339(),
+                },
+                "user_id": p.user_id,
+                "agent": {"id": p.agent_id},
+                "merchant_id": p.merchant_id,
+                "amount": {"amount": p.amount.minor, "currency": p.amount.currency.code()},
+                "credential": {
+                    "merchant_id": p.merchant_id,
+                    "max_amount": p.amount.minor,
+                    "currency": p.amount.currency.code(),
+                    "expires_at": Timestamp(cred_exp).to_rfc3339(),
+                    "checkout_id": p.checkout_id,
+                    "single_use": true,
+                },
+            }))
+            .await?;
+        let mut stmts = vec![
+            Stmt::exec(
+                "UPDATE confirmations SET status = 'approved', decided_at = $2, method = 'pin', receipt = $3 WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                vals![&view.confirmation_id, now.0, &receipt],
+            )
+            .expect(Expect::One, "pending"),
+            Stmt::exec(
+                "UPDATE payments SET status = 'approved', credential_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation'",
+                vals![&p.id, cred_exp],
+            )
+            .expect(Expect::One, "pending"),
+        ];
+        stmts.extend(self.event_stmts(
+            &events::NewEvent {
+                kind: "payment.approved",
+                user_id: &p.user_id,
+                agent_id: &p.agent_id,
+                merchant_id: &p.merchant_id,
+                payment_id: &p.id,
+                task_id: &p.task_id,
+                data: json!({
+                    "payment_id": p.id,
+                    "status": "approved",
+                    "confirmed_by": "person",
+                    "amount": {"amount": p.amount.minor, "currency": p.amount.currency.code()},
+                    "merchant_id": p.merchant_id,
+                }),
+            },
+            now,
+        )?);
+        match self.db.write(stmts).await {
+            Ok(_) => {}
+            Err(DbError::Precondition(_)) => return Err(used()),
+            Err(e) => return Err(e.into()),
+        }
+        self.outbox_nudge();
+        self.confirmation_by_id(&view.confirmation_id).await
     }
+}
+
+fn used() -> WalletError {
+    WalletError::conflict(
+        "confirmation_used",
+        "this confirmation was decided or expired just now; a confirmation link works once",
+    )
 }

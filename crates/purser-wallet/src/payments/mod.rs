@@ -11,7 +11,7 @@
 //! the agent's payment velocity, the same cart paid minutes ago), and finally the mandate —
 //! charged atomically with the ledger hold (`reserve_under_mandate`: the hold moves the money
 //! from the funding account towards `merchant:<mch>:<CUR>`, pending). Only after the hold is
-//! durable does one write record the outcome (`approved`, `pending_confirmation` with a
+//! durable does one write record the outcome (`approved`, `needs_confirmation` with a
 //! confirmation, or `declined`), the signed decision receipt, the timeline event and its
 //! webhook deliveries; then the agent gets its answer.
 //!
@@ -22,7 +22,7 @@
 //!
 //! # After the decision
 //!
-//! `confirm.rs`: the person approves or declines a `pending_confirmation` payment with their
+//! `confirm.rs`: the person approves or declines a `needs_confirmation` payment with their
 //! PIN. `redeem.rs`: the merchant captures (once, up to the held amount; the rest is
 //! released), voids, or refunds. `sweep.rs`: credentials and confirmations expire on their own;
 //! interrupted captures and refunds are driven to their end.
@@ -688,7 +688,7 @@ impl Wallet {
         let dup = self
             .db
             .query_opt(
-                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND status IN ('approved', 'pending_confirmation', 'capturing', 'captured') LIMIT 1",
+                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND status IN ('approved', 'needs_confirmation', 'capturing', 'captured') LIMIT 1",
                 vals![
                     &agent.agent_id,
                     &c.cart_hash,
@@ -783,7 +783,7 @@ impl Wallet {
                 None,
             ),
             Outcome::NeedsConfirmation(why) => (
-                "pending_confirmation",
+                "needs_confirmation",
                 vec![Reason {
                     code: "confirmation_required".into(),
                     message: why.clone(),
@@ -794,7 +794,7 @@ impl Wallet {
         };
         let confirm_exp = now.0.saturating_add(self.rules.confirmation_ttl_ms);
         let decision = match status {
-            "pending_confirmation" => "needs_confirmation",
+            "needs_confirmation" => "needs_confirmation",
             s => s,
         };
         let claims = json!({

@@ -70,13 +70,13 @@ impl Wallet {
         // Open payments of agents frozen or unbound (a crash after the freeze, before the voids).
         for id in self
             .ids_where(
-                "SELECT p.id FROM payments p JOIN bindings b ON b.id = p.binding_id WHERE p.status IN ('approved', 'pending_confirmation') AND (b.frozen = 1 OR b.status <> 'active') AND p.updated_at < $1 LIMIT $2",
+                "SELECT p.id FROM payments p JOIN bindings b ON b.id = p.binding_id WHERE p.status IN ('approved', 'needs_confirmation') AND (b.frozen = 1 OR b.status <> 'active') AND p.updated_at < $1 LIMIT $2",
                 stale,
             )
             .await?
         {
             if self
-                .end_payment(&id, &["approved", "pending_confirmation"], "voided", "agent_frozen")
+                .end_payment(&id, &["approved", "needs_confirmation"], "voided", "agent_frozen")
                 .await?
             {
                 n += 1;
@@ -99,13 +99,13 @@ impl Wallet {
         }
         for id in self
             .ids_where(
-                "SELECT p.id FROM payments p JOIN confirmations c ON c.payment_id = p.id WHERE p.status = 'pending_confirmation' AND c.expires_at < $1 ORDER BY c.expires_at LIMIT $2",
+                "SELECT p.id FROM payments p JOIN confirmations c ON c.payment_id = p.id WHERE p.status = 'needs_confirmation' AND c.expires_at < $1 ORDER BY c.expires_at LIMIT $2",
                 now,
             )
             .await?
         {
             if self
-                .end_payment(&id, &["pending_confirmation"], "expired", "confirmation_expired")
+                .end_payment(&id, &["needs_confirmation"], "expired", "confirmation_expired")
                 .await?
             {
                 n += 1;
@@ -133,7 +133,7 @@ impl Wallet {
         let rows = self
             .db
             .query(
-                "SELECT id FROM payments WHERE binding_id = $1 AND status IN ('approved', 'pending_confirmation') LIMIT 10000",
+                "SELECT id FROM payments WHERE binding_id = $1 AND status IN ('approved', 'needs_confirmation') LIMIT 10000",
                 vals![binding_id],
             )
             .await?;
@@ -141,7 +141,7 @@ impl Wallet {
         for r in &rows {
             let id = r.text(0)?;
             if self
-                .end_payment(&id, &["approved", "pending_confirmation"], "voided", reason)
+                .end_payment(&id, &["approved", "needs_confirmation"], "voided", reason)
                 .await?
             {
                 n += 1;

@@ -66,7 +66,7 @@ pub struct ConfirmationLink {
 pub struct PaymentView {
     pub id: String,
     pub object: &'static str,
-    /// `declined`, `pending_confirmation`, `approved`, `capturing`, `captured`, `refunded`,
+    /// `declined`, `needs_confirmation`, `approved`, `capturing`, `captured`, `refunded`,
     /// `voided`, `expired` or `failed` (`deciding` only while the request runs).
     pub status: String,
     pub user_id: String,

@@ -196,7 +196,7 @@ both!(approve_capture_refund, |storage| {
     // Approved under the threshold: money held, a scoped single-use credential, a receipt.
     let body = pay_body(&s.user, &s.mandate, &s.merchant, "Trail boots", 1, 39_900);
     let key = unique("pay");
-    let a = pay(p, &s.agent, &key, &body).want(200);
+    let a = pay(p, &s.agent, &key, &body).want(201);
     assert_eq!(a["status"], "approved", "{a}");
     let id = a["id"].as_str().expect("id").to_string();
     let token = a["credential"]["token"]
@@ -218,7 +218,7 @@ both!(approve_capture_refund, |storage| {
     // The same key and body: the same payment, marked replayed. Another body: refused.
     let r = pay(p, &s.agent, &key, &body);
     assert!(r.replayed(), "{r:?}");
-    let r = r.want(200);
+    let r = r.want(201);
     assert_eq!(r["id"], id.as_str());
     assert_eq!(r["credential"]["token"], token.as_str());
     let other = pay_body(&s.user, &s.mandate, &s.merchant, "Trail boots", 1, 39_800);
@@ -303,7 +303,7 @@ both!(approve_capture_refund, |storage| {
 both!(declines_say_why_and_change_nothing, |storage| {
     let s = shop(&storage, 100_000);
     let p = &s.p;
-    let go = |b: &Value| pay(p, &s.agent, &unique("pay"), b).want(200);
+    let go = |b: &Value| pay(p, &s.agent, &unique("pay"), b).want(201);
 
     // Above the mandate's per-payment maximum.
     let d = go(&pay_body(
@@ -417,7 +417,7 @@ both!(
             &unique("pay"),
             &pay_body(&s.user, &s.mandate, &s.merchant, "Trail boots", 1, 30_000),
         )
-        .want(200);
+        .want(201);
         assert_eq!(a["status"], "approved", "{a}");
         let token = a["credential"]["token"]
             .as_str()
@@ -448,7 +448,7 @@ both!(
             &unique("pay"),
             &pay_body(&s.user, &s.mandate, &s.merchant, "Other boots", 1, 100),
         )
-        .want(200);
+        .want(201);
         assert_eq!(code_of(&d), "agent_frozen", "{d}");
 
         // Unfrozen, it pays again.
@@ -465,7 +465,7 @@ both!(
             &unique("pay"),
             &pay_body(&s.user, &s.mandate, &s.merchant, "Other boots", 1, 100),
         )
-        .want(200);
+        .want(201);
         assert_eq!(a["status"], "approved", "{a}");
     }
 );
@@ -479,7 +479,7 @@ both!(merchant_voids_an_uncaptured_payment, |storage| {
         &unique("pay"),
         &pay_body(&s.user, &s.mandate, &s.merchant, "Trail boots", 1, 30_000),
     )
-    .want(200);
+    .want(201);
     let id = a["id"].as_str().expect("id");
     let token = a["credential"]["token"].as_str().expect("token");
     let v = s
@@ -524,7 +524,7 @@ both!(payments_race_one_budget_and_one_wallet, |storage| {
                         1,
                         30_000,
                     );
-                    let a = pay(&s.p, &s.agent, &unique("race"), &b).want(200);
+                    let a = pay(&s.p, &s.agent, &unique("race"), &b).want(201);
                     i64::from(a["status"] == "approved") * 30_000
                 })
             })
@@ -555,7 +555,7 @@ both!(payments_race_one_budget_and_one_wallet, |storage| {
                 let (p2, user, merchant) = (p2, &user, &merchant);
                 sc.spawn(move || {
                     let b = pay_body(user, m, merchant, &format!("Boots {i}"), 1, 30_000);
-                    let r = pay(p2, a, &unique("w"), &b).want(200);
+                    let r = pay(p2, a, &unique("w"), &b).want(201);
                     i64::from(r["status"] == "approved")
                 })
             })
@@ -602,7 +602,7 @@ both!(an_exclusive_card_is_the_limit, |storage| {
                         30_000,
                     );
                     b["funding_source"] = json!(ecd);
-                    let r = pay(&s.p, &s.agent, &unique("e"), &b).want(200);
+                    let r = pay(&s.p, &s.agent, &unique("e"), &b).want(201);
                     if r["status"] == "approved" {
                         assert_eq!(r["funding_source"], ecd.as_str(), "{r}");
                     } else {
@@ -662,7 +662,7 @@ both!(a_crash_loses_nothing_acknowledged, |storage| {
                     let key = unique("crash");
                     let r = std::panic::catch_unwind(|| pay(p, agent, &key, &body));
                     let Ok(r) = r else { return };
-                    if r.status != 200 {
+                    if r.status != 201 {
                         return; // the server is gone
                     }
                     let v = r.body.clone();
@@ -722,7 +722,7 @@ both!(a_crash_loses_nothing_acknowledged, |storage| {
         // A retry with the same key answers the same payment.
         let r = pay(&p, &agent, key, body);
         assert!(r.replayed(), "{r:?}");
-        assert_eq!(r.want(200)["id"], id.as_str());
+        assert_eq!(r.want(201)["id"], id.as_str());
     }
     let captured = 100 * seen.1.len() as i64;
     assert!(

@@ -97,7 +97,7 @@ fn credentials_and_confirmations_expire_on_their_own() {
             .authorize(&agent, &unique("k"), &raw, body)
             .await
             .expect("authorize");
-        assert_eq!(q.status, "pending_confirmation", "{q:?}");
+        assert_eq!(q.status, "needs_confirmation", "{q:?}");
         assert_eq!(available(&w, &f).await, 100_000 - 7_000 - 15_000);
 
         // Before their time nothing changes; after it, both end and give everything back.

@@ -7,9 +7,7 @@
 //! - `purser pin set|status` from the CLI: prompt or `--pin-stdin`, never an argument.
 //! - The confirmation page for a token that does not exist: a 404 page (HTML, not JSON) with
 //!   the security headers, saying nothing about the token.
-//! - The whole approve / decline flow through a payment that needs confirmation. It needs the
-//!   payments code; until that is merged those tests are `#[ignore = "needs payments"]`
-//!   (`needs_payments!` below: replace it with `both!` to run them).
+//! - The whole approve / decline flow through a payment that needs confirmation.
 
 use std::io::Write;
 use std::path::Path;
@@ -429,32 +427,7 @@ both!(confirm_page_for_unknown_links, |storage| {
     assert!(css.text.contains("@media"), "{}", css.text);
 });
 
-// ---- the whole flow (needs payments) --------------------------------------------------
-
-/// Like `both!`, for tests that need the payments code: ignored until it is merged.
-macro_rules! needs_payments {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[test]
-            #[ignore = "needs payments"]
-            fn sqlite() {
-                let f: fn($crate::support::Storage) = $body;
-                f($crate::support::Storage::Sqlite);
-            }
-            #[test]
-            #[ignore = "needs payments"]
-            fn postgres() {
-                let f: fn($crate::support::Storage) = $body;
-                match $crate::support::PgDb::create() {
-                    Some(db) => f($crate::support::Storage::Postgres(db)),
-                    None => eprintln!("skipped: PostgreSQL not reachable"),
-                }
-            }
-        }
-    };
-}
+// ---- the whole flow --------------------------------------------------
 
 const WORDS: &str = "Buy me hiking boots, under 800 yuan; ask me above 100";
 
@@ -582,9 +555,9 @@ fn signed_post_with_key(
 /// The payment needs confirmation: its link's path (`/confirm/…`).
 #[track_caller]
 fn confirmation_path(answer: &Value) -> String {
-    // The decision is `needs_confirmation`; the stored payment reads `pending_confirmation`.
+    // The decision is `needs_confirmation`; the stored payment reads `needs_confirmation`.
     assert!(
-        ["needs_confirmation", "pending_confirmation"]
+        ["needs_confirmation", "needs_confirmation"]
             .contains(&answer["status"].as_str().unwrap_or_default()),
         "{answer}"
     );
@@ -604,7 +577,7 @@ fn payment_status(p: &dyn Server, agent: &TestAgent, id: &str) -> String {
         .to_string()
 }
 
-needs_payments!(approve_and_decline_with_a_pin, |storage| {
+both!(approve_and_decline_with_a_pin, |storage| {
     let dir = TempDir::new("pins-flow");
     let data = dir.path().join("data");
     let log = dir.path().join("purser.log");
@@ -665,7 +638,7 @@ needs_payments!(approve_and_decline_with_a_pin, |storage| {
         "the form again: {}",
         r.text
     );
-    assert_eq!(payment_status(&p, &agent, &pay_id), "pending_confirmation");
+    assert_eq!(payment_status(&p, &agent, &pay_id), "needs_confirmation");
 
     // The right PIN approves; the agent can pay.
     let r = form_post(&p, &link, &format!("pin={FIRST}&action=approve"));
@@ -713,7 +686,7 @@ needs_payments!(approve_and_decline_with_a_pin, |storage| {
     assert!(r.text.contains("PIN entry is locked"), "{}", r.text);
     assert_eq!(
         payment_status(&p, &agent, c["id"].as_str().unwrap_or_default()),
-        "pending_confirmation"
+        "needs_confirmation"
     );
     assert!(pin_status(&p, &alice)["locked_until"].is_string());
 
