@@ -14,11 +14,13 @@
 //! closed.)
 //!
 //! Timing: every check that reaches the hash costs one argon2id computation, whether the PIN is
-//! right or wrong (the final comparison is constant-time). A user without a PIN also costs one
-//! computation (the PIN is hashed with a fixed salt and thrown away) before the answer says
-//! `pin_not_set`, so the latency of a PIN check does not tell a caller whether a PIN exists.
-//! The answer itself does, to whoever holds the confirmation link — they need it to act. A
-//! locked PIN answers at once; the lock is not a secret either.
+//! right or wrong (the final comparison is constant-time), so latency says nothing about how
+//! close a guess was. A user without a PIN also costs one computation (the PIN is hashed with a
+//! fixed salt and thrown away) before the answer says `pin_not_set`: the tens of milliseconds
+//! of a check are there either way, and only the attempt counter's one database write differs.
+//! That is as far as it needs to go — the answer itself says `pin_not_set` to whoever holds the
+//! confirmation link, because the person needs it to act; what must not leak is the PIN, and
+//! nothing about it does. A locked PIN answers at once; the lock is not a secret either.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -48,8 +50,8 @@ pub const PIN_LOCK_MS: i64 = 15 * 60 * 1000;
 
 /// argon2id memory cost in KiB (19 MiB), passes and lanes: OWASP's recommended minimum for
 /// argon2id (m=19 MiB, t=2, p=1). On one core of this project's 2-core machines one hash or
-/// check takes about 30 ms (measured with the dependencies built at opt-level 2, as every
-/// profile here builds them), which is "tens of milliseconds": cheap for a person, costly for
+/// check costs about 30 ms of CPU (measured as thread CPU time, with the dependencies built at
+/// opt-level 2 as every profile here builds them), "tens of milliseconds": cheap for a person, costly for
 /// an offline attacker who stole the table (10⁶ PINs ≈ 8 core-hours per user, and the salt is
 /// per user). The parameters travel in the PHC string, so old hashes still verify after they
 /// change.
@@ -171,10 +173,15 @@ pub fn check_new_pin(pin: &str) -> Result<()> {
 
 /// argon2id off the async threads, at most [`MAX_CONCURRENT_HASHES`] at a time.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let _permit = HASHING.acquire().await.map_err(|_| hash_failed())?;
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| hash_failed())?
+    let permit = HASHING.acquire().await.map_err(|_| hash_failed())?;
+    // The permit lives in the blocking task: if the request is dropped while the hash runs,
+    // the slot stays taken until the computation really ends.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(|_| hash_failed())?
 }
 
 async fn hash_pin(pin: &str) -> Result<String> {

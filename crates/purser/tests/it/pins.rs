@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 
 use crate::both;
+use crate::payments::{boots_mandate, give_mandate, pay, pay_body, register_merchant, Merchant};
 use crate::people::*;
 use crate::support::*;
 
@@ -429,128 +430,24 @@ both!(confirm_page_for_unknown_links, |storage| {
 
 // ---- the whole flow --------------------------------------------------
 
-const WORDS: &str = "Buy me hiking boots, under 800 yuan; ask me above 100";
-
-/// A consented mandate for `agent`: at most ¥800 a payment, paid without asking up to ¥100.
-fn boots_mandate(p: &dyn Server, alice: &Person, agent: &TestAgent) -> String {
-    use purser_core::mandate::{
-        ConfirmationPolicy, ConfirmationRule, HowMuch, Mandate, Provenance,
-    };
-    use purser_core::{Currency, Money};
-    let cny = |m| Money::new(m, Currency::CNY);
-    let mandate = Mandate {
-        description: "Hiking boots".into(),
-        how_much: HowMuch {
-            per_payment_max: Some(cny(80_000)),
-            ..HowMuch::default()
-        },
-        confirmation: ConfirmationPolicy {
-            rules: vec![ConfirmationRule::AutoAtOrBelow {
-                amount: cny(10_000),
-            }],
-        },
-        provenance: Provenance {
-            user_words: WORDS.into(),
-            transcript: None,
-        },
-        ..Mandate::default()
-    };
-    let m = alice
-        .post(
-            p,
-            "/v1/mandates",
-            &json!({"agent_id": agent.id, "mandate": mandate}),
-        )
-        .want(201);
-    let id = m["id"].as_str().expect("mandate id").to_string();
-    alice
-        .post(
-            p,
-            &format!("/v1/mandates/{id}/consent"),
-            &json!({"content_hash": m["content_hash"]}),
-        )
-        .want(200);
-    id
-}
-
-/// A registered merchant's id.
-fn merchant(p: &dyn Server) -> String {
-    let m = op(
-        p,
-        "POST",
-        "/v1/merchants",
-        Some(&json!({"name": "Trail <Outfitters> & Co", "website": "https://boots.example", "country": "CN", "category": "5661"})),
-    )
-    .want(201);
-    m["merchant"]["id"]
-        .as_str()
-        .expect("merchant id")
-        .to_string()
-}
-
-/// The agent asks to pay `minor` CNY for one `title`; returns the answer.
-fn pay(
+/// The agent asks to pay one `title` at `minor` CNY from the shop whose registered name is
+/// `HOSTILE_SHOP`; returns the answer.
+fn pay_for(
     p: &dyn Server,
     agent: &TestAgent,
     user: &Person,
     mandate: &str,
-    mch: &str,
+    m: &Merchant,
     title: &str,
     minor: i64,
 ) -> Value {
-    let body = json!({
-        "user_id": user.id,
-        "task_id": unique("task"),
-        "mandate_id": mandate,
-        "merchant": {"id": mch, "name": "Trail <Outfitters> & Co", "website": "boots.example", "country": "CN"},
-        "items": [{"title": title, "quantity": 1, "unit_price": cny(minor)}],
-        "total": cny(minor),
-    });
-    let key = unique("pay");
-    signed_post_with_key(p, agent, "/v1/agent/payments", &key, &body).want(201)
+    let mut body = pay_body(user, mandate, m, title, 1, minor);
+    body["merchant"]["name"] = json!(HOSTILE_SHOP);
+    pay(p, agent, &unique("pay"), &body).want(200)
 }
 
-/// `POST` signed as `agent`, with an Idempotency-Key.
-fn signed_post_with_key(
-    p: &dyn Server,
-    agent: &TestAgent,
-    path: &str,
-    key: &str,
-    body: &Value,
-) -> Resp {
-    use purser_core::httpsig::{sign_request, RequestParts, SignParams};
-    let authority = p.base().trim_start_matches("http://").to_string();
-    let bytes = body.to_string().into_bytes();
-    let no_headers: Vec<(String, String)> = Vec::new();
-    let parts = RequestParts {
-        method: "POST",
-        scheme: Some("http"),
-        authority: &authority,
-        path,
-        query: None,
-        headers: &no_headers,
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let sig = sign_request(
-        &agent.key,
-        &parts,
-        Some(&bytes),
-        &SignParams::new(now, unique("nonce")),
-    )
-    .expect("sign");
-    let mut headers = vec![
-        ("Signature-Input", sig.signature_input.as_str()),
-        ("Signature", sig.signature.as_str()),
-        ("Idempotency-Key", key),
-    ];
-    if let Some(d) = &sig.content_digest {
-        headers.push(("Content-Digest", d.as_str()));
-    }
-    send(p, "POST", path, None, &headers, Some(&bytes))
-}
+/// A merchant name a page must show as text.
+const HOSTILE_SHOP: &str = "Trail <Outfitters> & Co";
 
 /// The payment needs confirmation: its link's path (`/confirm/…`).
 #[track_caller]
@@ -586,16 +483,17 @@ both!(approve_and_decline_with_a_pin, |storage| {
     alice.funded(&p, 500_000);
     let dev = Person::new(&p, "Dev");
     let (agent, _binding) = bound_agent(&p, &dev, &alice);
-    let mandate = boots_mandate(&p, &alice, &agent);
-    let mch = merchant(&p);
+    // At most ¥800 a payment; paid without asking at or below ¥500.
+    let mandate = give_mandate(&p, &alice, &agent, &boots_mandate());
+    let shop = register_merchant(&p, HOSTILE_SHOP, &format!("{}.example", unique("trail")));
 
-    // ¥599.00 is above the ¥100 Alice pays without being asked.
-    let a = pay(
+    // ¥599.00 is above the ¥500 Alice pays without being asked.
+    let a = pay_for(
         &p,
         &agent,
         &alice,
         &mandate,
-        &mch,
+        &shop,
         "Trail <Runner> boots",
         59_900,
     );
@@ -608,11 +506,11 @@ both!(approve_and_decline_with_a_pin, |storage| {
     for shown in [
         "¥599.00",
         "Trail &lt;Outfitters&gt; &amp; Co",
-        "boots.example",
+        shop.website.as_str(),
         "Trail &lt;Runner&gt; boots",
         "× 1",
         "Test Operator Ltd",
-        "“Buy me hiking boots, under 800 yuan; ask me above 100”",
+        "“Help me buy a pair of hiking boots, under 800 yuan; pay by yourself up to 500”",
         "Why you are asked",
         "expires at",
         "inputmode=\"numeric\"",
@@ -660,7 +558,15 @@ both!(approve_and_decline_with_a_pin, |storage| {
     assert_eq!(payment_status(&p, &agent, &pay_id), "approved");
 
     // Declining.
-    let b = pay(&p, &agent, &alice, &mandate, &mch, "Wool socks", 15_000);
+    let b = pay_for(
+        &p,
+        &agent,
+        &alice,
+        &mandate,
+        &shop,
+        "Trail boots, brown",
+        65_000,
+    );
     let link_b = confirmation_path(&b);
     let r = form_post(&p, &link_b, &format!("pin={FIRST}&action=decline"));
     assert_page(&r, 200);
@@ -671,7 +577,15 @@ both!(approve_and_decline_with_a_pin, |storage| {
     );
 
     // Five wrong PINs lock PIN entry; the sixth try, with the right PIN, is still refused.
-    let c = pay(&p, &agent, &alice, &mandate, &mch, "Gaiters", 25_000);
+    let c = pay_for(
+        &p,
+        &agent,
+        &alice,
+        &mandate,
+        &shop,
+        "Trail boots, black",
+        70_000,
+    );
     let link_c = confirmation_path(&c);
     for left in [4, 3, 2, 1] {
         let r = form_post(&p, &link_c, &format!("pin={WRONG}&action=approve"));
