@@ -443,7 +443,7 @@ fn pay_for(
 ) -> Value {
     let mut body = pay_body(user, mandate, m, title, 1, minor);
     body["merchant"]["name"] = json!(HOSTILE_SHOP);
-    pay(p, agent, &unique("pay"), &body).want(200)
+    pay(p, agent, &unique("pay"), &body).want(201)
 }
 
 /// A merchant name a page must show as text.
