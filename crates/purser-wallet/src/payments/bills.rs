@@ -275,7 +275,6 @@ impl Wallet {
             });
         }
         // The page, after the cursor.
-        let mut clauses = clauses;
         if let Some(cur) = &f.cursor {
             let (at, id) = cur
                 .split_once('_')

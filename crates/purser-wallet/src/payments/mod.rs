@@ -793,10 +793,7 @@ impl Wallet {
             ),
         };
         let confirm_exp = now.0.saturating_add(self.rules.confirmation_ttl_ms);
-        let decision = match status {
-            "needs_confirmation" => "needs_confirmation",
-            s => s,
-        };
+        let decision = status;
         let claims = json!({
             "iss": self.issuer(),
             "iat": now.0.div_euclid(1000),
