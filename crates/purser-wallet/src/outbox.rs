@@ -188,7 +188,7 @@ impl Wallet {
         let due = self
             .db
             .query(
-                "SELECT d.event_id, d.target, d.next_at, d.attempts, e.type, e.created_at, e.data FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = 'pending' AND d.next_at <= $1 ORDER BY d.next_at LIMIT $2",
+                "SELECT d.event_id, d.target, d.next_at, d.attempts, e.type, e.created_at, e.data FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = 'pending' AND d.next_at <= $1 ORDER BY d.next_at, d.event_id, d.target LIMIT $2",
                 vals![now.0, limit as i64],
             )
             .await?;
@@ -215,6 +215,8 @@ impl Wallet {
                 data: r.text(6)?,
             });
         }
+        // Rows are claimed in one total order (next_at, event, target), so two nodes claiming
+        // overlapping sets on PostgreSQL lock them in the same order and cannot deadlock.
         let results = self.db.write(claims).await?;
         let claimed: Vec<Claimed> = rows
             .into_iter()

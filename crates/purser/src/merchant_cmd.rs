@@ -68,7 +68,7 @@ pub fn run(c: &Client, cmd: MerchantCommand) -> Result<(), String> {
             )?;
             show(c, &v, |v| {
                 format!(
-                    "Registered merchant {}.\nGive the merchant these two secrets (shown once; Purser cannot show them again):\n  API key:        {}\n    (send as 'Authorization: Bearer …' to /v1/merchant/*)\n  Webhook secret: {}\n    (check Merchant-Signature on every webhook with it)",
+                    "Registered {}\nGive the merchant these two secrets (shown once; Purser cannot show them again):\n  API key:        {}\n    (send as 'Authorization: Bearer …' to /v1/merchant/*)\n  Webhook secret: {}\n    (check Merchant-Signature on every webhook with it)",
                     merchant_line(&v["merchant"]),
                     s(v, "api_key"),
                     s(v, "webhook_secret"),
