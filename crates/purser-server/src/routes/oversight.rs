@@ -180,10 +180,7 @@ pub async fn task_stream(
     ApiPath(task_id): ApiPath<String>,
 ) -> ApiResult<Response> {
     // Authorise before the stream starts, so refusals are ordinary JSON errors.
-    state
-        .wallet
-        .timeline(&who, &task_id, Some(i64::MAX))
-        .await?;
+    state.wallet.timeline(&who, &task_id, None).await?;
     Ok(sse(state, Source::Task(who, task_id)))
 }
 

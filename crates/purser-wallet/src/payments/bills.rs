@@ -172,7 +172,8 @@ impl Wallet {
         if task_id.is_empty() || task_id.len() > super::MAX_REF_LEN {
             return Err(WalletError::not_found("task", task_id));
         }
-        self.db
+        let events = self
+            .db
             .query(
                 &format!("{EVENT_COLUMNS} WHERE user_id = $1 AND task_id = $2 AND created_at >= $3 ORDER BY created_at, id LIMIT $4"),
                 vals![&who.user_id, task_id, after.unwrap_or(0), MAX_TIMELINE],
@@ -180,7 +181,12 @@ impl Wallet {
             .await?
             .iter()
             .map(event_from)
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // A task exists for a user once something happened in it for them.
+        if events.is_empty() && after.is_none() {
+            return Err(WalletError::not_found("task", task_id));
+        }
+        Ok(events)
     }
 
     /// The events of one payment, for the agent that asked (its live stream).
@@ -258,7 +264,7 @@ impl Wallet {
         let filter = clauses.join(" AND ");
         // Totals over the whole filter.
         let totals_sql = format!(
-            "SELECT p.currency, COUNT(*), SUM(p.captured), SUM(p.refunded), SUM(CASE WHEN p.status IN ('approved', 'needs_confirmation', 'capturing') THEN p.amount ELSE 0 END) FROM payments p WHERE {filter} GROUP BY p.currency ORDER BY p.currency"
+            "SELECT p.currency, COUNT(*), CAST(SUM(p.captured) AS BIGINT), CAST(SUM(p.refunded) AS BIGINT), CAST(SUM(CASE WHEN p.status IN ('approved', 'needs_confirmation', 'capturing') THEN p.amount ELSE 0 END) AS BIGINT) FROM payments p WHERE {filter} GROUP BY p.currency ORDER BY p.currency"
         );
         let mut totals = Vec::new();
         for r in self.db.query(&totals_sql, filter_params).await? {

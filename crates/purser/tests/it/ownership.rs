@@ -34,6 +34,9 @@ struct World {
     /// Alice's active mandate for `x`, and a draft one.
     mandate: String,
     draft: String,
+    /// A payment `x` asked for under `mandate`, and its task.
+    payment: String,
+    task: String,
 }
 
 fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
@@ -84,6 +87,17 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
         .want(200);
     let draft = alice.post(p, "/v1/mandates", &words).want(201);
     let draft = draft["id"].as_str().unwrap().to_string();
+    let shop = crate::payments::register_merchant(
+        p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("own")),
+    );
+    let mut body = crate::payments::pay_body(alice, &mandate, &shop, "Hiking boots", 1, 10_000);
+    let task = unique("own-task");
+    body["task_id"] = json!(task);
+    let pay = crate::payments::pay(p, &x, &unique("own-pay"), &body).want(201);
+    assert_eq!(pay["status"], "needs_confirmation", "{pay}");
+    let payment = pay["id"].as_str().unwrap().to_string();
     World {
         card,
         topup,
@@ -97,6 +111,8 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
         x,
         mandate,
         draft,
+        payment,
+        task,
     }
 }
 
@@ -113,6 +129,7 @@ impl World {
             &self.token,
             &self.mandate,
             &self.draft,
+            &self.payment,
         ]
     }
 
@@ -138,6 +155,10 @@ impl World {
             format!("/v1/mandates/{}", self.draft),
             format!("/v1/mandates/{}/credentials", self.mandate),
             "/v1/mandates".into(),
+            format!("/v1/payments/{}", self.payment),
+            format!("/v1/tasks/{}", self.task),
+            "/v1/tasks".into(),
+            "/v1/bills".into(),
         ]
     }
 }
@@ -310,6 +331,18 @@ fn probes(w: &World, fresh_jwk: &Value, own_card: &str) -> Vec<Probe> {
             "token_not_found",
         ),
     ];
+    v.push(Probe::get(
+        format!("/v1/payments/{}", w.payment),
+        "payment_not_found",
+    ));
+    v.push(Probe::get(
+        format!("/v1/tasks/{}", w.task),
+        "task_not_found",
+    ));
+    v.push(Probe::get(
+        format!("/v1/tasks/{}/stream", w.task),
+        "task_not_found",
+    ));
     for m in [&w.mandate, &w.draft] {
         let nf = "mandate_not_found";
         v.push(Probe::get(format!("/v1/mandates/{m}"), nf));

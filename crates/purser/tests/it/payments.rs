@@ -732,3 +732,174 @@ both!(a_crash_loses_nothing_acknowledged, |storage| {
     let (code, out, err) = verify(dir.path(), &storage);
     assert_eq!(code, 0, "ledger verify: {out} {err}");
 });
+
+both!(bills_timelines_and_live_events, |storage| {
+    use std::io::BufRead;
+
+    let s = shop(&storage, 500_000);
+    let p = &s.p;
+    let pay_one = |title: &str, minor: i64| {
+        pay(
+            p,
+            &s.agent,
+            &unique("bill"),
+            &pay_body(&s.user, &s.mandate, &s.merchant, title, 1, minor),
+        )
+        .want(201)
+    };
+    let a = pay_one("Boots A", 10_000);
+    let b = pay_one("Boots B", 20_000);
+    let c = pay_one("Boots C", 30_000);
+    let d = pay_one("Boots D", 90_000);
+    assert_eq!(code_of(&d), "above_maximum", "{d}");
+    let token = |v: &Value| {
+        v["credential"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    s.merchant.capture(p, &token(&a), 10_000).want(200);
+    s.merchant.capture(p, &token(&b), 15_000).want(200);
+    let bid = b["id"].as_str().unwrap_or_default();
+    s.merchant.refund(p, bid, 5_000).want(200);
+
+    // The bill: every payment, totals over all of them.
+    let bill = s.user.get(p, "/v1/bills").want(200);
+    assert_eq!(bill["data"].as_array().map(Vec::len), Some(4), "{bill}");
+    let t = &bill["totals"][0];
+    assert_eq!(t["currency"], "CNY");
+    assert_eq!(t["payments"], 4);
+    assert_eq!(t["captured"]["amount"], 25_000);
+    assert_eq!(t["refunded"]["amount"], 5_000);
+    assert_eq!(t["net"]["amount"], 20_000);
+    assert_eq!(t["held"]["amount"], 30_000, "C is approved, not captured");
+
+    // Filters.
+    let f = s.user.get(p, "/v1/bills?status=captured").want(200);
+    assert_eq!(
+        f["data"].as_array().map(Vec::len),
+        Some(2),
+        "A, and B partly refunded: {f}"
+    );
+    let f = s.user.get(p, "/v1/bills?status=declined").want(200);
+    assert_eq!(f["data"][0]["payment_id"], d["id"], "{f}");
+    let f = s
+        .user
+        .get(
+            p,
+            &format!(
+                "/v1/bills?merchant_id={}&agent_id={}",
+                s.merchant.id, s.agent.id
+            ),
+        )
+        .want(200);
+    assert_eq!(f["data"].as_array().map(Vec::len), Some(4));
+    let f = s
+        .user
+        .get(p, "/v1/bills?from=2000-01-01&to=2000-02-01")
+        .want(200);
+    assert_eq!(f["data"], json!([]));
+    assert_eq!(f["totals"], json!([]));
+
+    // Pages: two of two, no overlap, the cursor ends.
+    let p1 = s.user.get(p, "/v1/bills?limit=2").want(200);
+    assert_eq!(p1["has_more"], true, "{p1}");
+    let cursor = p1["next_cursor"].as_str().expect("cursor").to_string();
+    let p2 = s
+        .user
+        .get(p, &format!("/v1/bills?limit=2&cursor={cursor}"))
+        .want(200);
+    assert_eq!(p2["has_more"], false, "{p2}");
+    let ids: Vec<&Value> = p1["data"]
+        .as_array()
+        .into_iter()
+        .chain(p2["data"].as_array())
+        .flatten()
+        .map(|l| &l["payment_id"])
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for id in [&a["id"], &b["id"], &c["id"], &d["id"]] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+
+    // CSV.
+    let csv = s.user.get(p, "/v1/bills?format=csv");
+    assert_eq!(csv.status, 200);
+    assert!(csv
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/csv")));
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", csv.text);
+    assert!(
+        lines[0].starts_with("payment_id,created_at,status"),
+        "{}",
+        lines[0]
+    );
+    assert!(csv.text.contains(",150.00,50.00,100.00"), "{}", csv.text);
+
+    // Bad filters are clear errors.
+    s.user
+        .get(p, "/v1/bills?status=bogus")
+        .refused(400, "status_invalid");
+    s.user
+        .get(p, "/v1/bills?limit=0")
+        .refused(400, "limit_invalid");
+    s.user
+        .get(p, "/v1/bills?from=yesterday")
+        .refused(400, "from_invalid");
+    s.user
+        .get(p, "/v1/bills?colour=red")
+        .refused(400, "parameter_unknown");
+    s.user
+        .get(p, "/v1/bills?cursor=nope")
+        .refused(400, "cursor_invalid");
+
+    // The task: its timeline in order, and in the task list.
+    let tl = s.user.get(p, "/v1/tasks/task-boots").want(200);
+    let kinds: Vec<&str> = tl["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for k in [
+        "payment.approved",
+        "payment.declined",
+        "payment.captured",
+        "payment.refunded",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    let tasks = s.user.get(p, "/v1/tasks").want(200);
+    assert_eq!(tasks["data"][0]["task_id"], "task-boots", "{tasks}");
+    assert_eq!(tasks["data"][0]["payments"], 4);
+
+    // Live: the stream replays the timeline, then shows what happens next.
+    let resp = crate::support::agent()
+        .get(&format!("{}/v1/tasks/task-boots/stream", p.base))
+        .set("Authorization", &format!("Bearer {}", s.user.token))
+        .call()
+        .expect("stream");
+    assert!(resp
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/event-stream")));
+    let mut lines = std::io::BufReader::new(resp.into_reader()).lines();
+    let mut seen = Vec::new();
+    while seen.len() < kinds.len() {
+        let l = lines.next().expect("a line").expect("read");
+        if let Some(e) = l
+            .strip_prefix("event: ")
+            .or_else(|| l.strip_prefix("event:"))
+        {
+            seen.push(e.trim().to_string());
+        }
+    }
+    let later = pay_one("Boots E", 1_000);
+    assert_eq!(later["status"], "approved", "{later}");
+    loop {
+        let l = lines.next().expect("a line").expect("read");
+        if l.starts_with("data:") && l.contains(later["id"].as_str().unwrap_or("?")) {
+            break;
+        }
+    }
+});

@@ -487,7 +487,9 @@ both!(merchants_register_over_cli_and_rest, |storage| {
             }
             merchant_routes += 1;
             let m = method.to_ascii_uppercase();
-            let path = path.replace("{event_id}", "evt_aaaaaaaaaaaaaaaaaaaaaaaa");
+            let path = path
+                .replace("{event_id}", "evt_aaaaaaaaaaaaaaaaaaaaaaaa")
+                .replace("{id}", "pay_aaaaaaaaaaaaaaaaaaaaaaaa");
             let body = (m == "POST").then(|| json!({}));
             call(&s, &m, &path, None, &[], body.as_ref()).refused(401, "merchant_key_missing");
             call(&s, &m, &path, Some(&wrong), &[], body.as_ref())
@@ -496,7 +498,10 @@ both!(merchants_register_over_cli_and_rest, |storage| {
                 .refused(401, "merchant_key_invalid");
         }
     }
-    assert_eq!(merchant_routes, 3, "/v1/merchant/me, deliveries, retry");
+    assert_eq!(
+        merchant_routes, 7,
+        "/v1/merchant/me, deliveries, retry, captures, payments/{{id}}, void, refunds"
+    );
 
     s.terminate();
     let logs = std::fs::read_to_string(&log).unwrap();
