@@ -43,14 +43,22 @@ pub async fn capture(
 
 /// Cancel an approved payment you will not capture: its hold is released.
 #[utoipa::path(post, path = "/v1/merchant/payments/{id}/void", tag = "merchants", security(("merchant" = [])),
-    params(("id" = String, Path, description = "pay_…")),
+    params(("id" = String, Path, description = "pay_…"), ("Idempotency-Key" = Option<String>, Header, description = "Honoured when sent: a retry returns the first answer")),
     responses((status = 200, description = "The voided payment"), (status = 409, description = "Captured or ended", body = ErrorBody)))]
 pub async fn void(
     State(state): State<AppState>,
     Merchant(m): Merchant,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> ApiResult<Response> {
-    Ok(Json(state.wallet.void(&m, &id).await?).into_response())
+    let key = crate::idempotency::key(&headers)?;
+    let scope = format!("{}|POST /v1/merchant/payments/{id}/void", m.merchant_id);
+    Ok(once(&state, &scope, key.as_deref(), &body, || async {
+        let v = state.wallet.void(&m, &id).await?;
+        Ok((StatusCode::OK, serde_json::to_value(v).unwrap_or_default()))
+    })
+    .await)
 }
 
 /// Refund a captured payment, in full or in part, back to where the money came from.
