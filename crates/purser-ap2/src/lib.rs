@@ -90,6 +90,7 @@ mod error;
 mod issue;
 mod jwk;
 mod jws;
+mod jwt;
 pub mod limits;
 mod open;
 mod purser_constraints;
@@ -115,6 +116,7 @@ pub use issue::{
     JwsSigner, ROOT_TYP, SALT_BYTES,
 };
 pub use jwk::{Algorithm, PublicJwk};
+pub use jwt::{unverified_header, verify_jwt};
 pub use open::{
     issue_open_mandates, major_number, minor_from_major, open_mandate_payloads, OpenContext,
     OpenCredentials, OpenPayload, OpenPayloads, MANDATE_ID_CLAIM, MAX_CREDENTIAL_LIFETIME_SECS,

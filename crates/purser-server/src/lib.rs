@@ -113,7 +113,7 @@ impl Origin {
 /// Every route, with limits, metrics, logs and the JSON error shape for whatever goes wrong.
 pub fn router(state: AppState) -> Router {
     use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
-    use routes::{merchants, redeem, webhooks};
+    use routes::{evidence, merchants, redeem, webhooks};
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -211,6 +211,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/merchant/payments/:id/refunds", post(redeem::refund))
         .route("/v1/merchant/deliveries", get(merchants::deliveries))
         .route("/v1/merchant/deliveries/:event_id/retry", post(merchants::retry))
+        .route("/v1/payments/:id/evidence", get(evidence::evidence))
         .merge(operator_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)

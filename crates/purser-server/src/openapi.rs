@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::{
     agents, keys, ledger, ledger_dto, mandates, oversight, payments, system, users, wallet,
 };
-use crate::routes::{merchants, redeem, webhooks};
+use crate::routes::{evidence, merchants, redeem, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +24,7 @@ use crate::routes::{merchants, redeem, webhooks};
         agents::revoke_binding, agents::funding_source, agents::whoami, agents::request_binding, agents::funds,
         mandates::draft_mandate, mandates::create, mandates::list, mandates::get, mandates::update,
         mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::status,
-        payments::authorize, payments::agent_payment, payments::get,
+        payments::authorize, payments::agent_payment, payments::get, evidence::evidence,
         oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
         keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
         merchants::create, merchants::list, merchants::get, merchants::me, merchants::deliveries, merchants::retry,

@@ -9,6 +9,7 @@
 //! core state machine, and writes the journal entries and touched rows it returns.
 
 pub mod db;
+mod journal_excerpt;
 mod metrics;
 mod postgres;
 mod rows;
@@ -24,6 +25,7 @@ use purser_core::ledger::{
 };
 use purser_core::Clock;
 
+pub use journal_excerpt::{JournalEntry, JournalExcerpt, JournalHead};
 pub use metrics::{LedgerMetrics, MetricsSnapshot};
 pub use sqlite::commit_floor as sqlite_commit_floor;
 pub use writer::{MAX_BATCH_OPS, MAX_SUBMISSION_OPS, QUEUE_CAPACITY};
@@ -198,6 +200,17 @@ impl Ledger {
         match &self.reader {
             Reader::Sqlite(r) => r.transfer(id.clone()).await,
             Reader::Postgres(r) => r.transfer(id).await,
+        }
+    }
+
+    /// The journal entries that created `ids` (and the expiry of any of them that is a hold
+    /// which expired by itself), each with the previous entry's hash, and the head: an excerpt
+    /// of the hash chain anyone can check offline. Ids with no entry are left out. The caller
+    /// bounds `ids` (a payment's evidence names a few transfers).
+    pub async fn journal_excerpt(&self, ids: &[TransferId]) -> Result<JournalExcerpt, StoreError> {
+        match &self.reader {
+            Reader::Sqlite(r) => journal_excerpt::sqlite::excerpt(r, ids.to_vec()).await,
+            Reader::Postgres(r) => journal_excerpt::postgres::excerpt(r, ids.to_vec()).await,
         }
     }
 

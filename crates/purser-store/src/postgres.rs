@@ -276,7 +276,7 @@ fn hold_row(r: &Row) -> Result<HoldRow, StoreError> {
     })
 }
 
-fn head_of(r: &Row) -> Result<(i64, Hash, i64), StoreError> {
+pub(crate) fn head_of(r: &Row) -> Result<(i64, Hash, i64), StoreError> {
     let hash: Vec<u8> = r.try_get(1).map_err(db_err)?;
     let hash: Hash = hash
         .try_into()
@@ -488,7 +488,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    async fn client(&self) -> Result<Arc<Client>, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Arc<Client>, StoreError> {
         let mut guard = self.client.lock().await;
         if guard.is_closed() {
             *guard = Arc::new(connect(&self.url).await?);

@@ -104,7 +104,7 @@ CREATE TABLE refusals (
 ) WITHOUT ROWID;
 "#];
 
-fn db_err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("SQLite: {e}"))
 }
 
@@ -341,7 +341,7 @@ fn read_hold(row: &rusqlite::Row<'_>) -> rusqlite::Result<HoldRow> {
     })
 }
 
-fn head(conn: &Connection) -> Result<(i64, Hash, i64), StoreError> {
+pub(crate) fn head(conn: &Connection) -> Result<(i64, Hash, i64), StoreError> {
     let (seq, hash, at): (i64, Vec<u8>, i64) = conn
         .query_row(
             "SELECT seq, hash, at FROM ledger_head WHERE id = 1",

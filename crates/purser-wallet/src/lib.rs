@@ -14,6 +14,7 @@ pub mod agents;
 pub mod bindings;
 pub mod cards;
 pub mod error;
+pub mod evidence;
 pub mod exclusive;
 pub mod funds;
 pub mod idempotency;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod evidence_cmd;
 mod mandate_cmd;
 mod merchant_cmd;
 mod payment_cmd;
@@ -137,6 +138,13 @@ enum Command {
     Merchant {
         #[command(subcommand)]
         command: merchant_cmd::MerchantCommand,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Evidence bundles: export a payment's sealed record; verify one offline.
+    Evidence {
+        #[command(subcommand)]
+        command: evidence_cmd::EvidenceCommand,
         #[command(flatten)]
         client: client::ClientArgs,
     },
@@ -312,6 +320,7 @@ fn main() -> ExitCode {
         Command::Merchant { command, client } => {
             merchant_cmd::run(&client::Client::new(client), command)
         }
+        Command::Evidence { command, client } => return evidence_cmd::run(command, client),
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {

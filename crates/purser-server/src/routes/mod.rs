@@ -1,5 +1,6 @@
 pub mod agents;
 pub mod confirm;
+pub mod evidence;
 pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;

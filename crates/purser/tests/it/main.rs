@@ -3,6 +3,7 @@
 
 mod cli;
 mod durability;
+mod evidence;
 mod http;
 mod keys;
 pub mod mandates;
