@@ -53,12 +53,16 @@ mod tests {
     fn verifies_and_refuses_what_it_must() {
         let (es, _) = Es256Signer::generate(Some("k1".into())).unwrap();
         let key = es.public_key().unwrap();
-        let t = es.sign_jwt("purser-decision+jwt", &json!({"a": 1})).unwrap();
+        let t = es
+            .sign_jwt("purser-decision+jwt", &json!({"a": 1}))
+            .unwrap();
         assert_eq!(unverified_header(&t).unwrap()["kid"], "k1");
         assert_eq!(verify_jwt(&t, &key, "purser-decision+jwt").unwrap()["a"], 1);
         // Another typ.
         assert_eq!(
-            verify_jwt(&t, &key, "purser-evidence+jwt").unwrap_err().code(),
+            verify_jwt(&t, &key, "purser-evidence+jwt")
+                .unwrap_err()
+                .code(),
             "malformed"
         );
         // A flipped signature byte.
@@ -67,7 +71,9 @@ mod tests {
         b[i] = if b[i] == b'A' { b'B' } else { b'A' };
         let bad = String::from_utf8(b).unwrap();
         assert_eq!(
-            verify_jwt(&bad, &key, "purser-decision+jwt").unwrap_err().code(),
+            verify_jwt(&bad, &key, "purser-decision+jwt")
+                .unwrap_err()
+                .code(),
             "invalid_signature"
         );
         // Another key, and a key with another kid.

@@ -69,9 +69,11 @@ pub(crate) fn expired_at(state: &str, resolved_at: Option<i64>) -> Option<i64> {
 
 /// A stored hash column as a [`Hash`].
 pub(crate) fn hash_of(bytes: Vec<u8>, seq: i64) -> Result<Hash, StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("journal entry {seq} has a hash that is not 32 bytes")))
+    bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "journal entry {seq} has a hash that is not 32 bytes"
+        ))
+    })
 }
 
 /// The previous hash of entry `seq`, given what the join on `seq - 1` found.
@@ -141,10 +143,26 @@ pub(crate) mod sqlite {
 
     const ENTRY: &str = "SELECT j.seq, j.at, j.kind, j.transfer_id, j.body, j.hash, p.hash FROM journal j LEFT JOIN journal p ON p.seq = j.seq - 1";
 
-    type Raw = (i64, i64, String, Option<String>, String, Vec<u8>, Option<Vec<u8>>);
+    type Raw = (
+        i64,
+        i64,
+        String,
+        Option<String>,
+        String,
+        Vec<u8>,
+        Option<Vec<u8>>,
+    );
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
     }
 
     fn entry(raw: Raw) -> Result<JournalEntry, StoreError> {

@@ -54,13 +54,25 @@ pub fn run(command: EvidenceCommand, client: ClientArgs) -> ExitCode {
 }
 
 fn export(c: &Client, payment_id: &str, out: Option<&Path>) -> Result<(), String> {
-    if payment_id.is_empty() || !payment_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(format!("{payment_id:.80} is not a payment id (they look like pay_…)"));
+    if payment_id.is_empty()
+        || !payment_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!(
+            "{payment_id:.80} is not a payment id (they look like pay_…)"
+        ));
     }
-    let v = c.call(As::User, "GET", &format!("/v1/payments/{payment_id}/evidence"), None)?;
+    let v = c.call(
+        As::User,
+        "GET",
+        &format!("/v1/payments/{payment_id}/evidence"),
+        None,
+    )?;
     // Whitespace and member order are not sealed (the seal covers the canonical form), so the
     // bundle can be written indented.
-    let text = serde_json::to_string_pretty(&v).map_err(|e| format!("cannot write the bundle: {e}"))?;
+    let text =
+        serde_json::to_string_pretty(&v).map_err(|e| format!("cannot write the bundle: {e}"))?;
     match out {
         None => println!("{text}"),
         Some(path) => {
@@ -87,7 +99,8 @@ fn read_bounded(path: &Path, what: &str) -> Result<String, String> {
             MAX_BUNDLE_BYTES >> 20
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
 }
 
 fn verify(file: &Path, keys: Option<&Path>, json: bool) -> ExitCode {
@@ -125,7 +138,11 @@ fn print_report(r: &Report, file: &Path) {
     let pid = r.payment_id.as_deref().unwrap_or("an unknown payment");
     match &r.failure {
         None => {
-            println!("Verified: {} is the evidence of {pid} ({}).", file.display(), r.format);
+            println!(
+                "Verified: {} is the evidence of {pid} ({}).",
+                file.display(),
+                r.format
+            );
             println!("Signatures checked with {}.", r.trust_root_description);
             println!();
             println!("What it proves:");

@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn canonical_form_is_sorted_compact_and_escaped_once() {
-        let v = json!({"b": [1, -2, "x\u{1}\n\"\\é😀"], "a": {"z": null, "y": true}, "é": 1, "A": 0});
+        let v =
+            json!({"b": [1, -2, "x\u{1}\n\"\\é😀"], "a": {"z": null, "y": true}, "é": 1, "A": 0});
         assert_eq!(
             canonical(&v),
             "{\"A\":0,\"a\":{\"y\":true,\"z\":null},\"b\":[1,-2,\"x\\u0001\\n\\\"\\\\é😀\"],\"é\":1}"

@@ -128,7 +128,9 @@ impl Wallet {
         let merchant = match merchant {
             Some(m) => json!({"id": merchant_id, "name": m.text(0)?, "website": m.text(1)?,
                               "country": m.opt_text(2)?, "category": m.opt_text(3)?}),
-            None => json!({"id": merchant_id, "name": null, "website": null, "country": null, "category": null}),
+            None => {
+                json!({"id": merchant_id, "name": null, "website": null, "country": null, "category": null})
+            }
         };
 
         let refund_rows = self
@@ -320,7 +322,7 @@ impl Wallet {
             "head": {"seq": excerpt.head.seq, "hash": hex::encode(excerpt.head.hash), "at": excerpt.head.at},
         });
 
-        let (seal_kid, signer) = self.active_es256().await?;
+        let (seal_kid, signer) = self.es256_signer().await?;
         kids.push(seal_kid);
         let keys = self.keys_for(&kids).await?;
 
@@ -338,7 +340,7 @@ impl Wallet {
         doc.insert("timeline_complete".into(), json!(complete));
         doc.insert("ledger".into(), ledger);
         doc.insert("keys".into(), keys);
-        seal(doc, &signer, &self.issuer(), now.0.div_euclid(1000))
+        seal(doc, &*signer, &self.issuer(), now.0.div_euclid(1000))
             .map_err(|_| internal("seal the evidence"))
     }
 
@@ -350,7 +352,10 @@ impl Wallet {
             return Err(internal("read Purser's public keys"));
         };
         for kid in kids {
-            if keys.iter().any(|k| k.get("kid").and_then(Value::as_str) == Some(kid)) {
+            if keys
+                .iter()
+                .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            {
                 continue;
             }
             if let Some(r) = self

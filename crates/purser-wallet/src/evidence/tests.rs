@@ -57,7 +57,14 @@ fn acct(s: &str) -> AccountId {
     AccountId::parse(s).unwrap()
 }
 
-fn transfer(id: &str, kind: TransferKind, debit: &str, credit: &str, amount: i64, at: i64) -> Entry {
+fn transfer(
+    id: &str,
+    kind: TransferKind,
+    debit: &str,
+    credit: &str,
+    amount: i64,
+    at: i64,
+) -> Entry {
     Entry {
         at: Timestamp(at),
         event: Event::TransferCreated {
@@ -125,7 +132,13 @@ fn bundle(k: &Keys) -> Value {
         query: None,
         headers: &no_headers,
     };
-    let sig = sign_request(&k.agent, &parts, Some(body.as_bytes()), &SignParams::new(T0 + 60, "nonce-1")).unwrap();
+    let sig = sign_request(
+        &k.agent,
+        &parts,
+        Some(body.as_bytes()),
+        &SignParams::new(T0 + 60, "nonce-1"),
+    )
+    .unwrap();
     let mut headers = vec![
         ("Signature-Input".to_string(), sig.signature_input.clone()),
         ("Signature".to_string(), sig.signature.clone()),
@@ -134,7 +147,10 @@ fn bundle(k: &Keys) -> Value {
         headers.push(("Content-Digest".to_string(), d.clone()));
     }
     let signed = parse_request(
-        &RequestParts { headers: &headers, ..parts },
+        &RequestParts {
+            headers: &headers,
+            ..parts
+        },
         Some(body.as_bytes()),
         &Policy::purser(),
         Timestamp(ms(T0 + 61)),
@@ -182,16 +198,51 @@ fn bundle(k: &Keys) -> Value {
     let wallet = format!("wallet:{USR}:CNY");
     let merchant = format!("merchant:{MCH}:CNY");
     let entries = vec![
-        transfer(&format!("hold:{PAY}"), TransferKind::Hold { timeout_ms: Some(2_100_000) }, &wallet, &merchant, 69_900, ms(T0 + 61)),
-        transfer("topup:someone-else", TransferKind::Single, "rail:sandbox:CNY", &wallet, 5, ms(T0 + 62)),
-        transfer(&format!("capture:{PAY}"), TransferKind::Post { pending_id: tid(&format!("hold:{PAY}")) }, &wallet, &merchant, 69_900, ms(T0 + 200)),
-        transfer(&format!("refund:{PRF}"), TransferKind::Single, &merchant, &wallet, 10_000, ms(T0 + 300)),
+        transfer(
+            &format!("hold:{PAY}"),
+            TransferKind::Hold {
+                timeout_ms: Some(2_100_000),
+            },
+            &wallet,
+            &merchant,
+            69_900,
+            ms(T0 + 61),
+        ),
+        transfer(
+            "topup:someone-else",
+            TransferKind::Single,
+            "rail:sandbox:CNY",
+            &wallet,
+            5,
+            ms(T0 + 62),
+        ),
+        transfer(
+            &format!("capture:{PAY}"),
+            TransferKind::Post {
+                pending_id: tid(&format!("hold:{PAY}")),
+            },
+            &wallet,
+            &merchant,
+            69_900,
+            ms(T0 + 200),
+        ),
+        transfer(
+            &format!("refund:{PRF}"),
+            TransferKind::Single,
+            &merchant,
+            &wallet,
+            10_000,
+            ms(T0 + 300),
+        ),
     ];
     let chained = chain(&entries, 41, [7u8; 32]);
     let mut prev = [7u8; 32];
     let mut ledger_entries = Vec::new();
     for c in &chained {
-        if c.entry.transfer_id().is_some_and(|t| t.as_str() != "topup:someone-else") {
+        if c.entry
+            .transfer_id()
+            .is_some_and(|t| t.as_str() != "topup:someone-else")
+        {
             ledger_entries.push(json!({
                 "seq": c.seq, "at": c.entry.at.0, "kind": c.entry.kind(),
                 "transfer_id": c.entry.transfer_id().map(|t| t.as_str()),
@@ -243,7 +294,9 @@ fn bundle(k: &Keys) -> Value {
         "ledger": {"entries": ledger_entries, "head": {"seq": head.seq, "hash": hex::encode(head.hash), "at": head.entry.at.0}},
         "keys": jwks(&k.purser),
     });
-    let Value::Object(m) = doc else { unreachable!() };
+    let Value::Object(m) = doc else {
+        unreachable!()
+    };
     seal(m, &k.purser, "http://127.0.0.1:7420", T0 + 3600).unwrap()
 }
 
@@ -302,7 +355,11 @@ fn a_real_bundle_verifies_and_says_what_it_proves() {
     ] {
         assert!(words.contains(needle), "missing {needle:?} in:\n{words}");
     }
-    assert!(r.not_proven.iter().any(|s| s.contains("--keys")), "{:?}", r.not_proven);
+    assert!(
+        r.not_proven.iter().any(|s| s.contains("--keys")),
+        "{:?}",
+        r.not_proven
+    );
     // Compact or indented, any member order: the same bundle.
     assert!(verify_bundle(&b.to_string(), None).ok);
 }
@@ -355,7 +412,9 @@ fn a_one_byte_change_in_each_part_fails_and_names_that_part() {
     ];
     for (ptr, part) in cases {
         let r = verify_bundle(&text(&flip(&b, ptr)), None);
-        let f = r.failure.unwrap_or_else(|| panic!("a change at {ptr} was not caught"));
+        let f = r
+            .failure
+            .unwrap_or_else(|| panic!("a change at {ptr} was not caught"));
         assert_eq!(f.part, *part, "a change at {ptr}: {f:?}");
         assert!(!r.ok && r.proven.is_empty());
     }
@@ -376,9 +435,15 @@ fn changing_any_letter_or_digit_of_the_file_is_caught() {
         }
         let mut f = file.clone();
         f[i] = if f[i] == b'a' { b'b' } else { b'a' };
-        let Ok(t) = String::from_utf8(f) else { continue };
+        let Ok(t) = String::from_utf8(f) else {
+            continue;
+        };
         let r = verify_bundle(&t, None);
-        assert!(!r.ok, "a change at byte {i} ({:?}) was not caught", &t[i.saturating_sub(30)..(i + 30).min(t.len())]);
+        assert!(
+            !r.ok,
+            "a change at byte {i} ({:?}) was not caught",
+            &t[i.saturating_sub(30)..(i + 30).min(t.len())]
+        );
         tried += 1;
     }
     assert!(tried > 300, "{tried}");
@@ -405,14 +470,22 @@ fn the_keys_file_is_the_trust_root_when_given() {
     assert!(verify_bundle(&text(&forged), None).ok);
     let r = verify_bundle(&text(&forged), Some(&published));
     let f = r.failure.unwrap();
-    assert_eq!((f.part, f.code), ("mandate.credentials", "credential_invalid"), "{f:?}");
+    assert_eq!(
+        (f.part, f.code),
+        ("mandate.credentials", "credential_invalid"),
+        "{f:?}"
+    );
     assert!(f.message.contains("signed by another key"), "{f:?}");
 
     // A keys file without the signing key: named as untrusted.
     let (other, _) = Es256Signer::generate(Some("other".into())).unwrap();
     let r = verify_bundle(&text(&b), Some(&jwks(&other).to_string()));
     let f = r.failure.unwrap();
-    assert_eq!((f.part, f.code), ("mandate.credentials", "key_untrusted"), "{f:?}");
+    assert_eq!(
+        (f.part, f.code),
+        ("mandate.credentials", "key_untrusted"),
+        "{f:?}"
+    );
     // Not a key set at all.
     let f = verify_bundle(&text(&b), Some("{}")).failure.unwrap();
     assert_eq!((f.part, f.code), ("keys", "keys_invalid"));
@@ -425,20 +498,38 @@ fn ambiguous_or_foreign_files_are_refused() {
     let t = b.to_string();
     // A duplicated member: two readers could see two amounts.
     let dup = t.replacen("\"format\":", "\"format\":\"x\",\"format\":", 1);
-    assert_eq!(verify_bundle(&dup, None).failure.unwrap().code, "bundle_unreadable");
+    assert_eq!(
+        verify_bundle(&dup, None).failure.unwrap().code,
+        "bundle_unreadable"
+    );
     // A fraction where an integer belongs.
     let frac = t.replacen("\"max_quantity\":1", "\"max_quantity\":1.0", 1);
-    assert_eq!(verify_bundle(&frac, None).failure.unwrap().code, "bundle_unreadable");
-    assert_eq!(verify_bundle("{}", None).failure.unwrap().code, "format_unknown");
-    assert_eq!(verify_bundle("not json", None).failure.unwrap().part, "bundle");
+    assert_eq!(
+        verify_bundle(&frac, None).failure.unwrap().code,
+        "bundle_unreadable"
+    );
+    assert_eq!(
+        verify_bundle("{}", None).failure.unwrap().code,
+        "format_unknown"
+    );
+    assert_eq!(
+        verify_bundle("not json", None).failure.unwrap().part,
+        "bundle"
+    );
     assert_eq!(verify_bundle("", None).failure.unwrap().part, "bundle");
     // A seal made by a key of the bundle over another payment's bundle does not transfer.
     let mut other = b.clone();
     other["seal"] = json!(k
         .purser
-        .sign_jwt(SEAL_TYP, &json!({"payment_id": "pay_other", "sha256": "00"}))
+        .sign_jwt(
+            SEAL_TYP,
+            &json!({"payment_id": "pay_other", "sha256": "00"})
+        )
         .unwrap());
-    assert_eq!(verify_bundle(&text(&other), None).failure.unwrap().code, "seal_mismatch");
+    assert_eq!(
+        verify_bundle(&text(&other), None).failure.unwrap().code,
+        "seal_mismatch"
+    );
 }
 
 #[test]
@@ -457,7 +548,8 @@ fn a_declined_payment_without_money_verifies() {
     .unwrap();
     let mut claims = Value::Object(claims);
     claims["decision"] = json!("declined");
-    claims["reasons"] = json!([{"code": "above_maximum", "message": "This mandate allows ¥799.99 per payment."}]);
+    claims["reasons"] =
+        json!([{"code": "above_maximum", "message": "This mandate allows ¥799.99 per payment."}]);
     b["decision_receipt"] = json!(k.purser.sign_jwt(RECEIPT_TYP, &claims).unwrap());
     b["payment"]["status"] = json!("declined");
     b["payment"]["captured"]["amount"] = json!(0);
@@ -476,7 +568,9 @@ fn a_declined_payment_without_money_verifies() {
     // Declined, yet the summary claims a capture: caught.
     let mut bad = b.clone();
     bad["payment"]["captured"]["amount"] = json!(100);
-    let Value::Object(m) = bad else { unreachable!() };
+    let Value::Object(m) = bad else {
+        unreachable!()
+    };
     let bad = seal(m, &k.purser, "x", T0).unwrap();
     let f = verify_bundle(&text(&bad), None).failure.unwrap();
     assert_eq!(f.part, "payment", "{f:?}");
