@@ -348,7 +348,7 @@ impl Verifier {
             .unwrap_or(false);
         self.pass(
             P,
-            format!("{} event(s), each about this payment", events.len()),
+            format!("{}, each about this payment", count(events.len(), "event", "events")),
         );
         Ok(())
     }

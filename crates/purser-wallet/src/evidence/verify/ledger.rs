@@ -24,7 +24,7 @@ impl Verifier {
         let hold_id = format!("hold:{pid}");
         let mut prev: Option<(i64, Hash)> = None;
         let mut parsed: Vec<(i64, Entry)> = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        for e in entries {
             let seq = int(e, "/seq", P)?;
             let at = |m: &str| fail(P, "entry_invalid", format!("ledger entry #{seq}: {m}"));
             let hash = hash_hex(text(e, "/hash", P)?)
@@ -65,15 +65,14 @@ impl Verifier {
                     "its at, kind or transfer_id is not what its hashed body says",
                 ));
             }
-            let _ = i;
             prev = Some((seq, hash));
             parsed.push((seq, entry));
         }
         self.pass(
             P,
             format!(
-                "{} entr(ies): each hash recomputed from its previous hash, number and body",
-                parsed.len()
+                "{}: each hash recomputed from its previous hash, number and body",
+                count(parsed.len(), "entry", "entries")
             ),
         );
 

@@ -304,7 +304,7 @@ impl Verifier {
             ));
         }
         let n = self.keys.len();
-        self.pass(part, format!("{n} public key(s) read"));
+        self.pass(part, count(n, "public key", "public keys") + " read");
         Ok(())
     }
 
@@ -393,6 +393,11 @@ impl Verifier {
         );
         Ok(())
     }
+}
+
+/// "1 event", "3 events".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn hash_hex(s: &str) -> Option<Hash> {
