@@ -190,11 +190,17 @@ fn bundle(k: &Keys) -> Value {
     let confirmation_receipt = k
         .purser
         .sign_jwt(
-            "purser-confirmation+jwt",
-            &json!({"iss": "http://127.0.0.1:7420", "iat": T0 + 120, "payment_id": PAY, "decision": "approved", "method": "pin"}),
+            RECEIPT_TYP,
+            &json!({
+                "iss": "http://127.0.0.1:7420", "iat": T0 + 120, "payment_id": PAY, "decision": "approved",
+                "confirmation": {"id": "cnf_x", "decided_by": USR, "method": "pin", "decided_at": "2026-01-01T00:02:00.000Z"},
+                "user_id": USR, "agent": {"id": AGT}, "merchant_id": MCH,
+                "amount": {"amount": 69_900, "currency": "CNY"},
+                "credential": {"merchant_id": MCH, "max_amount": 69_900, "currency": "CNY",
+                               "expires_at": "2026-01-01T00:32:00.000Z", "checkout_id": null, "single_use": true},
+            }),
         )
         .unwrap();
-
     let wallet = format!("wallet:{USR}:CNY");
     let merchant = format!("merchant:{MCH}:CNY");
     let entries = vec![
@@ -285,7 +291,7 @@ fn bundle(k: &Keys) -> Value {
                          "expires_at": "2026-01-01T00:16:01.000Z", "decided_at": "2026-01-01T00:02:00.000Z",
                          "method": "pin", "receipt": confirmation_receipt},
         "timeline": [
-            {"id": "evt_1", "type": "payment.confirmation_requested", "at": "2026-01-01T00:01:01.000Z", "data": {"payment_id": PAY, "status": "pending_confirmation"}},
+            {"id": "evt_1", "type": "payment.confirmation_requested", "at": "2026-01-01T00:01:01.000Z", "data": {"payment_id": PAY, "status": "needs_confirmation"}},
             {"id": "evt_2", "type": "payment.approved", "at": "2026-01-01T00:02:00.000Z", "data": {"payment_id": PAY, "status": "approved"}},
             {"id": "evt_3", "type": "payment.captured", "at": "2026-01-01T00:03:20.000Z", "data": {"payment_id": PAY, "status": "captured"}},
             {"id": "evt_4", "type": "payment.refunded", "at": "2026-01-01T00:05:00.000Z", "data": {"payment_id": PAY, "refund_id": PRF}},
@@ -390,6 +396,8 @@ fn a_one_byte_change_in_each_part_fails_and_names_that_part() {
         ("/mandate/credentials/payment", "mandate.credentials"),
         ("/decision_receipt", "decision_receipt"),
         ("/confirmation/receipt", "confirmation"),
+        ("/confirmation/id", "confirmation"),
+        ("/confirmation/status", "confirmation"),
         ("/timeline/1/data/payment_id", "timeline"),
         ("/ledger/entries/0/body", "ledger"),
         ("/ledger/entries/1/hash", "ledger"),

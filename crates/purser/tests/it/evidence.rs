@@ -6,8 +6,8 @@
 //! data and the CLI exports each bundle over HTTP and verifies it offline — and refuses it once
 //! a byte is changed. A hold that expired by itself in the ledger is found by time and proven.
 //!
-//! `http_only_payment_export_and_verify` drives the same story over HTTP alone (agent payment,
-//! merchant registration and capture routes); it is ignored until the merchant routes land.
+//! `http_only_payment_export_and_verify` drives the same story over HTTP alone (signed agent
+//! payment, merchant registration, the person's PIN approval, the merchant's capture).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use purser_core::{Clock, Currency, ManualClock, Money, Timestamp};
 use purser_store::{Ledger, StoreConfig};
 use purser_wallet::evidence::verify::{verify_bundle, TrustRoot};
 use purser_wallet::merchants::{MerchantCaller, NewMerchant};
+use purser_wallet::payments::confirm::ConfirmAction;
 use purser_wallet::payments::redeem::{CaptureBody, RefundBody};
 use purser_wallet::payments::PaymentBody;
 use purser_wallet::{AgentCaller, Principal, Wallet};
@@ -68,7 +69,7 @@ fn real_now() -> Timestamp {
 }
 
 /// A person with ¥2,000 in their wallet, their bound agent, a registered merchant and a
-/// consented mandate: ¥799.99 per payment, no confirmation up to ¥1,000.
+/// consented mandate: ¥1,499.99 per payment; the person confirms anything above ¥1,000.
 struct Fixture {
     token: String,
     user: Principal,
@@ -80,13 +81,13 @@ struct Fixture {
 
 const WORDS: &str = "Help me buy a pair of hiking boots, under 800 yuan";
 
-/// ¥799.99 per payment, no confirmation up to ¥1,000.
+/// ¥1,499.99 per payment; the person confirms anything above ¥1,000.
 fn boots_mandate() -> Mandate {
     let cny_ = |m| Money::new(m, Currency::CNY);
     Mandate {
         description: "Hiking boots".into(),
         how_much: HowMuch {
-            per_payment_max: Some(cny_(79_999)),
+            per_payment_max: Some(cny_(149_999)),
             ..HowMuch::default()
         },
         when: When {
@@ -352,8 +353,53 @@ both!(export_and_verify_through_the_cli, |storage| {
         let doc = w.evidence(&f.user, &p2.id).await.expect("evidence");
         assert_verifies(&doc, &keys, &["¥59.00 was held", "released (voided)"]);
 
+        // Above ¥1,000: the person approves with their PIN, then the merchant captures.
+        w.set_pin(&f.user, "482916", None).await.expect("pin");
+        let p4 = pay(&w, &f, "Down jacket", 109_900, None).await;
+        assert_eq!(p4.status, "needs_confirmation", "{p4:?}");
+        let url = p4
+            .confirmation
+            .as_ref()
+            .and_then(|c| c.url.clone())
+            .expect("confirmation url");
+        let link = url.rsplit('/').next().expect("link token").to_string();
+        w.decide_confirmation(&link, "482916", ConfirmAction::Approve)
+            .await
+            .expect("approve");
+        let approved = w
+            .payment_for_agent(&caller(&f.key, &f.agent_id, b"{}"), &p4.id)
+            .await
+            .expect("payment");
+        let token = approved
+            .credential
+            .as_ref()
+            .and_then(|c| c.token.clone())
+            .expect("credential");
+        w.capture(
+            &f.merchant,
+            &CaptureBody {
+                credential: token,
+                amount: amount(109_900),
+                checkout_id: None,
+            },
+        )
+        .await
+        .expect("capture");
+        let doc = w.evidence(&f.user, &p4.id).await.expect("evidence");
+        assert_eq!(doc["confirmation"]["status"], "approved", "{doc}");
+        assert_verifies(
+            &doc,
+            &keys,
+            &[
+                "held the money and asked the person to confirm it",
+                "The person's confirmation is approved at",
+                "Purser signed a receipt of it",
+                "The merchant captured ¥1,099.00 at",
+            ],
+        );
+
         // Declined by the mandate: nothing held.
-        let p3 = pay(&w, &f, "Expedition boots", 129_900, None).await;
+        let p3 = pay(&w, &f, "Expedition boots", 159_900, None).await;
         assert_eq!(p3.status, "declined", "{p3:?}");
         let doc = w.evidence(&f.user, &p3.id).await.expect("evidence");
         assert_verifies(&doc, &keys, &["Purser declined it", "No ledger entries"]);
@@ -538,13 +584,10 @@ both!(
 );
 
 /// The whole story over HTTP: signed agent payment, merchant registration and capture, then
-/// export and verify with the CLI. Needs the merchant routes (`POST /v1/merchants`,
-/// `POST /v1/merchant/captures`).
-#[test]
-#[ignore = "needs the merchant capture route (POST /v1/merchant/captures) of the payments work"]
-fn http_only_payment_export_and_verify() {
+/// export and verify with the CLI.
+both!(http_only_payment_export_and_verify, |storage| {
     let dir = TempDir::new("evidence-http");
-    let p = start(dir.path(), &Storage::Sqlite);
+    let p = start(dir.path(), &storage);
     let alice = Person::new(&p, "Alice");
     alice.funded(&p, 200_000);
     let (agent, _) = people::bound_agent(&p, &alice, &alice);
@@ -577,7 +620,7 @@ fn http_only_payment_export_and_verify() {
         "items": [{"title": "Salomon X Ultra 4 Mid GTX hiking boots", "quantity": 1, "unit_price": cny(69_900)}],
         "total": cny(69_900),
     });
-    let r = signed_post(&p, &agent.key, "/v1/agent/payments", &unique("pay"), &body).want(200);
+    let r = signed_post(&p, &agent.key, "/v1/agent/payments", &unique("pay"), &body).want(201);
     assert_eq!(r["status"], "approved", "{r}");
     let pay_id = r["id"].as_str().expect("payment id").to_string();
     let credential = r["credential"]["token"]
@@ -619,7 +662,7 @@ fn http_only_payment_export_and_verify() {
     .expect("write");
     let (code, out, _) = cli(&["evidence", "verify", &file_s]);
     assert_eq!(code, 1, "{out}");
-}
+});
 
 /// A signed agent POST with an Idempotency-Key.
 fn signed_post(

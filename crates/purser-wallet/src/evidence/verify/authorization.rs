@@ -217,7 +217,7 @@ impl Verifier {
         let consistent = match decision {
             "declined" => status == "declined",
             "approved" => {
-                !["declined", "pending_confirmation", "deciding", "failed"].contains(&status)
+                !["declined", "needs_confirmation", "deciding", "failed"].contains(&status)
             }
             "needs_confirmation" => status != "deciding" && status != "failed",
             _ => false,
@@ -269,41 +269,63 @@ impl Verifier {
         let decided = opt_text(c, "/decided_at").map(str::to_owned);
         let mut signed = false;
         if let Some(token) = c.get("receipt").and_then(Value::as_str) {
-            let typ = purser_ap2::unverified_header(token)
-                .ok()
-                .and_then(|h| h.get("typ").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default();
-            if !typ.starts_with("purser-")
-                || !typ.ends_with("+jwt")
-                || typ == RECEIPT_TYP
-                || typ == SEAL_TYP
-            {
-                return Err(fail(
-                    P,
-                    "signature_invalid",
-                    "the confirmation receipt is not a Purser confirmation JWS",
-                ));
-            }
+            // Approving signs a second decision receipt: the approval, with who, how and when.
             let key = self.key_for(token, "confirmation receipt", P)?;
-            let claims = purser_ap2::verify_jwt(token, &key, &typ).map_err(|e| {
+            let claims = purser_ap2::verify_jwt(token, &key, RECEIPT_TYP).map_err(|e| {
                 fail(
                     P,
                     "signature_invalid",
                     format!("the confirmation receipt's signature does not verify: {e}"),
                 )
             })?;
-            if claims.get("payment_id").and_then(Value::as_str) != self.facts.payment_id.as_deref()
-            {
-                return Err(fail(
-                    P,
-                    "receipt_mismatch",
-                    "the confirmation receipt is for another payment",
-                ));
+            let claims = Value::Object(claims);
+            let p = doc.get("payment").cloned().unwrap_or(Value::Null);
+            let said = |ptr: &str| claims.pointer(ptr).cloned().unwrap_or(Value::Null);
+            let expect: [(&str, Value, Value); 6] = [
+                (
+                    "payment_id",
+                    said("/payment_id"),
+                    p.get("id").cloned().unwrap_or(Value::Null),
+                ),
+                (
+                    "confirmation.id",
+                    said("/confirmation/id"),
+                    c.get("id").cloned().unwrap_or(Value::Null),
+                ),
+                (
+                    "user_id",
+                    said("/user_id"),
+                    p.get("user_id").cloned().unwrap_or(Value::Null),
+                ),
+                (
+                    "merchant_id",
+                    said("/merchant_id"),
+                    p.pointer("/merchant/id").cloned().unwrap_or(Value::Null),
+                ),
+                (
+                    "amount.amount",
+                    said("/amount/amount"),
+                    p.pointer("/amount/amount").cloned().unwrap_or(Value::Null),
+                ),
+                ("decision", said("/decision"), json!(status)),
+            ];
+            for (what, receipt, bundle) in expect {
+                if receipt != bundle {
+                    return Err(fail(
+                        P,
+                        "receipt_mismatch",
+                        format!(
+                            "the confirmation receipt's {what} is {}, but the bundle says {}",
+                            short(&receipt.to_string()),
+                            short(&bundle.to_string())
+                        ),
+                    ));
+                }
             }
             signed = true;
             self.pass(
                 P,
-                "Purser's signature on the confirmation receipt verifies and names this payment",
+                "Purser's signed receipt of the person's approval verifies and names this payment, confirmation, person and amount",
             );
         }
         self.facts.confirmation = Some((status, decided, signed));
@@ -348,7 +370,10 @@ impl Verifier {
             .unwrap_or(false);
         self.pass(
             P,
-            format!("{}, each about this payment", count(events.len(), "event", "events")),
+            format!(
+                "{}, each about this payment",
+                count(events.len(), "event", "events")
+            ),
         );
         Ok(())
     }
