@@ -155,7 +155,7 @@ impl Verifier {
                 ),
             )
         };
-        let pairs: [(&str, Option<&str>, Option<&str>); 6] = [
+        let pairs: [(&str, Option<&str>, Option<&str>); 5] = [
             ("user", opt_text(p, "/user_id"), Some(b.user_id.as_str())),
             ("task", opt_text(p, "/task_id"), Some(b.task_id.as_str())),
             (
@@ -173,7 +173,6 @@ impl Verifier {
                 opt_text(p, "/checkout_id"),
                 b.checkout_id.as_deref(),
             ),
-            ("currency", Some(code), Some(b.total.currency.as_str())),
         ];
         for (what, summary, signed) in pairs {
             if summary != signed {
@@ -184,11 +183,20 @@ impl Verifier {
                 ));
             }
         }
-        if b.total.amount != amount {
+        // Read as the decision read it (currency codes in any case).
+        let signed_total = crate::funds::positive(b.total.amount, &b.total.currency, "total")
+            .map_err(|e| {
+                fail(
+                    "request",
+                    "body_invalid",
+                    format!("the signed total is not an amount: {}", e.message),
+                )
+            })?;
+        if signed_total != Money::new(amount, currency) {
             return Err(mismatch(
                 "amount",
-                &Money::new(amount, currency).with_symbol(),
-                &Money::new(b.total.amount, currency).with_symbol(),
+                &Money::new(amount, currency).to_string(),
+                &signed_total.to_string(),
             ));
         }
         let items: Vec<CartItem> = b
