@@ -336,6 +336,10 @@ fn probes(w: &World, fresh_jwk: &Value, own_card: &str) -> Vec<Probe> {
         "payment_not_found",
     ));
     v.push(Probe::get(
+        format!("/v1/payments/{}/evidence", w.payment),
+        "payment_not_found",
+    ));
+    v.push(Probe::get(
         format!("/v1/tasks/{}", w.task),
         "task_not_found",
     ));
