@@ -268,16 +268,8 @@ fn check_body(body: PaymentBody) -> Result<Checked> {
             ));
         }
     }
-    let cart_hash = {
-        let mut h = Sha256::new();
-        h.update(body.merchant.id.as_bytes());
-        for it in &items {
-            let line = json!([it.id, it.title, it.quantity, it.unit_price.map(|m| m.minor)]);
-            h.update(line.to_string().as_bytes());
-        }
-        h.update(total.to_string().as_bytes());
-        hex::encode(h.finalize())
-    };
+    // The same function the offline evidence verifier uses.
+    let cart_hash = crate::evidence::verify::cart_hash(&body.merchant.id, &items, total);
     Ok(Checked {
         body,
         total,

@@ -583,8 +583,8 @@ both!(
     }
 );
 
-/// The whole story over HTTP: signed agent payment, merchant registration and capture, then
-/// export and verify with the CLI.
+// The whole story over HTTP: signed agent payment, merchant registration and capture, then
+// export and verify with the CLI.
 both!(http_only_payment_export_and_verify, |storage| {
     let dir = TempDir::new("evidence-http");
     let p = start(dir.path(), &storage);
