@@ -42,21 +42,7 @@ fn store_of(dir: &Path, storage: &Storage) -> StoreConfig {
 }
 
 async fn open(store: &StoreConfig, dir: &Path, clock: Arc<dyn Clock>) -> (Arc<Ledger>, Wallet) {
-    let ledger = Arc::new(
-        Ledger::open(store.clone(), clock.clone())
-            .await
-            .expect("ledger"),
-    );
-    let wallet = Wallet::open(
-        store,
-        dir,
-        ledger.clone(),
-        clock,
-        Arc::new(purser_core::rail::SandboxRail::new()),
-    )
-    .await
-    .expect("wallet");
-    (ledger, wallet)
+    crate::mandates::open_wallet_at(store, dir, clock).await
 }
 
 fn real_now() -> Timestamp {
