@@ -899,11 +899,21 @@ impl Wallet {
 
     /// Give a charge's spending back to its mandate (the payment did not happen). Once only.
     pub async fn release_mandate_charge(&self, payment_id: &str) -> Result<bool> {
+        self.release_charge(payment_id, false).await
+    }
+
+    /// Release a charge even if it was marked captured: for a payment that ends without its
+    /// money moving (its capture's ledger post failed for good).
+    pub(crate) async fn release_uncaptured_charge(&self, payment_id: &str) -> Result<bool> {
+        self.release_charge(payment_id, true).await
+    }
+
+    async fn release_charge(&self, payment_id: &str, captured_too: bool) -> Result<bool> {
         let Some(r) = self
             .db
             .query_opt(
-                "SELECT mandate_id, buckets FROM mandate_charges WHERE payment_id = $1 AND status IN ('charging', 'held')",
-                vals![payment_id],
+                "SELECT mandate_id, buckets FROM mandate_charges WHERE payment_id = $1 AND (status IN ('charging', 'held') OR (status = 'captured' AND $2 = 1))",
+                vals![payment_id, i64::from(captured_too)],
             )
             .await?
         else {
@@ -913,8 +923,8 @@ impl Wallet {
         let buckets: Vec<StoredBucket> =
             serde_json::from_str(&r.text(1)?).map_err(|_| internal("read a stored charge"))?;
         let mut stmts = vec![Stmt::exec(
-            "UPDATE mandate_charges SET status = 'released', updated_at = $2 WHERE payment_id = $1 AND status IN ('charging', 'held')",
-            vals![payment_id, self.now().0],
+            "UPDATE mandate_charges SET status = 'released', updated_at = $2 WHERE payment_id = $1 AND (status IN ('charging', 'held') OR (status = 'captured' AND $3 = 1))",
+            vals![payment_id, self.now().0, i64::from(captured_too)],
         )
         .expect(Expect::One, "unreleased")];
         for b in &buckets {

@@ -21,6 +21,9 @@ use crate::AppState;
 
 /// How often a live stream looks for new events.
 const POLL: Duration = Duration::from_millis(400);
+/// Each poll re-reads this far before the newest event seen: an event's time is set before it
+/// commits, so one committed later can carry an earlier time (ids dedupe what is re-read).
+const REREAD_MS: i64 = 5_000;
 /// Longest a live stream stays open; clients reconnect (with `Last-Event-ID` unneeded: the
 /// stream replays the timeline from the start, and clients dedupe by event id).
 const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
@@ -104,13 +107,13 @@ impl Live {
             Source::Task(who, task) => {
                 self.state
                     .wallet
-                    .timeline(who, task, Some(self.after))
+                    .timeline(who, task, Some(self.after.saturating_sub(REREAD_MS)))
                     .await
             }
             Source::Payment(agent, id) => {
                 self.state
                     .wallet
-                    .payment_events(agent, id, Some(self.after))
+                    .payment_events(agent, id, Some(self.after.saturating_sub(REREAD_MS)))
                     .await
             }
         }

@@ -251,7 +251,7 @@ impl Wallet {
             )
             .expect(Expect::One, "pending"),
             Stmt::exec(
-                "UPDATE payments SET status = 'approved', credential_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation'",
+                "UPDATE payments SET status = 'approved', credential_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation' AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = payments.binding_id AND b.frozen = 0 AND b.status = 'active')",
                 vals![&p.id, cred_exp],
             )
             .expect(Expect::One, "pending"),
@@ -276,6 +276,14 @@ impl Wallet {
         )?);
         match self.db.write(stmts).await {
             Ok(_) => {}
+            Err(DbError::Precondition(_)) if !self.binding_usable(&p.id).await? => {
+                self.end_payment(&p.id, &["needs_confirmation"], "voided", "agent_frozen")
+                    .await?;
+                return Err(WalletError::conflict(
+                    "agent_frozen",
+                    "this agent was frozen (or unbound) after it asked; the payment was cancelled and its money released",
+                ));
+            }
             Err(DbError::Precondition(_)) => return Err(used()),
             Err(e) => return Err(e.into()),
         }

@@ -160,7 +160,7 @@ pub(crate) fn internal(what: &str) -> WalletError {
     WalletError::new(
         Kind::Unavailable,
         "internal_error",
-        format!("could not {what}; nothing was charged — retry with the same Idempotency-Key"),
+        format!("could not {what}; retry in a moment (a payment that ends as failed needs a new Idempotency-Key)"),
     )
 }
 
@@ -680,13 +680,14 @@ impl Wallet {
         let dup = self
             .db
             .query_opt(
-                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND status IN ('approved', 'needs_confirmation', 'capturing', 'captured') LIMIT 1",
+                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND (status IN ('approved', 'needs_confirmation', 'capturing', 'captured') OR (status = 'deciding' AND (created_at < $6 OR (created_at = $6 AND id < $4)))) LIMIT 1",
                 vals![
                     &agent.agent_id,
                     &c.cart_hash,
                     now.0.saturating_sub(rules.duplicate_window_ms),
                     id,
-                    &c.body.user_id
+                    &c.body.user_id,
+                    now.0
                 ],
             )
             .await?;
@@ -819,12 +820,21 @@ impl Wallet {
         let receipt = self.sign_receipt(claims).await?;
         let reasons_json =
             serde_json::to_string(&reasons).map_err(|_| internal("encode the decision"))?;
+        // An approval stands only while the agent is still bound and not frozen (a freeze
+        // that lands while this request decided must win); a decline is recorded regardless.
+        let sql = if status == "declined" {
+            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7, funding = $8 WHERE id = $1 AND status = 'deciding'"
+        } else {
+            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7, funding = $8 WHERE id = $1 AND status = 'deciding' AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = payments.binding_id AND b.frozen = 0 AND b.status = 'active')"
+        };
         let mut stmts = vec![Stmt::exec(
-            "UPDATE payments SET status = $2, decline_code = $3, reasons = $4, receipt = $5, credential_expires_at = $6, updated_at = $7, funding = $8 WHERE id = $1 AND status = 'deciding'",
+            sql,
             vals![
                 id,
                 status,
-                (status == "declined").then(|| reasons.first().map(|r| r.code.clone())).flatten(),
+                (status == "declined")
+                    .then(|| reasons.first().map(|r| r.code.clone()))
+                    .flatten(),
                 reasons_json,
                 &receipt,
                 cred_exp,
@@ -866,11 +876,25 @@ impl Wallet {
         )?);
         match self.db.write(stmts).await {
             Ok(_) => Ok(()),
-            Err(DbError::Precondition(_)) => Err(WalletError::new(
-                Kind::Unavailable,
-                "payment_interrupted",
-                "this payment request took too long and was abandoned; nothing was charged — retry with a new Idempotency-Key",
-            )),
+            Err(DbError::Precondition(_)) => {
+                if status != "declined" && !self.binding_usable(id).await? {
+                    self.end_payment(id, &["deciding"], "voided", "agent_frozen")
+                        .await?;
+                    return Err(WalletError::forbidden(
+                        "agent_frozen",
+                        "the person froze this agent while its payment was being decided; nothing was charged",
+                    ));
+                }
+                // The sweeper gave up on this request (it took longer than STALE_MS) before
+                // its charge or hold existed: undo them now (both are idempotent).
+                self.void_payment_hold(id).await?;
+                self.release_mandate_charge(id).await?;
+                Err(WalletError::new(
+                    Kind::Unavailable,
+                    "payment_interrupted",
+                    "this payment request took too long and was abandoned; nothing was charged — retry with a new Idempotency-Key",
+                ))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -118,7 +118,9 @@ impl Wallet {
         let p = self
             .open_payment(id)
             .await?
-            .filter(|p| p.merchant_id == m.merchant_id && p.status != "deciding")
+            // Only payments a credential was issued for: a declined request (and its reasons,
+            // which describe the person's mandate and money) is none of the merchant's business.
+            .filter(|p| p.merchant_id == m.merchant_id && p.credential_expires_at.is_some())
             .ok_or_else(|| WalletError::not_found("payment", id))?;
         self.merchant_view(&p.id).await
     }
@@ -208,6 +210,11 @@ impl Wallet {
                     "this credential has expired; the agent must ask for a new payment",
                 ))
             }
+            // The same capture again (a retry after an error): finish it and answer.
+            "capturing" if p.capture_amount == Some(amount.minor) => {
+                self.finish_capture(&p.id).await?;
+                return self.merchant_view(&p.id).await;
+            }
             "capturing" | "captured" | "refunded" => {
                 return Err(WalletError::conflict(
                     "credential_used",
@@ -224,7 +231,7 @@ impl Wallet {
         let claimed = self
             .db
             .write(vec![Stmt::exec(
-                "UPDATE payments SET status = 'capturing', capture_amount = $2, updated_at = $3 WHERE id = $1 AND status = 'approved' AND credential_expires_at > $3",
+                "UPDATE payments SET status = 'capturing', capture_amount = $2, updated_at = $3 WHERE id = $1 AND status = 'approved' AND credential_expires_at > $3 AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = payments.binding_id AND b.frozen = 0 AND b.status = 'active')",
                 vals![&p.id, amount.minor, now.0],
             )
             .expect(Expect::One, "approved")])
@@ -232,15 +239,36 @@ impl Wallet {
         match claimed {
             Ok(_) => {}
             Err(DbError::Precondition(_)) => {
+                // Frozen or unbound just now: its credentials stop working at once.
+                if self.binding_usable(&p.id).await? {
+                    return Err(WalletError::conflict(
+                        "credential_used",
+                        "this credential was redeemed or voided just now; it is single use",
+                    ));
+                }
+                self.end_payment(&p.id, &["approved"], "voided", "agent_frozen")
+                    .await?;
                 return Err(WalletError::conflict(
-                    "credential_used",
-                    "this credential was redeemed or voided just now; it is single use",
-                ))
+                    "credential_voided",
+                    "the person froze the agent that holds this credential; it no longer works",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
         self.finish_capture(&p.id).await?;
         self.merchant_view(&p.id).await
+    }
+
+    /// Whether the payment's agent is still bound to its user and not frozen.
+    pub(crate) async fn binding_usable(&self, payment_id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM payments p JOIN bindings b ON b.id = p.binding_id WHERE p.id = $1 AND b.frozen = 0 AND b.status = 'active'",
+                vals![payment_id],
+            )
+            .await?
+            .is_some())
     }
 
     /// Drive a `capturing` payment to `captured` (or, if its mandate ended, to `voided`).
@@ -264,15 +292,29 @@ impl Wallet {
             .transpose()?;
         if charge.as_deref() == Some("held") {
             if let Err(e) = self.capture_mandate_charge(id).await {
-                if e.code == "mandate_not_active" {
+                // Another finisher of this capture (a sweeper, another node) may have
+                // captured the charge first: then carry on with the (idempotent) post.
+                let now_charge = self
+                    .db
+                    .query_opt(
+                        "SELECT status FROM mandate_charges WHERE payment_id = $1",
+                        vals![id],
+                    )
+                    .await?
+                    .map(|r| r.text(0))
+                    .transpose()?;
+                if now_charge.as_deref() == Some("captured") {
+                    tracing::debug!(payment = %id, "the charge was captured by another finisher");
+                } else if e.code == "mandate_not_active" {
                     self.end_payment(id, &["capturing"], "voided", "mandate_not_active")
                         .await?;
                     return Err(WalletError::conflict(
                         "mandate_not_active",
                         "the person revoked the mandate this payment relied on; the hold was released and nothing was captured",
                     ));
+                } else {
+                    return Err(e);
                 }
-                return Err(e);
             }
         }
         let op = Op::Post {
@@ -414,7 +456,9 @@ impl Wallet {
             return Ok(());
         }
         self.void_payment_hold(id).await?;
-        self.release_mandate_charge(id).await?;
+        // Nothing was posted (an ending payment's capture never reached the ledger), so even a
+        // charge marked captured goes back to the mandate.
+        self.release_uncaptured_charge(id).await?;
         let to = p.end_status.clone().unwrap_or_else(|| "voided".into());
         let reason = p.end_reason.clone().unwrap_or_default();
         let now = self.now();
@@ -528,6 +572,21 @@ impl Wallet {
                         Kind::Unprocessable,
                         "idempotency_conflict",
                         "this Idempotency-Key was used for a different refund; use a fresh key",
+                    ));
+                }
+                let status = self
+                    .db
+                    .query_opt(
+                        "SELECT status FROM payment_refunds WHERE id = $1",
+                        vals![&rid],
+                    )
+                    .await?
+                    .map(|r| r.text(0))
+                    .transpose()?;
+                if status.as_deref() == Some("failed") {
+                    return Err(WalletError::conflict(
+                        "refund_refused",
+                        "this refund was refused by the ledger; nothing was refunded",
                     ));
                 }
             }

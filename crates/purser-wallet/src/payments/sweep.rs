@@ -71,7 +71,7 @@ impl Wallet {
         for id in self
             .ids_where(
                 "SELECT p.id FROM payments p JOIN bindings b ON b.id = p.binding_id WHERE p.status IN ('approved', 'needs_confirmation') AND (b.frozen = 1 OR b.status <> 'active') AND p.updated_at < $1 LIMIT $2",
-                stale,
+                now,
             )
             .await?
         {
@@ -79,6 +79,20 @@ impl Wallet {
                 .end_payment(&id, &["approved", "needs_confirmation"], "voided", "agent_frozen")
                 .await?
             {
+                n += 1;
+            }
+        }
+        // Charges and holds left behind by a request that ended without them (a late request
+        // finishing after the sweeper failed it, then crashing before undoing them).
+        for id in self
+            .ids_where(
+                "SELECT c.payment_id FROM mandate_charges c JOIN payments p ON p.id = c.payment_id WHERE c.status IN ('charging', 'held') AND p.status IN ('failed', 'voided', 'expired', 'declined') AND c.updated_at < $1 LIMIT $2",
+                stale,
+            )
+            .await?
+        {
+            self.void_payment_hold(&id).await?;
+            if self.release_mandate_charge(&id).await? {
                 n += 1;
             }
         }

@@ -213,3 +213,95 @@ fn an_interrupted_decision_is_undone() {
         ledger.shutdown().await;
     });
 }
+
+/// A freeze that lands after the voids were listed (or while a request decided) still wins:
+/// the credential stops working at capture. And a capture retried after an interrupted first
+/// attempt finishes that capture instead of calling it "used".
+#[test]
+fn freezes_win_races_and_interrupted_captures_finish() {
+    let dir = TempDir::new("payments-races");
+    let store = StoreConfig::sqlite_in(dir.path());
+    let clock = Arc::new(ManualClock::new(purser_core::Timestamp(now_ms())));
+    runtime().block_on(async {
+        let (ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+        let f = fixture(&w, 100_000).await;
+        let m = w
+            .create_merchant(&NewMerchant {
+                name: "Corner Coffee".into(),
+                website: "corner.example".into(),
+                ..NewMerchant::default()
+            })
+            .await
+            .expect("merchant");
+        let merchant = MerchantCaller {
+            merchant_id: m.merchant.id.clone(),
+        };
+        let agent = caller(&f);
+        let capture = |token: String| CaptureBody {
+            credential: token,
+            amount: serde_json::from_value(cny(7_000)).expect("amount"),
+            checkout_id: None,
+        };
+
+        // Interrupted capture: the row says `capturing`; the merchant retries the same amount.
+        let (raw, body) = coffee(&f, &m.merchant.id, 7_000, "flat white");
+        let (p, _) = w
+            .authorize(&agent, &unique("k"), &raw, body)
+            .await
+            .expect("pay");
+        let token = p
+            .credential
+            .as_ref()
+            .and_then(|c| c.token.clone())
+            .expect("token");
+        w.db()
+            .write(vec![Stmt::exec(
+                "UPDATE payments SET status = 'capturing', capture_amount = 7000 WHERE id = $1",
+                vals![&p.id],
+            )])
+            .await
+            .expect("interrupt");
+        let c = w
+            .capture(&merchant, &capture(token.clone()))
+            .await
+            .expect("retry");
+        assert_eq!(c.status, "captured", "{c:?}");
+        assert_eq!(c.captured.amount, 7_000);
+        let e = w
+            .capture(&merchant, &capture(token))
+            .await
+            .expect_err("used");
+        assert_eq!(e.code, "credential_used");
+
+        // A freeze the voids did not see: the capture refuses and the hold goes back.
+        let (raw, body) = coffee(&f, &m.merchant.id, 7_000, "cortado");
+        let (q, _) = w
+            .authorize(&agent, &unique("k"), &raw, body)
+            .await
+            .expect("pay");
+        assert_eq!(q.status, "approved", "{q:?}");
+        let token = q
+            .credential
+            .as_ref()
+            .and_then(|c| c.token.clone())
+            .expect("token");
+        assert_eq!(available(&w, &f).await, 100_000 - 14_000);
+        w.db()
+            .write(vec![Stmt::exec(
+                "UPDATE bindings SET frozen = 1 WHERE agent_id = $1",
+                vals![&f.agent_id],
+            )])
+            .await
+            .expect("freeze");
+        let e = w
+            .capture(&merchant, &capture(token))
+            .await
+            .expect_err("frozen");
+        assert_eq!(e.code, "credential_voided");
+        assert_eq!(available(&w, &f).await, 100_000 - 7_000);
+        let q = w.payment(&f.user, &q.id).await.expect("payment");
+        assert_eq!(q.status, "voided", "{q:?}");
+        w.shutdown().await;
+        ledger.shutdown().await;
+    });
+}
