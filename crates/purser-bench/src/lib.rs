@@ -1,7 +1,9 @@
 //! `purser bench`: measures, prints figures and ratios, asserts nothing.
 
+pub mod authorize;
 pub mod ledger;
 pub mod mandates;
+mod scratch_db;
 pub mod signatures;
 
 /// Percentile of sorted latencies (microseconds).

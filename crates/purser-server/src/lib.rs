@@ -272,11 +272,67 @@ pub struct ServeOptions {
     pub agent_payments_per_minute: Option<i64>,
 }
 
+/// What `purser serve` prints on start: where things are, and what is simulated.
+fn print_banner(
+    addr: &std::net::SocketAddr,
+    opts: &ServeOptions,
+    wallet: &Wallet,
+    source: &auth::TokenSource,
+) {
+    println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
+    println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
+    println!("  Health:   http://{addr}/healthz");
+    println!("  Storage:  {}", opts.store.describe());
+    println!(
+        "  Cards:    {} rail{}",
+        wallet.rail_name(),
+        if wallet.rail_name() == "sandbox" {
+            " (SIMULATED: no real card is charged; test numbers in the README)"
+        } else {
+            ""
+        }
+    );
+    match wallet.vault_key_source() {
+        purser_wallet::KeySource::File(p) => println!(
+            "  Vault key: {} (keep it out of backups of the database)",
+            p.display()
+        ),
+        purser_wallet::KeySource::Env => {
+            println!("  Vault key: from {}", purser_wallet::vault_keys::KEY_ENV)
+        }
+    }
+    match source {
+        auth::TokenSource::File(p) => println!(
+            "  Operator token: in {} (send as 'Authorization: Bearer …')",
+            p.display()
+        ),
+        auth::TokenSource::Env => println!("  Operator token: from {}", auth::TOKEN_ENV),
+    }
+    println!("Stop with Ctrl-C or SIGTERM; in-flight payments are finished first.");
+}
+
 /// Open storage, bind, serve until `shutdown` resolves, then finish in-flight requests and
 /// commit everything queued before returning.
 pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    serve_with(opts, shutdown, true).await
+}
+
+/// [`serve`] without the startup banner on stdout: for callers whose stdout is their own
+/// output (`purser bench authorize --json` runs a server in-process).
+pub async fn serve_quietly(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    serve_with(opts, shutdown, false).await
+}
+
+async fn serve_with(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    banner: bool,
 ) -> Result<(), String> {
     // Bind first: a wrong or busy address fails before anything is created on disk.
     let listener = tokio::net::TcpListener::bind(opts.listen.as_str()).await.map_err(|e| {
@@ -334,36 +390,9 @@ pub async fn serve(
     };
     let (outbox_stop, outbox_stopped) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(wallet.clone().run_outbox(outbox_stopped));
-    println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
-    println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
-    println!("  Health:   http://{addr}/healthz");
-    println!("  Storage:  {}", opts.store.describe());
-    println!(
-        "  Cards:    {} rail{}",
-        wallet.rail_name(),
-        if wallet.rail_name() == "sandbox" {
-            " (SIMULATED: no real card is charged; test numbers in the README)"
-        } else {
-            ""
-        }
-    );
-    match wallet.vault_key_source() {
-        purser_wallet::KeySource::File(p) => println!(
-            "  Vault key: {} (keep it out of backups of the database)",
-            p.display()
-        ),
-        purser_wallet::KeySource::Env => {
-            println!("  Vault key: from {}", purser_wallet::vault_keys::KEY_ENV)
-        }
+    if banner {
+        print_banner(&addr, &opts, &wallet, &source);
     }
-    match source {
-        auth::TokenSource::File(p) => println!(
-            "  Operator token: in {} (send as 'Authorization: Bearer …')",
-            p.display()
-        ),
-        auth::TokenSource::Env => println!("  Operator token: from {}", auth::TOKEN_ENV),
-    }
-    println!("Stop with Ctrl-C or SIGTERM; in-flight payments are finished first.");
     tracing::info!(%addr, storage = opts.store.kind(), "listening");
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {

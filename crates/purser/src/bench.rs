@@ -132,3 +132,95 @@ pub fn run_mandates(args: MandateBenchArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LoopsArg {
+    /// Closed loop then open loop.
+    Both,
+    /// Closed loop only: as fast as the server answers.
+    Closed,
+    /// Open loop only, at --rate.
+    Open,
+}
+
+#[derive(Args)]
+pub struct AuthorizeBenchArgs {
+    /// Benchmark PostgreSQL: a scratch database is created on this server for the run and
+    /// dropped after it, e.g. postgres://postgres@127.0.0.1:5432/postgres.
+    #[arg(long, visible_alias = "postgres", value_name = "URL")]
+    database_url: Option<String>,
+    /// Agents, each bound to its own person with a consented mandate.
+    #[arg(long, default_value_t = 32)]
+    agents: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per measured loop.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Seconds of unmeasured load first.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Requests per second the open loop offers (the p99 goal is stated at 5000).
+    #[arg(long, default_value_t = 5000.0)]
+    rate: f64,
+    /// Which loops to run.
+    #[arg(long = "loop", value_enum, default_value_t = LoopsArg::Both)]
+    loops: LoopsArg,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_authorize(args: AuthorizeBenchArgs) -> Result<(), String> {
+    use purser_bench::authorize::{self, Loops, MAX_AGENTS, MAX_CONNECTIONS};
+    if !(1..=MAX_AGENTS).contains(&args.agents) {
+        return Err(format!("--agents must be from 1 to {MAX_AGENTS}"));
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&args.connections) {
+        return Err(format!("--connections must be from 1 to {MAX_CONNECTIONS}"));
+    }
+    if !(args.seconds > 0.0 && args.seconds <= 600.0) {
+        return Err("--seconds must be more than 0 and at most 600".into());
+    }
+    if !(args.warmup >= 0.0 && args.warmup <= 600.0) {
+        return Err("--warmup must be from 0 to 600 seconds".into());
+    }
+    if !(args.rate >= 1.0 && args.rate <= 1_000_000.0) {
+        return Err("--rate must be from 1 to 1,000,000 requests per second".into());
+    }
+    let report = authorize::run(authorize::Options {
+        database_url: args.database_url,
+        agents: args.agents,
+        connections: args.connections,
+        seconds: args.seconds,
+        warmup_seconds: args.warmup,
+        rate: args.rate,
+        loops: match args.loops {
+            LoopsArg::Both => Loops::Both,
+            LoopsArg::Closed => Loops::Closed,
+            LoopsArg::Open => Loops::Open,
+        },
+    })
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", authorize::render(&report));
+    }
+    if !report.books.balanced {
+        return Err(format!(
+            "the books do not balance after the bench: {}",
+            report.books.verified
+        ));
+    }
+    if !report.clean() {
+        return Err(
+            "some payment requests were not approved (or not sent); the counts are above".into(),
+        );
+    }
+    Ok(())
+}

@@ -179,6 +179,10 @@ enum BenchCommand {
     /// AP2 mandate chains verified per second on one core (Purser's ES256 open mandate closed
     /// by the agent's key) beside the ES256 verify floor, and one mandate evaluation.
     Mandates(bench::MandateBenchArgs),
+    /// Signed agent payment authorizations per second over HTTP against an in-process server
+    /// (SQLite, or PostgreSQL with --database-url), closed and open loop, with p50/p99/p99.9
+    /// latency beside the crypto floor; then checks the books.
+    Authorize(bench::AuthorizeBenchArgs),
 }
 
 /// Where the data lives. Shared by every command that opens storage.
@@ -336,6 +340,12 @@ fn main() -> ExitCode {
         Command::Bench {
             command: BenchCommand::Mandates(args),
         } => bench::run_mandates(args),
+        Command::Bench {
+            command: BenchCommand::Authorize(args),
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run_authorize(args)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,9 @@
-//! The command line: `ledger verify` catches tampering, `bench ledger` prints figures, errors
-//! say what to do.
+//! The command line: `ledger verify` catches tampering, `bench ledger` and `bench authorize`
+//! print figures and leave balanced books, errors say what to do.
 
 use serde_json::{json, Value};
 
+use crate::both;
 use crate::support::*;
 
 #[test]
@@ -202,6 +203,126 @@ fn bench_ledger_prints_figures_and_leaves_a_verifiable_ledger() {
     assert!(err.contains("--concurrency"), "{err}");
 }
 
+both!(
+    bench_authorize_approves_every_payment_and_balances_the_books,
+    |storage| {
+        // A brief run in a debug build: figures are not checked, behaviour is.
+        let mut args = vec![
+            "bench",
+            "authorize",
+            "--json",
+            "--agents",
+            "3",
+            "--connections",
+            "4",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0.2",
+            "--rate",
+            "40",
+        ];
+        if let Some(url) = storage.url() {
+            args.extend(["--database-url", url]);
+        }
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let storage_kind = if storage.url().is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        assert!(v["storage"].as_str().unwrap().contains(storage_kind), "{v}");
+        let phases = v["phases"].as_array().unwrap();
+        assert_eq!(
+            phases
+                .iter()
+                .map(|p| p["mode"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["closed", "open"]
+        );
+        let mut measured = 0;
+        for p in phases {
+            let approved = p["approved"].as_u64().unwrap();
+            assert!(approved > 0, "{p}");
+            assert_eq!(
+                p["sent"].as_u64(),
+                Some(approved),
+                "every request answered: {p}"
+            );
+            assert_eq!(p["other"], json!({}), "every answer approved: {p}");
+            assert!(p["p99_us"].as_u64() >= p["p50_us"].as_u64(), "{p}");
+            assert!(p["goal"].as_str().unwrap().contains("goal"), "{p}");
+            measured += approved;
+        }
+        // The open loop sends exactly its timetable: 40/s for 1 s.
+        assert_eq!(phases[1]["approved"].as_u64(), Some(40));
+        assert!(v["floor"]["per_second"].as_f64().unwrap() > 0.0);
+
+        // The books: the ledger verified, one pending hold per approval, the money held is what
+        // the agents were told was approved, and the payment records agree.
+        let b = &v["books"];
+        assert!(b["verified"].as_str().unwrap().starts_with("ok"), "{b}");
+        assert_eq!(b["balanced"], true, "{b}");
+        let seen = b["approved_seen"].as_u64().unwrap();
+        assert!(seen >= measured, "the warm-up's approvals count too: {b}");
+        assert_eq!(b["holds_pending"].as_u64(), Some(seen), "{b}");
+        assert_eq!(b["held_minor"], b["approved_minor_seen"], "{b}");
+        assert!(
+            b["held_minor"].as_i64().unwrap() >= 100 * seen as i64,
+            "{b}"
+        );
+        assert_eq!(
+            b["payments"],
+            json!({"approved": [seen, b["held_minor"]]}),
+            "{b}"
+        );
+    }
+);
+
+#[test]
+fn bench_authorize_text_report_and_argument_errors() {
+    let (code, out, err) = run(&[
+        "bench",
+        "authorize",
+        "--agents",
+        "1",
+        "--connections",
+        "2",
+        "--seconds",
+        "0.5",
+        "--warmup",
+        "0",
+        "--loop",
+        "closed",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    for want in [
+        "Crypto floor: Ed25519 verify",
+        "Closed loop",
+        "goal ≥ 10,000 approved/s",
+        "every answer was 200 approved",
+        "Books: ledger ok",
+        "balanced: the money held is exactly the sum of the approvals",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    assert!(!out.contains("Open loop"), "{out}");
+    for (bad, flag) in [
+        (vec!["--agents", "0"], "--agents"),
+        (vec!["--connections", "0"], "--connections"),
+        (vec!["--seconds", "0"], "--seconds"),
+        (vec!["--rate", "0"], "--rate"),
+    ] {
+        let mut args = vec!["bench", "authorize"];
+        args.extend(bad);
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0);
+        assert!(err.contains(flag), "{err}");
+    }
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for args in [
@@ -209,6 +330,7 @@ fn every_subcommand_has_help() {
         vec!["serve", "--help"],
         vec!["ledger", "verify", "--help"],
         vec!["bench", "ledger", "--help"],
+        vec!["bench", "authorize", "--help"],
     ] {
         let (code, out, _) = run(&args);
         assert_eq!(code, 0, "{args:?}");
