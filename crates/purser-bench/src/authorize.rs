@@ -9,7 +9,7 @@
 //! every bench amount without asking. The load generator (`load.rs`) runs on its own thread
 //! in the same process: each request is signed when it is sent, with a fresh nonce and its
 //! own Idempotency-Key, over persistent HTTP/1.1 connections (`http1.rs`). Every answer must
-//! be `200 approved`; anything else is counted by status and code.
+//! be `201 approved`; anything else is counted by status and code.
 //!
 //! The floor of one authorization is one Ed25519 verification (the agent's signature) plus
 //! one ES256 signature (Purser's decision receipt); `floor = cores / (t_verify + t_sign)`.
@@ -113,7 +113,7 @@ pub struct Phase {
     pub sent: u64,
     pub approved: u64,
     pub approved_per_second: f64,
-    /// Every answer that was not `200 approved`, by status and code.
+    /// Every answer that was not `201 approved`, by status and code.
     pub other: BTreeMap<String, u64>,
     /// Open loop: requests due but never sent (the server fell too far behind).
     pub unsent: u64,
@@ -165,7 +165,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// Every answer was `200 approved` and the books balance.
+    /// Every answer was `201 approved` and the books balance.
     pub fn clean(&self) -> bool {
         self.books.balanced
             && self
@@ -705,7 +705,7 @@ pub fn render(r: &Report) -> String {
             p.goal
         ));
         if p.other.is_empty() && p.unsent == 0 {
-            out.push_str("  every answer was 200 approved\n");
+            out.push_str("  every answer was 201 approved\n");
         } else {
             for (what, n) in &p.other {
                 out.push_str(&format!(
@@ -800,11 +800,11 @@ mod tests {
         let m = |req: f64, secs: f64, commits: f64, ops: f64| {
             BTreeMap::from([
                 (
-                    "purser_http_requests_total{method=\"POST\",route=\"/v1/agent/payments\",status=\"200\"}".to_string(),
+                    "purser_http_requests_total{method=\"POST\",route=\"/v1/agent/payments\",status=\"201\"}".to_string(),
                     req,
                 ),
                 (
-                    "purser_http_request_seconds_total{method=\"POST\",route=\"/v1/agent/payments\",status=\"200\"}".to_string(),
+                    "purser_http_request_seconds_total{method=\"POST\",route=\"/v1/agent/payments\",status=\"201\"}".to_string(),
                     secs,
                 ),
                 ("purser_ledger_commits_total".to_string(), commits),

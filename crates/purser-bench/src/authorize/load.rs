@@ -57,7 +57,7 @@ pub struct Tally {
     pub approved_minor: i64,
     /// Latency of every answered request, µs.
     pub latencies: Vec<u32>,
-    /// Anything but `200 approved`, by what it was.
+    /// Anything but `201 approved`, by what it was.
     pub other: BTreeMap<String, u64>,
     /// Time spent building and signing requests (the agents' side of the work).
     pub signing: Duration,
@@ -211,15 +211,15 @@ async fn one(
             }
             let parsed: Option<Answer> = serde_json::from_slice(&r.body).ok();
             match (r.status, parsed) {
-                (200, Some(a)) if a.status == "approved" => {
+                (201, Some(a)) if a.status == "approved" => {
                     tally.approved += 1;
                     tally.approved_minor = tally.approved_minor.saturating_add(amount);
                 }
-                (200, Some(a)) => {
+                (201, Some(a)) => {
                     let code = a.decline.map(|d| d.code).unwrap_or_default();
                     *tally
                         .other
-                        .entry(format!("200 {} {code}", a.status).trim_end().to_string())
+                        .entry(format!("201 {} {code}", a.status).trim_end().to_string())
                         .or_default() += 1;
                 }
                 (status, _) => {
