@@ -470,16 +470,14 @@ fn summarize(
 
 /// `12345.6` → `12,346`.
 fn thousands(v: f64) -> String {
-    let n = v.round().max(0.0) as u64;
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let digits = (v.round().max(0.0) as u64).to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or_default())
+        .collect();
+    groups.join(",")
 }
 
 // ---- the crypto floor ------------------------------------------------------------------
