@@ -165,13 +165,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Every answer was `201 approved` and the books balance.
+    /// Every answer was `201 approved` and the books balance. (Requests an overloaded server
+    /// never got are a figure, not a failure: they show in the open loop's latencies.)
     pub fn clean(&self) -> bool {
-        self.books.balanced
-            && self
-                .phases
-                .iter()
-                .all(|p| p.other.is_empty() && p.unsent == 0)
+        self.books.balanced && self.phases.iter().all(|p| p.other.is_empty())
     }
 }
 
@@ -473,16 +470,14 @@ fn summarize(
 
 /// `12345.6` → `12,346`.
 fn thousands(v: f64) -> String {
-    let n = v.round().max(0.0) as u64;
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let digits = (v.round().max(0.0) as u64).to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or_default())
+        .collect();
+    groups.join(",")
 }
 
 // ---- the crypto floor ------------------------------------------------------------------
@@ -704,21 +699,21 @@ pub fn render(r: &Report) -> String {
             ms(p.max_us),
             p.goal
         ));
-        if p.other.is_empty() && p.unsent == 0 {
+        if p.other.is_empty() {
             out.push_str("  every answer was 201 approved\n");
-        } else {
-            for (what, n) in &p.other {
-                out.push_str(&format!(
-                    "  NOT APPROVED: {} × {what}\n",
-                    thousands(*n as f64)
-                ));
-            }
-            if p.unsent > 0 {
-                out.push_str(&format!(
-                    "  NOT SENT: {} requests were due after the phase's time limit\n",
-                    thousands(p.unsent as f64)
-                ));
-            }
+        }
+        for (what, n) in &p.other {
+            out.push_str(&format!(
+                "  NOT APPROVED: {} × {what}\n",
+                thousands(*n as f64)
+            ));
+        }
+        if p.unsent > 0 {
+            out.push_str(&format!(
+                "  NOT SENT: {} requests were still waiting for a connection when the phase \
+                 ended (counted in the latencies with the wait they had reached)\n",
+                thousands(p.unsent as f64)
+            ));
         }
         out.push_str(&format!(
             "  server: {:.0} µs in the payment handler on average; ledger {:.0} commits, {:.1} \
@@ -739,11 +734,19 @@ pub fn render(r: &Report) -> String {
             out.push_str(&format!("  cores busy by thread: {}\n", shares.join(", ")));
         }
         if let Some(o) = p.other_processes_cores.filter(|o| *o >= 0.1) {
-            out.push_str(&format!(
-                "  other processes kept {o:.2} of the {} cores busy meanwhile: these figures \
-                 are lower than on a quiet machine\n",
-                r.floor.cores
-            ));
+            if r.storage.starts_with("PostgreSQL") {
+                out.push_str(&format!(
+                    "  other processes, the PostgreSQL server among them, kept {o:.2} of the {} \
+                     cores busy meanwhile\n",
+                    r.floor.cores
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  other processes kept {o:.2} of the {} cores busy meanwhile: these figures \
+                     are lower than on a quiet machine\n",
+                    r.floor.cores
+                ));
+            }
         }
     }
     let b = &r.books;

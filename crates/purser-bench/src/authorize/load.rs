@@ -61,7 +61,8 @@ pub struct Tally {
     pub other: BTreeMap<String, u64>,
     /// Time spent building and signing requests (the agents' side of the work).
     pub signing: Duration,
-    /// Due slots never sent because the phase hit its time limit (open loop).
+    /// Due slots never sent because the phase hit its time limit (open loop). Their latency
+    /// is counted as at least the time from when they were due to the end of the phase.
     pub unsent: u64,
 }
 
@@ -256,8 +257,9 @@ pub async fn phase(
     let start = Instant::now();
     let duration = Duration::from_secs_f64(seconds);
     // An open-loop phase whose server fell far behind stops sending at this point; what was
-    // still due is counted as unsent.
-    let hard_stop = start + duration.mul_f64(3.0) + Duration::from_secs(5);
+    // still due is counted as unsent, with the latency it had reached by then (a lower bound,
+    // so the percentiles never look better for the requests that were never sent).
+    let hard_stop = start + duration + duration.mul_f64(0.5).max(Duration::from_secs(5));
     let slot = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(connections);
     for w in 0..connections {
@@ -283,8 +285,12 @@ pub async fn phase(
                         break;
                     }
                     let at = start + due;
-                    if Instant::now() >= hard_stop {
+                    let now = Instant::now();
+                    if now >= hard_stop {
                         tally.unsent += 1;
+                        tally
+                            .latencies
+                            .push(micros(now.saturating_duration_since(at)));
                         continue;
                     }
                     tokio::time::sleep_until(at.into()).await;

@@ -302,7 +302,7 @@ fn bench_authorize_text_report_and_argument_errors() {
         "Crypto floor: Ed25519 verify",
         "Closed loop",
         "goal ≥ 10,000 approved/s",
-        "every answer was 200 approved",
+        "every answer was 201 approved",
         "Books: ledger ok",
         "balanced: the money held is exactly the sum of the approvals",
     ] {
