@@ -335,6 +335,12 @@ CREATE INDEX deliveries_due ON deliveries(status, next_at);
 CREATE INDEX deliveries_target ON deliveries(target, next_at);
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE INDEX payments_agent_user ON payments(agent_id, user_id, created_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

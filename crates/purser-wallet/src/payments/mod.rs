@@ -663,8 +663,15 @@ impl Wallet {
         let recent = self
             .db
             .query_opt(
-                "SELECT COUNT(*) FROM payments WHERE agent_id = $1 AND user_id = $2 AND created_at > $3 AND id <> $4",
-                vals![&agent.agent_id, &c.body.user_id, now.0.saturating_sub(60_000), id],
+                // Counts at most up to the limit (an index range scan that stops early).
+                "SELECT COUNT(*) FROM (SELECT 1 FROM payments WHERE agent_id = $1 AND user_id = $2 AND created_at > $3 AND id <> $4 LIMIT $5) AS recent",
+                vals![
+                    &agent.agent_id,
+                    &c.body.user_id,
+                    now.0.saturating_sub(60_000),
+                    id,
+                    rules.agent_payments_per_minute
+                ],
             )
             .await?
             .map_or(Ok(0), |r| r.int(0))?;

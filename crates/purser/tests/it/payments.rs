@@ -903,3 +903,22 @@ both!(bills_timelines_and_live_events, |storage| {
         }
     }
 });
+
+both!(an_agent_paying_too_fast_is_declined, |storage| {
+    let dir = TempDir::new("payments-velocity");
+    let p = crate::support::start_with(dir.path(), &storage, &["--agent-payments-per-minute", "3"]);
+    let user = Person::new(&p, "Erin");
+    user.funded(&p, 100_000);
+    let (agent, _) = bound_agent(&p, &user, &user);
+    let mandate = give_mandate(&p, &user, &agent, &boots_mandate());
+    let merchant = register_merchant(&p, "Trail Outfitters", &format!("{}.example", unique("v")));
+    for i in 0..3 {
+        let b = pay_body(&user, &mandate, &merchant, &format!("Sock {i}"), 1, 100);
+        let a = pay(&p, &agent, &unique("v"), &b).want(201);
+        assert_eq!(a["status"], "approved", "{a}");
+    }
+    let b = pay_body(&user, &mandate, &merchant, "Sock 4", 1, 100);
+    let d = pay(&p, &agent, &unique("v"), &b).want(201);
+    assert_eq!(code_of(&d), "velocity_exceeded", "{d}");
+    assert_eq!(user.available(&p), 100_000 - 300);
+});
