@@ -114,15 +114,18 @@ impl Wallet {
 
     /// A payment as its merchant sees it.
     pub async fn payment_for_merchant(&self, m: &MerchantCaller, id: &str) -> Result<PaymentView> {
-        check_id("pay", id, "id")?;
-        let p = self
-            .open_payment(id)
-            .await?
-            // Only payments a credential was issued for: a declined request (and its reasons,
-            // which describe the person's mandate and money) is none of the merchant's business.
-            .filter(|p| p.merchant_id == m.merchant_id && p.credential_expires_at.is_some())
-            .ok_or_else(|| WalletError::not_found("payment", id))?;
+        let p = self.merchants_payment(m, id).await?;
         self.merchant_view(&p.id).await
+    }
+
+    /// One of the merchant's payments: only those a credential was issued for (a declined
+    /// request, and its reasons about the person's mandate and money, is none of its business).
+    async fn merchants_payment(&self, m: &MerchantCaller, id: &str) -> Result<Open> {
+        check_id("pay", id, "id")?;
+        self.open_payment(id)
+            .await?
+            .filter(|p| p.merchant_id == m.merchant_id && p.credential_expires_at.is_some())
+            .ok_or_else(|| WalletError::not_found("payment", id))
     }
 
     /// The payment a credential names, checked against the merchant presenting it.
@@ -379,12 +382,7 @@ impl Wallet {
 
     /// The merchant cancels an approved payment it will not capture.
     pub async fn void(&self, m: &MerchantCaller, id: &str) -> Result<PaymentView> {
-        check_id("pay", id, "id")?;
-        let p = self
-            .open_payment(id)
-            .await?
-            .filter(|p| p.merchant_id == m.merchant_id && p.credential_expires_at.is_some())
-            .ok_or_else(|| WalletError::not_found("payment", id))?;
+        let p = self.merchants_payment(m, id).await?;
         match p.status.as_str() {
             "approved" => {
                 if !self
@@ -512,12 +510,7 @@ impl Wallet {
         key: &str,
         b: &RefundBody,
     ) -> Result<PaymentView> {
-        check_id("pay", id, "id")?;
-        let p = self
-            .open_payment(id)
-            .await?
-            .filter(|p| p.merchant_id == m.merchant_id && p.credential_expires_at.is_some())
-            .ok_or_else(|| WalletError::not_found("payment", id))?;
+        let p = self.merchants_payment(m, id).await?;
         let amount = funds::positive(b.amount.amount, &b.amount.currency, "amount")?;
         if amount.currency != p.amount.currency {
             return Err(WalletError::invalid(

@@ -119,7 +119,7 @@ impl Resp {
     }
 }
 
-fn into_resp(r: Result<ureq::Response, ureq::Error>, what: &str) -> Resp {
+pub fn into_resp(r: Result<ureq::Response, ureq::Error>, what: &str) -> Resp {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,

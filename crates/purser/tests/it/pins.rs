@@ -120,27 +120,7 @@ fn open_page(p: &dyn Server, path: &str) -> Resp {
 }
 
 fn page_of(r: Result<ureq::Response, ureq::Error>) -> Resp {
-    let resp = match r {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
-    let text = resp.into_string().unwrap_or_default();
-    Resp {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-        headers,
-    }
+    crate::people::into_resp(r, "confirmation page")
 }
 
 /// An HTML page for a person, with every security header.
