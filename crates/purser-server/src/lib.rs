@@ -194,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agent/whoami", get(agents::whoami))
         .route("/v1/agent/bindings", post(agents::request_binding))
         .route("/v1/agent/users/:user_id/funds", get(agents::funds))
+        .route("/v1/agent/mandates/:id/credentials", get(mandates::agent_credentials))
         .route("/v1/agent/payments", post(payments::authorize))
         .route("/v1/agent/payments/:id", get(payments::agent_payment))
         .route("/v1/payments/:id", get(payments::get))

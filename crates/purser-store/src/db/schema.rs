@@ -341,6 +341,13 @@ CREATE INDEX deliveries_target ON deliveries(target, next_at);
 CREATE INDEX payments_agent_user ON payments(agent_id, user_id, created_at);
 "#,
     ),
+    (
+        8,
+        r#"
+ALTER TABLE payments ADD COLUMN ap2_reference TEXT;
+CREATE UNIQUE INDEX payments_ap2_reference ON payments(ap2_reference);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

@@ -1,6 +1,7 @@
 //! Integration tests of the real `purser` binary. One test binary for the crate keeps link
 //! time down; PostgreSQL variants run when PostgreSQL is reachable (see support.rs).
 
+mod ap2_payments;
 mod cli;
 mod durability;
 mod evidence;
@@ -8,7 +9,7 @@ mod http;
 mod keys;
 pub mod mandates;
 mod ownership;
-mod payments;
+pub mod payments;
 mod payments_clock;
 pub mod people;
 mod pins;
