@@ -180,7 +180,9 @@ fn warning(code: &str, param: String, content: String) -> Value {
 /// The cart an agent asked for: known products, sane quantities, merged by product.
 fn parse_lines(items: &[ItemReq]) -> Result<(Vec<Line>, Vec<Value>), AcpError> {
     if items.is_empty() {
-        return Err(AcpError::bad("line_items_required", "send at least one line item").at("$.line_items"));
+        return Err(
+            AcpError::bad("line_items_required", "send at least one line item").at("$.line_items"),
+        );
     }
     if items.len() > MAX_LINES {
         return Err(AcpError::bad(
@@ -211,7 +213,10 @@ fn parse_lines(items: &[ItemReq]) -> Result<(Vec<Line>, Vec<Value>), AcpError> {
                 .ok_or_else(|| {
                     AcpError::bad(
                         "invalid_quantity",
-                        format!("quantity must be a whole number from 1 to {}", crate::session::group(MAX_QUANTITY)),
+                        format!(
+                            "quantity must be a whole number from 1 to {}",
+                            crate::session::group(MAX_QUANTITY)
+                        ),
                     )
                     .at(format!("$.line_items[{i}].quantity"))
                 })?,
@@ -237,8 +242,11 @@ fn parse_lines(items: &[ItemReq]) -> Result<(Vec<Line>, Vec<Value>), AcpError> {
                     .checked_add(quantity)
                     .filter(|q| *q <= MAX_QUANTITY)
                     .ok_or_else(|| {
-                        AcpError::bad("invalid_quantity", "the quantities of one product add up to too many")
-                            .at(format!("$.line_items[{i}].quantity"))
+                        AcpError::bad(
+                            "invalid_quantity",
+                            "the quantities of one product add up to too many",
+                        )
+                        .at(format!("$.line_items[{i}].quantity"))
                     })?;
             }
             None => lines.push(Line {
@@ -252,7 +260,11 @@ fn parse_lines(items: &[ItemReq]) -> Result<(Vec<Line>, Vec<Value>), AcpError> {
 
 fn check_object(v: &Option<Value>, param: &str) -> Result<(), AcpError> {
     match v {
-        Some(x) if !x.is_object() => Err(AcpError::bad("invalid_request", format!("{param} must be an object")).at(format!("$.{param}"))),
+        Some(x) if !x.is_object() => Err(AcpError::bad(
+            "invalid_request",
+            format!("{param} must be an object"),
+        )
+        .at(format!("$.{param}"))),
         _ => Ok(()),
     }
 }
@@ -261,8 +273,13 @@ impl Shop {
     fn sign_cart(&self, s: &mut Session, now: Timestamp) -> Result<(), AcpError> {
         let claims = s
             .checkout_claims(&self.merchant, &self.base_url, now)
-            .map_err(|_| AcpError::bad("amount_too_large", "the cart's total is too large to pay"))?;
-        s.checkout_jwt = self.key.sign_checkout(&claims).map_err(AcpError::internal)?;
+            .map_err(|_| {
+                AcpError::bad("amount_too_large", "the cart's total is too large to pay")
+            })?;
+        s.checkout_jwt = self
+            .key
+            .sign_checkout(&claims)
+            .map_err(AcpError::internal)?;
         Ok(())
     }
 
@@ -284,7 +301,10 @@ impl Shop {
         if !req.currency.eq_ignore_ascii_case(catalog::CURRENCY.code()) {
             return Err(AcpError::bad(
                 "unsupported_currency",
-                format!("this shop sells in {} only", catalog::CURRENCY.code().to_ascii_lowercase()),
+                format!(
+                    "this shop sells in {} only",
+                    catalog::CURRENCY.code().to_ascii_lowercase()
+                ),
             )
             .at("$.currency"));
         }
@@ -319,7 +339,14 @@ impl Shop {
     }
 
     fn not_found(id: &str) -> AcpError {
-        AcpError::new(404, "session_not_found", format!("there is no checkout session {}", id.chars().take(80).collect::<String>()))
+        AcpError::new(
+            404,
+            "session_not_found",
+            format!(
+                "there is no checkout session {}",
+                id.chars().take(80).collect::<String>()
+            ),
+        )
     }
 
     /// `GET /checkout_sessions/{id}`
@@ -333,9 +360,16 @@ impl Shop {
             Status::Completed => ("session_completed", "it is already completed"),
             Status::Canceled => ("session_canceled", "it was canceled"),
             Status::Expired => ("session_expired", "it expired; create a new one"),
-            _ => ("session_complete_in_progress", "its payment is being completed"),
+            _ => (
+                "session_complete_in_progress",
+                "its payment is being completed",
+            ),
         };
-        AcpError::new(405, code, format!("this checkout session cannot be {what}: {why}"))
+        AcpError::new(
+            405,
+            code,
+            format!("this checkout session cannot be {what}: {why}"),
+        )
     }
 
     /// `POST /checkout_sessions/{id}`
@@ -373,7 +407,11 @@ impl Shop {
                 if let Some(f) = req.fulfillment_details {
                     s.fulfillment_details = Some(f);
                 }
-                if let Some(o) = req.selected_fulfillment_options.as_ref().and_then(|v| v.last()) {
+                if let Some(o) = req
+                    .selected_fulfillment_options
+                    .as_ref()
+                    .and_then(|v| v.last())
+                {
                     s.shipping_option = o.option_id.clone();
                 }
                 s.version = s.version.saturating_add(1);
@@ -394,7 +432,10 @@ impl Shop {
         if !body.iter().all(u8::is_ascii_whitespace) {
             let v: Value = parse(body)?;
             if !v.is_object() {
-                return Err(AcpError::bad("invalid_request", "the body must be a JSON object"));
+                return Err(AcpError::bad(
+                    "invalid_request",
+                    "the body must be a JSON object",
+                ));
             }
         }
         let now = self.now();
@@ -416,7 +457,12 @@ impl Shop {
     /// the mandate when presented, reserves the stock, captures the credential at Purser (once:
     /// the capture's Idempotency-Key is derived from the session and the credential), and only
     /// then records the order.
-    pub fn complete(&self, id: &str, agent: &VerifiedAgent, req: CompleteReq) -> Result<(u16, Value), AcpError> {
+    pub fn complete(
+        &self,
+        id: &str,
+        agent: &VerifiedAgent,
+        req: CompleteReq,
+    ) -> Result<(u16, Value), AcpError> {
         let token_param = "$.payment_data.instrument.credential.token";
         let handler = req.payment_data.handler_id.as_deref().unwrap_or("");
         let Some(instrument) = req.payment_data.instrument else {
@@ -445,7 +491,10 @@ impl Shop {
         let credential_hash = hex::encode(Sha256::digest(token.as_bytes()));
         let now = self.now();
         let s = self.store.session(id)?.ok_or_else(|| Shop::not_found(id))?;
-        let same = s.completion.as_ref().is_some_and(|c| c.credential_hash == credential_hash);
+        let same = s
+            .completion
+            .as_ref()
+            .is_some_and(|c| c.credential_hash == credential_hash);
         match s.status_at(now) {
             Status::Completed if same => return Ok((200, self.session_json(&s, now)?)),
             Status::CompleteInProgress if same => return self.capture(id, &token, now),
@@ -495,7 +544,11 @@ impl Shop {
                 // Re-checked inside the transaction: the cart and its signed checkout are what
                 // was verified, and nothing else started completing meanwhile.
                 if s.status_at(now) != Status::ReadyForPayment || s.checkout_jwt != issued {
-                    return Err(AcpError::new(409, "session_changed", "the checkout changed while completing; fetch it and try again"));
+                    return Err(AcpError::new(
+                        409,
+                        "session_changed",
+                        "the checkout changed while completing; fetch it and try again",
+                    ));
                 }
                 let problems = s.cart_messages(stock);
                 if !problems.is_empty() {
@@ -517,7 +570,11 @@ impl Shop {
                     mandate_verified: reference.is_some(),
                     mandate_reference: reference,
                 });
-                let reserve = s.lines.iter().map(|l| (l.product_id.clone(), -l.quantity)).collect();
+                let reserve = s
+                    .lines
+                    .iter()
+                    .map(|l| (l.product_id.clone(), -l.quantity))
+                    .collect();
                 Ok((true, reserve))
             })?
             .ok_or_else(|| Shop::not_found(id))??;
@@ -533,12 +590,25 @@ impl Shop {
     fn capture(&self, id: &str, token: &str, now: Timestamp) -> Result<(u16, Value), AcpError> {
         let s = self.store.session(id)?.ok_or_else(|| Shop::not_found(id))?;
         let Some(c) = s.completion.clone() else {
-            return Err(AcpError::internal("a completing session has no completion record"));
+            return Err(AcpError::internal(
+                "a completing session has no completion record",
+            ));
         };
-        let total = s.priced().map_err(|_| AcpError::internal("the cart total overflows"))?.total;
-        let answer = self.api.capture(token, total, catalog::CURRENCY.code(), &s.id, &c.capture_key);
+        let total = s
+            .priced()
+            .map_err(|_| AcpError::internal("the cart total overflows"))?
+            .total;
+        let answer = self.api.capture(
+            token,
+            total,
+            catalog::CURRENCY.code(),
+            &s.id,
+            &c.capture_key,
+        );
         match answer {
-            Ok(p) if p["status"] == "captured" && p["captured"]["amount"].as_i64() == Some(total) => {
+            Ok(p)
+                if p["status"] == "captured" && p["captured"]["amount"].as_i64() == Some(total) =>
+            {
                 let payment_id = p["id"].as_str().unwrap_or_default().to_string();
                 if p["agent_id"].as_str() != Some(c.agent_id.as_str()) {
                     tracing::warn!(session = %s.id, payment = %payment_id, "the credential was issued to another agent than the one completing the checkout");
@@ -566,7 +636,11 @@ impl Shop {
                 "Purser answered a capture with status {} and amount {}",
                 p["status"], p["captured"]["amount"]
             ))),
-            Err(PurserError::Refused { status, code, message }) if status != 401 => {
+            Err(PurserError::Refused {
+                status,
+                code,
+                message,
+            }) if status != 401 => {
                 let content = format!("Purser refused the payment ({code}): {message}");
                 self.store
                     .update_session(id, |s, stock| {

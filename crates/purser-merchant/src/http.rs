@@ -44,7 +44,11 @@ pub fn router(shop: AppState) -> Router {
         .route("/checkout_sessions/:id/complete", post(complete))
         .route("/checkout_sessions/:id/cancel", post(cancel))
         .fallback(|| async {
-            AcpError::new(404, "not_found", "no such path on this shop; see /products and /checkout_sessions")
+            AcpError::new(
+                404,
+                "not_found",
+                "no such path on this shop; see /products and /checkout_sessions",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shop)
@@ -56,7 +60,11 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn request_id(h: &HeaderMap) -> String {
     match header(h, "request-id") {
-        Some(r) if !r.is_empty() && r.len() <= MAX_REQUEST_ID && r.bytes().all(|b| b.is_ascii_graphic()) => {
+        Some(r)
+            if !r.is_empty()
+                && r.len() <= MAX_REQUEST_ID
+                && r.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             r.to_string()
         }
         _ => {
@@ -67,7 +75,13 @@ fn request_id(h: &HeaderMap) -> String {
     }
 }
 
-fn finish(status: u16, body: Value, request_id: &str, idem: Option<&str>, replayed: bool) -> Response {
+fn finish(
+    status: u16,
+    body: Value,
+    request_id: &str,
+    idem: Option<&str>,
+    replayed: bool,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = (status, Json(body)).into_response();
     let h = r.headers_mut();
@@ -100,10 +114,19 @@ fn error_response(e: AcpError, request_id: &str, idem: Option<&str>) -> Response
 fn acp_headers(shop: &Shop, h: &HeaderMap) -> Result<String, AcpError> {
     let caller = match &shop.checkout_api_key {
         Some(expected) => {
-            let given = header(h, "authorization").and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
-            let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+            let given = header(h, "authorization")
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .unwrap_or("");
+            let (a, b) = (
+                Sha256::digest(given.as_bytes()),
+                Sha256::digest(expected.as_bytes()),
+            );
             if given.is_empty() || a != b {
-                return Err(AcpError::new(401, "unauthorized", "send this shop's checkout API key as 'Authorization: Bearer …'"));
+                return Err(AcpError::new(
+                    401,
+                    "unauthorized",
+                    "send this shop's checkout API key as 'Authorization: Bearer …'",
+                ));
             }
             "key".to_string()
         }
@@ -114,13 +137,19 @@ fn acp_headers(shop: &Shop, h: &HeaderMap) -> Result<String, AcpError> {
         Some(other) => {
             let mut e = AcpError::bad(
                 "unsupported_api_version",
-                format!("API-Version {:?} is not supported; this shop speaks {ACP_VERSION}", other.chars().take(20).collect::<String>()),
+                format!(
+                    "API-Version {:?} is not supported; this shop speaks {ACP_VERSION}",
+                    other.chars().take(20).collect::<String>()
+                ),
             );
             e.versions = true;
             Err(e)
         }
         None => {
-            let mut e = AcpError::bad("api_version_required", format!("send the API-Version header ({ACP_VERSION})"));
+            let mut e = AcpError::bad(
+                "api_version_required",
+                format!("send the API-Version header ({ACP_VERSION})"),
+            );
             e.versions = true;
             Err(e)
         }
@@ -129,10 +158,20 @@ fn acp_headers(shop: &Shop, h: &HeaderMap) -> Result<String, AcpError> {
 
 fn idempotency_key(h: &HeaderMap) -> Result<String, AcpError> {
     match header(h, "idempotency-key") {
-        None => Err(AcpError::bad("idempotency_key_required", "Idempotency-Key header is required")),
-        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) => Err(
-            AcpError::bad("idempotency_key_invalid", "Idempotency-Key must be 1 to 255 visible ASCII characters"),
-        ),
+        None => Err(AcpError::bad(
+            "idempotency_key_required",
+            "Idempotency-Key header is required",
+        )),
+        Some(k)
+            if k.is_empty()
+                || k.len() > MAX_IDEMPOTENCY_KEY
+                || !k.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Err(AcpError::bad(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ))
+        }
         Some(k) => Ok(k.to_string()),
     }
 }
@@ -153,8 +192,17 @@ fn once(
             let v = serde_json::from_str(&body).unwrap_or(Value::Null);
             Ok((status, v, true))
         }
-        Begin::Conflict => Err(AcpError::new(422, "idempotency_conflict", "Idempotency-Key has already been used with a different request body")),
-        Begin::InFlight => Err(AcpError::new(409, "idempotency_in_flight", "A request with this Idempotency-Key is currently being processed").retry_after(1)),
+        Begin::Conflict => Err(AcpError::new(
+            422,
+            "idempotency_conflict",
+            "Idempotency-Key has already been used with a different request body",
+        )),
+        Begin::InFlight => Err(AcpError::new(
+            409,
+            "idempotency_in_flight",
+            "A request with this Idempotency-Key is currently being processed",
+        )
+        .retry_after(1)),
         Begin::New => {
             let (status, v) = match op() {
                 Ok(x) => x,
@@ -171,8 +219,12 @@ fn once(
 }
 
 /// Runs blocking work (SQLite, Purser over HTTP) off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AcpError> {
-    tokio::task::spawn_blocking(f).await.map_err(AcpError::internal)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AcpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AcpError::internal)
 }
 
 /// A POST with ACP headers and idempotency; `op` gets the request body.
@@ -184,7 +236,9 @@ async fn acp_post(
     op: impl FnOnce(&Shop, &[u8]) -> Result<(u16, Value), AcpError> + Send + 'static,
 ) -> Response {
     let rid = request_id(&headers);
-    let key = match acp_headers(&shop, &headers).and_then(|caller| Ok((caller, idempotency_key(&headers)?))) {
+    let key = match acp_headers(&shop, &headers)
+        .and_then(|caller| Ok((caller, idempotency_key(&headers)?)))
+    {
         Ok(k) => k,
         Err(e) => return error_response(e, &rid, None),
     };
@@ -203,20 +257,37 @@ async fn acp_post(
 }
 
 async fn create(State(shop): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    acp_post(shop, headers, "/checkout_sessions".into(), body, |s, b| s.create(b)).await
+    acp_post(shop, headers, "/checkout_sessions".into(), body, |s, b| {
+        s.create(b)
+    })
+    .await
 }
 
-async fn update(State(shop): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn update(
+    State(shop): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let endpoint = format!("/checkout_sessions/{id}");
     acp_post(shop, headers, endpoint, body, move |s, b| s.update(&id, b)).await
 }
 
-async fn cancel(State(shop): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn cancel(
+    State(shop): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let endpoint = format!("/checkout_sessions/{id}/cancel");
     acp_post(shop, headers, endpoint, body, move |s, b| s.cancel(&id, b)).await
 }
 
-async fn retrieve(State(shop): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn retrieve(
+    State(shop): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let rid = request_id(&headers);
     if let Err(e) = acp_headers(&shop, &headers) {
         return error_response(e, &rid, None);
@@ -258,7 +329,14 @@ async fn complete(
             query: uri.query(),
             headers: &pairs,
         };
-        let agent = verify_agent(&shop.api, &shop.store, &parts, &body, &shop.authorities, shop.now())?;
+        let agent = verify_agent(
+            &shop.api,
+            &shop.store,
+            &parts,
+            &body,
+            &shop.authorities,
+            shop.now(),
+        )?;
         let scope = format!("{}|POST /checkout_sessions/{id}/complete", agent.agent_id);
         once(&shop, &scope, &idem2, &body, || {
             let req = crate::checkout::parse(&body)?;
@@ -273,34 +351,69 @@ async fn complete(
     }
 }
 
-async fn search(State(shop): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn search(
+    State(shop): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut query = catalog::Query::default();
     for (k, v) in &q {
         match k.as_str() {
             "q" => {
                 if v.chars().count() > catalog::MAX_QUERY_CHARS {
-                    return AcpError::bad("query_too_long", format!("q is at most {} characters", catalog::MAX_QUERY_CHARS)).at("q").into_response();
+                    return AcpError::bad(
+                        "query_too_long",
+                        format!("q is at most {} characters", catalog::MAX_QUERY_CHARS),
+                    )
+                    .at("q")
+                    .into_response();
                 }
                 query.q = Some(v.clone());
             }
             "category" => {
                 if !catalog::categories().contains(&v.as_str()) {
-                    return AcpError::bad("unknown_category", format!("category must be one of: {}", catalog::categories().join(", "))).at("category").into_response();
+                    return AcpError::bad(
+                        "unknown_category",
+                        format!(
+                            "category must be one of: {}",
+                            catalog::categories().join(", ")
+                        ),
+                    )
+                    .at("category")
+                    .into_response();
                 }
                 query.category = Some(v.clone());
             }
             "max_price" => match v.parse::<i64>() {
                 Ok(m) if m >= 0 => query.max_price = Some(m),
                 _ => {
-                    return AcpError::bad("invalid_max_price", "max_price is a whole number of minor units (fen): 80000 is ¥800.00").at("max_price").into_response()
+                    return AcpError::bad(
+                        "invalid_max_price",
+                        "max_price is a whole number of minor units (fen): 80000 is ¥800.00",
+                    )
+                    .at("max_price")
+                    .into_response()
                 }
             },
             "sort" => match catalog::Sort::parse(v) {
                 Some(s) => query.sort = s,
-                None => return AcpError::bad("invalid_sort", "sort is relevance, price, -price or rating").at("sort").into_response(),
+                None => {
+                    return AcpError::bad(
+                        "invalid_sort",
+                        "sort is relevance, price, -price or rating",
+                    )
+                    .at("sort")
+                    .into_response()
+                }
             },
             other => {
-                return AcpError::bad("unknown_parameter", format!("unknown query parameter {:?}; use q, category, max_price, sort", other.chars().take(40).collect::<String>())).into_response()
+                return AcpError::bad(
+                    "unknown_parameter",
+                    format!(
+                        "unknown query parameter {:?}; use q, category, max_price, sort",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                )
+                .into_response()
             }
         }
     }
@@ -322,10 +435,19 @@ async fn search(State(shop): State<AppState>, Query(q): Query<HashMap<String, St
 
 async fn product(State(shop): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(p) = catalog::product(&id) else {
-        return AcpError::new(404, "product_not_found", "there is no such product; search /products for ids").into_response();
+        return AcpError::new(
+            404,
+            "product_not_found",
+            "there is no such product; search /products for ids",
+        )
+        .into_response();
     };
-    match blocking(move || shop.store.stock().map(|s| p.to_json(s.get(p.id).copied().unwrap_or(0), &shop.base_url)))
-        .await
+    match blocking(move || {
+        shop.store
+            .stock()
+            .map(|s| p.to_json(s.get(p.id).copied().unwrap_or(0), &shop.base_url))
+    })
+    .await
     {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => AcpError::from(e).into_response(),
@@ -334,5 +456,9 @@ async fn product(State(shop): State<AppState>, Path(id): Path<String>) -> Respon
 }
 
 async fn jwks(State(shop): State<AppState>) -> Response {
-    ([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(shop.key.jwks())).into_response()
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        Json(shop.key.jwks()),
+    )
+        .into_response()
 }

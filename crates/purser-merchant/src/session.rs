@@ -517,7 +517,8 @@ pub fn group(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        // (`is_multiple_of` is newer than the MSRV.)
+        if i > 0 && matches!((s.len() - i) % 3, 0) {
             out.push(',');
         }
         out.push(c);
@@ -597,7 +598,10 @@ mod tests {
         no_address.fulfillment_details = None;
         no_address.settle_status(&stock);
         assert_eq!(no_address.status, Status::NotReadyForPayment);
-        assert_eq!(no_address.status_at(Timestamp(SESSION_LIFETIME_MS)), Status::Expired);
+        assert_eq!(
+            no_address.status_at(Timestamp(SESSION_LIFETIME_MS)),
+            Status::Expired
+        );
     }
 
     #[test]

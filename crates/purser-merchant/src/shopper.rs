@@ -111,7 +111,12 @@ impl Shopper {
         if let Some(f) = fulfillment {
             body["fulfillment_details"] = f.clone();
         }
-        self.send("POST", "/checkout_sessions", Some(&body), Some(idempotency_key))
+        self.send(
+            "POST",
+            "/checkout_sessions",
+            Some(&body),
+            Some(idempotency_key),
+        )
     }
 
     /// `POST /checkout_sessions/{id}` with an ACP update body.
@@ -126,7 +131,12 @@ impl Shopper {
 
     /// `GET /checkout_sessions/{id}`
     pub fn get(&self, id: &str) -> Result<Value, Error> {
-        self.send("GET", &format!("/checkout_sessions/{}", encode(id)), None, None)
+        self.send(
+            "GET",
+            &format!("/checkout_sessions/{}", encode(id)),
+            None,
+            None,
+        )
     }
 
     /// The completion body for a Purser credential (`pct_…` or `vt_…`), with the agent's

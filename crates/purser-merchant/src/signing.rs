@@ -55,8 +55,8 @@ impl MerchantKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (_, pkcs8) = Es256Signer::generate(None).map_err(|e| e.to_string())?;
-                let text = json!({"alg": "ES256", "pkcs8": URL_SAFE_NO_PAD.encode(&pkcs8)})
-                    .to_string();
+                let text =
+                    json!({"alg": "ES256", "pkcs8": URL_SAFE_NO_PAD.encode(&pkcs8)}).to_string();
                 write_private(&path, text.as_bytes())
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 MerchantKey::from_pkcs8(&pkcs8)
@@ -68,7 +68,8 @@ impl MerchantKey {
     fn from_pkcs8(pkcs8: &[u8]) -> Result<MerchantKey, String> {
         let bare = Es256Signer::from_pkcs8(pkcs8, None).map_err(|e| e.to_string())?;
         let kid = kid_of(&bare.public_jwk());
-        let signer = Es256Signer::from_pkcs8(pkcs8, Some(kid.clone())).map_err(|e| e.to_string())?;
+        let signer =
+            Es256Signer::from_pkcs8(pkcs8, Some(kid.clone())).map_err(|e| e.to_string())?;
         Ok(MerchantKey { signer, kid })
     }
 

@@ -121,7 +121,10 @@ impl Store {
     pub fn update_session<T, E>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Session, &dyn Fn(&str) -> i64) -> std::result::Result<(T, Vec<(String, i64)>), E>,
+        f: impl FnOnce(
+            &mut Session,
+            &dyn Fn(&str) -> i64,
+        ) -> std::result::Result<(T, Vec<(String, i64)>), E>,
     ) -> Result<Option<std::result::Result<T, E>>> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -233,26 +236,15 @@ impl Store {
             Ok(n == 1)
         })
     }
-
-    /// Orders made: (order id, session id, Purser payment id, total, agent id).
-    pub fn orders(&self) -> Result<Vec<(String, String, String, i64, String)>> {
-        self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT id, session_id, payment_id, total, agent_id FROM orders ORDER BY created_at, id LIMIT 1000",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
-            Ok(rows.collect::<std::result::Result<_, _>>()?)
-        })
-    }
 }
 
 fn load(c: &Connection, id: &str) -> Result<Option<Session>> {
     let body: Option<String> = c
-        .query_row("SELECT body FROM sessions WHERE id = ?1", params![id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT body FROM sessions WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(match body {
         Some(b) => Some(serde_json::from_str(&b)?),

@@ -68,12 +68,11 @@ pub fn verify_agent(
         .map_err(|e| AcpError::new(e.http_status(), e.code(), e.to_string()))?;
     let entry = match api.agent_key(&signed.keyid) {
         Ok(v) => v,
-        Err(PurserError::Refused { status: 404, .. }) | Err(PurserError::Refused { status: 400, .. }) => {
-            return Err(refused(
-                "unknown_key",
-                "no agent registered with Purser has this keyid; sign with your agent's registered key",
-            ))
-        }
+        Err(PurserError::Refused { status: 404, .. })
+        | Err(PurserError::Refused { status: 400, .. }) => return Err(refused(
+            "unknown_key",
+            "no agent registered with Purser has this keyid; sign with your agent's registered key",
+        )),
         Err(e) => return Err(unreachable(&e)),
     };
     let key = Ed25519PublicKey::from_jwk(&entry["jwk"])
@@ -109,8 +108,14 @@ pub fn verify_agent(
         ));
     }
     Ok(VerifiedAgent {
-        agent_id: entry["agent"]["id"].as_str().unwrap_or_default().to_string(),
-        name: entry["agent"]["name"].as_str().unwrap_or_default().to_string(),
+        agent_id: entry["agent"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        name: entry["agent"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         kid: signed.keyid,
     })
 }
@@ -122,7 +127,9 @@ fn mandate_error(e: &purser_ap2::Ap2Error) -> AcpError {
         }
         "expired" | "not_yet_valid" => "mandate_expired",
         "checkout_hash_mismatch" | "invalid_checkout" => "merchant_authorization_invalid",
-        "constraint_violated" | "claim_changed" | "unresolved_constraint"
+        "constraint_violated"
+        | "claim_changed"
+        | "unresolved_constraint"
         | "unverifiable_constraint" => "mandate_scope_mismatch",
         _ => "mandate_invalid",
     };

@@ -48,7 +48,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ID", env = "PURSER_MERCHANT_ID")]
     pub merchant_id: Option<String>,
     /// The merchant API key `purser merchant create` printed.
-    #[arg(long, value_name = "KEY", env = "PURSER_MERCHANT_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PURSER_MERCHANT_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// Keep the shop's data (SQLite file, signing key) in memory only, gone at exit. Otherwise
     /// it lives in the `merchant` folder of --data (default ./purser-data/merchant).
@@ -62,7 +67,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub require_mandate: bool,
     /// Require `Authorization: Bearer KEY` on every checkout call (ACP's platform key).
-    #[arg(long, value_name = "KEY", env = "PURSER_MERCHANT_CHECKOUT_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PURSER_MERCHANT_CHECKOUT_KEY",
+        hide_env_values = true
+    )]
     pub checkout_api_key: Option<String>,
 }
 
@@ -85,7 +95,10 @@ pub fn serve(args: ServeArgs, client: &crate::client::ClientArgs) -> Result<(), 
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    rt.block_on(purser_merchant::serve(cfg, purser_server::shutdown_signal()))
+    rt.block_on(purser_merchant::serve(
+        cfg,
+        purser_server::shutdown_signal(),
+    ))
 }
 
 fn merchant_line(v: &Value) -> String {
