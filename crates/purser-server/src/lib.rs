@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(system::openapi))
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/.well-known/http-message-signatures-directory", get(keys::directory))
+        .route("/v1/agent-keys/:kid", get(keys::agent_key))
         .route("/v1/setup", post(users::setup))
         .route("/v1/me", get(users::me))
         .route("/v1/me/pin", get(routes::pins::pin_status).post(routes::pins::set_pin))

@@ -26,7 +26,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::agent_credentials, mandates::status,
         payments::authorize, payments::agent_payment, payments::get, evidence::evidence,
         oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
-        keys::jwks, keys::directory, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
+        keys::jwks, keys::directory, keys::agent_key, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,
         merchants::create, merchants::list, merchants::get, merchants::me, merchants::deliveries, merchants::retry,
         webhooks::set, webhooks::get, webhooks::remove, webhooks::delete,
         redeem::capture, redeem::get, redeem::void, redeem::refund,

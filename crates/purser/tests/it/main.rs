@@ -14,6 +14,7 @@ mod payments_clock;
 pub mod people;
 mod pins;
 mod secrets;
+mod shop;
 mod signatures;
 pub mod support;
 mod tokens;
