@@ -3,6 +3,7 @@
 
 mod ap2_payments;
 mod cli;
+mod demo;
 mod durability;
 mod evidence;
 mod http;
