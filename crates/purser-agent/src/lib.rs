@@ -72,6 +72,7 @@ mod key;
 mod random;
 mod target;
 mod types;
+mod x402;
 
 #[cfg(test)]
 mod tests;
@@ -88,5 +89,8 @@ pub use types::{
     AgentFunds, AgentSummary, Amount, Binding, BindingStatus, Confirmation, Credential, Decline,
     ExclusiveCard, LineItem, MerchantRef, Money, Payment, PaymentRequest, WhoAmI,
 };
+pub use x402::{X402Options, X402Paid, X402Response};
+/// The x402 v2 types the x402 calls return (`SettleResponse`, `PaymentRequirements`, …).
+pub use purser_x402::types as x402_types;
 /// The zeroizing buffer [`AgentKey::to_private_jwk`] returns.
 pub use zeroize::Zeroizing;
