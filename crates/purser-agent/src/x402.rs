@@ -146,7 +146,11 @@ impl Client {
             refused(402, "x402_header_missing", format!("{url:.200} answered 402 without a PAYMENT-REQUIRED header, so there is nothing to pay"))
         })?;
         let required = header::decode_payment_required(h.as_bytes()).map_err(|e| {
-            refused(402, "x402_header_invalid", format!("{url:.200}: {}", e.message))
+            refused(
+                402,
+                "x402_header_invalid",
+                format!("{url:.200}: {}", e.message),
+            )
         })?;
         let network = self.x402_network()?;
         let ours: Vec<&PaymentRequirements> = required
@@ -297,9 +301,16 @@ impl Client {
 }
 
 /// One plain HTTP call to the resource (not signed: the resource is not Purser).
-fn call(method: &str, url: &str, body: Option<&[u8]>, payment: Option<&str>) -> Result<Answer, Error> {
+fn call(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    payment: Option<&str>,
+) -> Result<Answer, Error> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(Error::InvalidInput(format!("{url:.200} is not an http(s) URL")));
+        return Err(Error::InvalidInput(format!(
+            "{url:.200} is not an http(s) URL"
+        )));
     }
     let http = ureq::AgentBuilder::new()
         .timeout_connect(DEFAULT_CONNECT_TIMEOUT)
@@ -334,7 +345,9 @@ fn call(method: &str, url: &str, body: Option<&[u8]>, payment: Option<&str>) -> 
         .read_to_end(&mut bytes)
         .map_err(|e| Error::Transport(format!("reading {url:.200} failed: {e}")))?;
     if bytes.len() as u64 > MAX_RESPONSE_BYTES {
-        return Err(Error::Decode(format!("{url:.200} answered with more than {MAX_RESPONSE_BYTES} bytes")));
+        return Err(Error::Decode(format!(
+            "{url:.200} answered with more than {MAX_RESPONSE_BYTES} bytes"
+        )));
     }
     Ok(Answer {
         status,

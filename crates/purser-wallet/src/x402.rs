@@ -74,7 +74,8 @@ impl Wallet {
     /// `GET /x402/supported`.
     pub fn x402_supported(&self) -> SupportedResponse {
         let network = self.x402_network();
-        let extra = json!({"issuer": self.issuer(), "assets": "ISO 4217 codes; amounts in minor units"});
+        let extra =
+            json!({"issuer": self.issuer(), "assets": "ISO 4217 codes; amounts in minor units"});
         let kinds = [SCHEME_EXACT, SCHEME_UPTO]
             .into_iter()
             .map(|s| SupportedKind {
@@ -92,13 +93,20 @@ impl Wallet {
     }
 
     /// `POST /x402/verify`: is this payment good for these requirements, now? Moves nothing.
-    pub async fn x402_verify(&self, m: &MerchantCaller, req: &VerifyRequest) -> Result<VerifyResponse> {
+    pub async fn x402_verify(
+        &self,
+        m: &MerchantCaller,
+        req: &VerifyRequest,
+    ) -> Result<VerifyResponse> {
         match self.x402_bind(m, req, false).await? {
             Err(Refusal(code, payer)) => Ok(VerifyResponse::invalid(code, payer)),
             Ok(b) => {
                 let now = self.now().0;
                 if b.status != "approved" || b.credential_expires_at.is_none_or(|e| e <= now) {
-                    return Ok(VerifyResponse::invalid("invalid_transaction_state", Some(b.payer)));
+                    return Ok(VerifyResponse::invalid(
+                        "invalid_transaction_state",
+                        Some(b.payer),
+                    ));
                 }
                 if !self.binding_usable(&b.payment_id).await? {
                     return Ok(VerifyResponse::invalid("agent_frozen", Some(b.payer)));
@@ -109,7 +117,11 @@ impl Wallet {
     }
 
     /// `POST /x402/settle`: capture the payment (see the module docs). Idempotent per payment.
-    pub async fn x402_settle(&self, m: &MerchantCaller, req: &SettleRequest) -> Result<SettleResponse> {
+    pub async fn x402_settle(
+        &self,
+        m: &MerchantCaller,
+        req: &SettleRequest,
+    ) -> Result<SettleResponse> {
         let network = self.x402_network();
         let b = match self.x402_bind(m, req, true).await? {
             Err(Refusal(code, payer)) => return Ok(SettleResponse::failed(code, &network, payer)),
@@ -123,7 +135,8 @@ impl Wallet {
             network: network.clone(),
             amount: Some(b.amount.to_string()),
         };
-        let failed = |code: &str, b: &Bound| SettleResponse::failed(code, &network, Some(b.payer.clone()));
+        let failed =
+            |code: &str, b: &Bound| SettleResponse::failed(code, &network, Some(b.payer.clone()));
         match b.status.as_str() {
             // Settled before with this amount: the same answer, nothing moves.
             "captured" | "refunded" if b.captured == b.amount => return Ok(done(&b)),
@@ -214,7 +227,8 @@ impl Wallet {
         if p.resource.as_ref().is_some_and(|res| res.url != a.resource) {
             return Ok(refuse("invalid_purser_payload_resource_mismatch"));
         }
-        let id = credential::credential_payment(self.credential_key.expose(), payload.credential.trim());
+        let id =
+            credential::credential_payment(self.credential_key.expose(), payload.credential.trim());
         if id.as_deref() != Some(a.payment_id.as_str()) {
             return Ok(refuse("invalid_purser_payload_credential"));
         }
@@ -250,8 +264,10 @@ impl Wallet {
         let items = body.get("items").and_then(Value::as_array);
         let item_ok = items.is_some_and(|items| {
             items.len() == 1
-                && items[0].get("title").and_then(Value::as_str) == Some(scheme::item_title(&a.resource))
-                && items[0].get("id").and_then(Value::as_str) == Some(scheme::item_id(&r.scheme, &a.nonce).as_str())
+                && items[0].get("title").and_then(Value::as_str)
+                    == Some(scheme::item_title(&a.resource))
+                && items[0].get("id").and_then(Value::as_str)
+                    == Some(scheme::item_id(&r.scheme, &a.nonce).as_str())
                 && items[0].get("quantity").and_then(Value::as_u64) == Some(1)
         });
         if !item_ok {
@@ -261,7 +277,9 @@ impl Wallet {
         if a.keyid != row.text(2)? {
             return refused("invalid_purser_payload_signature");
         }
-        let key = request.get("agent_jwk").and_then(|j| Ed25519PublicKey::from_jwk(j).ok());
+        let key = request
+            .get("agent_jwk")
+            .and_then(|j| Ed25519PublicKey::from_jwk(j).ok());
         let sig = {
             use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD

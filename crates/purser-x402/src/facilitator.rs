@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::types::{SettleRequest, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse};
+use crate::types::{
+    SettleRequest, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse,
+};
 
 /// Connecting to the facilitator: it is usually on the same network as the service.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,7 +98,8 @@ impl Facilitator {
 
     /// `GET /x402/supported`.
     pub async fn supported(&self) -> Result<SupportedResponse, FacilitatorError> {
-        self.call::<(), _>("GET", "/x402/supported", None, None).await
+        self.call::<(), _>("GET", "/x402/supported", None, None)
+            .await
     }
 
     /// `POST /x402/verify`: is this payment good for these requirements? Moves no money.
@@ -110,13 +113,16 @@ impl Facilitator {
         req: &SettleRequest,
         idempotency_key: Option<String>,
     ) -> Result<SettleResponse, FacilitatorError> {
-        self.call("POST", "/x402/settle", Some(req), idempotency_key).await
+        self.call("POST", "/x402/settle", Some(req), idempotency_key)
+            .await
     }
 
     /// `GET /v1/merchant/me`: the merchant id (`mch_…`) this API key belongs to — the `payTo`
     /// of every requirement.
     pub async fn merchant_id(&self) -> Result<String, FacilitatorError> {
-        let v: serde_json::Value = self.call::<(), _>("GET", "/v1/merchant/me", None, None).await?;
+        let v: serde_json::Value = self
+            .call::<(), _>("GET", "/v1/merchant/me", None, None)
+            .await?;
         v.get("id")
             .and_then(|i| i.as_str())
             .map(str::to_string)
@@ -143,13 +149,15 @@ impl Facilitator {
                 message: format!("the request cannot be encoded: {e}"),
             })?;
         let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || blocking_call(&inner, method, path, body, idempotency_key))
-            .await
-            .map_err(|_| FacilitatorError {
-                status: 0,
-                code: "facilitator_unreachable".into(),
-                message: "the facilitator call was interrupted".into(),
-            })?
+        tokio::task::spawn_blocking(move || {
+            blocking_call(&inner, method, path, body, idempotency_key)
+        })
+        .await
+        .map_err(|_| FacilitatorError {
+            status: 0,
+            code: "facilitator_unreachable".into(),
+            message: "the facilitator call was interrupted".into(),
+        })?
     }
 }
 

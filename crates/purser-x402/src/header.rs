@@ -47,8 +47,12 @@ fn err(code: &'static str, message: String) -> HeaderError {
 
 /// Base64 of the JSON of `value`.
 pub fn encode<T: Serialize>(value: &T) -> Result<String, HeaderError> {
-    let json = serde_json::to_vec(value)
-        .map_err(|e| err("header_invalid", format!("the value cannot be encoded: {e}")))?;
+    let json = serde_json::to_vec(value).map_err(|e| {
+        err(
+            "header_invalid",
+            format!("the value cannot be encoded: {e}"),
+        )
+    })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(json))
 }
 
@@ -98,12 +102,12 @@ pub fn decode<T: DeserializeOwned>(name: &str, value: &[u8]) -> Result<T, Header
     }
     match parsed.get("x402Version") {
         Some(v) if v.as_u64() == Some(u64::from(X402_VERSION)) => {}
-        Some(_) => {
-            return Err(err(
-                "unsupported_x402_version",
-                format!("the {name} header is for another x402 version; this server speaks x402Version 2"),
-            ))
-        }
+        Some(_) => return Err(err(
+            "unsupported_x402_version",
+            format!(
+                "the {name} header is for another x402 version; this server speaks x402Version 2"
+            ),
+        )),
         None if name != PAYMENT_RESPONSE => {
             return Err(err(
                 "header_invalid",
@@ -116,7 +120,10 @@ pub fn decode<T: DeserializeOwned>(name: &str, value: &[u8]) -> Result<T, Header
     serde_json::from_slice(&json).map_err(|e| {
         err(
             "header_invalid",
-            format!("the {name} header is not a valid x402 message: {}", field_hint(&e)),
+            format!(
+                "the {name} header is not a valid x402 message: {}",
+                field_hint(&e)
+            ),
         )
     })
 }
@@ -183,8 +190,20 @@ mod tests {
     fn payment_required_round_trips_with_spec_field_names() {
         let r = required();
         let h = encode(&r).unwrap();
-        let json = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&h).unwrap()).unwrap();
-        for name in ["\"x402Version\":2", "\"accepts\"", "\"payTo\"", "\"maxTimeoutSeconds\"", "\"mimeType\"", "\"amount\":\"150\""] {
+        let json = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(&h)
+                .unwrap(),
+        )
+        .unwrap();
+        for name in [
+            "\"x402Version\":2",
+            "\"accepts\"",
+            "\"payTo\"",
+            "\"maxTimeoutSeconds\"",
+            "\"mimeType\"",
+            "\"amount\":\"150\"",
+        ] {
             assert!(json.contains(name), "{name} missing from {json}");
         }
         assert_eq!(decode_payment_required(h.as_bytes()).unwrap(), r);
@@ -198,7 +217,10 @@ mod tests {
         assert_eq!(r.accepts[0].network, "eip155:84532");
         assert_eq!(r.accepts[0].amount, "10000");
         assert_eq!(r.accepts[0].max_timeout_seconds, 60);
-        assert_eq!(r.resource.unwrap().url, "https://api.example.com/premium-data");
+        assert_eq!(
+            r.resource.unwrap().url,
+            "https://api.example.com/premium-data"
+        );
     }
 
     #[test]
@@ -223,20 +245,59 @@ mod tests {
     #[test]
     fn limits_and_malformed_headers_are_clear_errors() {
         let big = vec![b'A'; MAX_HEADER_BYTES + 1];
-        assert_eq!(decode_payment_signature(&big).unwrap_err().code, "header_too_large");
-        assert_eq!(decode_payment_signature(b"").unwrap_err().code, "header_not_base64");
-        assert_eq!(decode_payment_signature(b"not base64!").unwrap_err().code, "header_not_base64");
+        assert_eq!(
+            decode_payment_signature(&big).unwrap_err().code,
+            "header_too_large"
+        );
+        assert_eq!(
+            decode_payment_signature(b"").unwrap_err().code,
+            "header_not_base64"
+        );
+        assert_eq!(
+            decode_payment_signature(b"not base64!").unwrap_err().code,
+            "header_not_base64"
+        );
         // Unpadded base64 is not canonical.
         let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(b"{\"a\":1}");
-        assert_eq!(decode_payment_signature(unpadded.as_bytes()).unwrap_err().code, "header_not_base64");
+        assert_eq!(
+            decode_payment_signature(unpadded.as_bytes())
+                .unwrap_err()
+                .code,
+            "header_not_base64"
+        );
         let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(decode_payment_signature(enc("{oops").as_bytes()).unwrap_err().code, "header_not_json");
-        assert_eq!(decode_payment_signature(enc("[1,2]").as_bytes()).unwrap_err().code, "header_invalid");
-        assert_eq!(decode_payment_signature(enc("{\"x402Version\":1}").as_bytes()).unwrap_err().code, "unsupported_x402_version");
-        assert_eq!(decode_payment_signature(enc("{\"accepted\":{}}").as_bytes()).unwrap_err().code, "header_invalid");
-        let e = decode_payment_signature(enc("{\"x402Version\":2,\"payload\":{}}").as_bytes()).unwrap_err();
+        assert_eq!(
+            decode_payment_signature(enc("{oops").as_bytes())
+                .unwrap_err()
+                .code,
+            "header_not_json"
+        );
+        assert_eq!(
+            decode_payment_signature(enc("[1,2]").as_bytes())
+                .unwrap_err()
+                .code,
+            "header_invalid"
+        );
+        assert_eq!(
+            decode_payment_signature(enc("{\"x402Version\":1}").as_bytes())
+                .unwrap_err()
+                .code,
+            "unsupported_x402_version"
+        );
+        assert_eq!(
+            decode_payment_signature(enc("{\"accepted\":{}}").as_bytes())
+                .unwrap_err()
+                .code,
+            "header_invalid"
+        );
+        let e = decode_payment_signature(enc("{\"x402Version\":2,\"payload\":{}}").as_bytes())
+            .unwrap_err();
         assert_eq!(e.code, "header_invalid");
-        assert!(e.message.contains("missing field `accepted`"), "{}", e.message);
+        assert!(
+            e.message.contains("missing field `accepted`"),
+            "{}",
+            e.message
+        );
         // Unknown and duplicate members in what Purser receives are refused.
         let mut p = serde_json::to_value(PaymentPayload {
             x402_version: 2,
@@ -248,14 +309,32 @@ mod tests {
         .unwrap();
         p["surprise"] = serde_json::json!(1);
         let e = decode_payment_signature(enc(&p.to_string()).as_bytes()).unwrap_err();
-        assert!(e.message.contains("unknown field `surprise`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown field `surprise`"),
+            "{}",
+            e.message
+        );
         let dup = "{\"x402Version\":2,\"x402Version\":2,\"accepted\":{},\"payload\":{}}";
-        assert_eq!(decode_payment_signature(enc(dup).as_bytes()).unwrap_err().code, "header_invalid");
+        assert_eq!(
+            decode_payment_signature(enc(dup).as_bytes())
+                .unwrap_err()
+                .code,
+            "header_invalid"
+        );
         // A 402 that offers nothing.
         let empty = "{\"x402Version\":2,\"accepts\":[]}";
-        assert_eq!(decode_payment_required(enc(empty).as_bytes()).unwrap_err().code, "header_invalid");
+        assert_eq!(
+            decode_payment_required(enc(empty).as_bytes())
+                .unwrap_err()
+                .code,
+            "header_invalid"
+        );
         // Deep nesting is refused by the JSON reader, not a stack overflow.
-        let deep = format!("{{\"x402Version\":2,\"accepted\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
+        let deep = format!(
+            "{{\"x402Version\":2,\"accepted\":{}{}}}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
         assert!(decode_payment_signature(enc(&deep).as_bytes()).is_err());
     }
 }

@@ -37,7 +37,9 @@ mod middleware;
 #[cfg(feature = "middleware")]
 pub use facilitator::{Facilitator, FacilitatorError};
 #[cfg(feature = "middleware")]
-pub use middleware::{ConfigError, Paid, Paywall, Usage, X402Layer, X402Service, DEFAULT_TIMEOUT_SECONDS};
+pub use middleware::{
+    ConfigError, Paid, Paywall, Usage, X402Layer, X402Service, DEFAULT_TIMEOUT_SECONDS,
+};
 
 pub use header::{HeaderError, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE};
 pub use types::{

@@ -99,14 +99,20 @@ impl Paywall {
             .ok_or_else(|| FacilitatorError {
                 status: 200,
                 code: "facilitator_not_purser".into(),
-                message: "the facilitator supports no Purser network (purser:…) for x402 version 2".into(),
+                message: "the facilitator supports no Purser network (purser:…) for x402 version 2"
+                    .into(),
             })?;
         let pay_to = f.merchant_id().await?;
         Ok(Paywall::new(f, &network, &pay_to, resource_base))
     }
 
     /// Without discovery: the network and merchant id given.
-    pub fn new(facilitator: Facilitator, network: &str, pay_to: &str, resource_base: &str) -> Paywall {
+    pub fn new(
+        facilitator: Facilitator,
+        network: &str,
+        pay_to: &str,
+        resource_base: &str,
+    ) -> Paywall {
         Paywall {
             facilitator,
             network: network.to_string(),
@@ -135,10 +141,14 @@ impl Paywall {
 
     fn layer(&self, scheme: &str, amount: i64, currency: &str) -> Result<X402Layer, ConfigError> {
         if amount <= 0 {
-            return Err(ConfigError(format!("the price must be at least 1 minor unit, not {amount}")));
+            return Err(ConfigError(format!(
+                "the price must be at least 1 minor unit, not {amount}"
+            )));
         }
         if !purser::is_currency_code(currency) {
-            return Err(ConfigError(format!("{currency:.10} is not an ISO 4217 code such as CNY")));
+            return Err(ConfigError(format!(
+                "{currency:.10} is not an ISO 4217 code such as CNY"
+            )));
         }
         let requirement = PaymentRequirements {
             scheme: scheme.to_string(),
@@ -251,7 +261,11 @@ where
     }
 }
 
-async fn serve<S>(route: Arc<Route>, mut inner: S, mut req: Request<Body>) -> Result<Response, S::Error>
+async fn serve<S>(
+    route: Arc<Route>,
+    mut inner: S,
+    mut req: Request<Body>,
+) -> Result<Response, S::Error>
 where
     S: tower_service::Service<Request<Body>, Response = Response>,
 {
@@ -265,11 +279,23 @@ where
         mime_type: route.mime_type.clone(),
     };
     let Some(h) = req.headers().get(PAYMENT_SIGNATURE) else {
-        return Ok(payment_required(&route, &resource, "PAYMENT-SIGNATURE header is required", None));
+        return Ok(payment_required(
+            &route,
+            &resource,
+            "PAYMENT-SIGNATURE header is required",
+            None,
+        ));
     };
     let payment = match header::decode_payment_signature(h.as_bytes()) {
         Ok(p) => p,
-        Err(e) => return Ok(error(StatusCode::BAD_REQUEST, e.code, &e.message, Some(PAYMENT_SIGNATURE))),
+        Err(e) => {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                e.code,
+                &e.message,
+                Some(PAYMENT_SIGNATURE),
+            ))
+        }
     };
     if payment.accepted != route.requirement {
         return Ok(payment_required(
@@ -279,7 +305,11 @@ where
             Some("requirements_mismatch"),
         ));
     }
-    if payment.resource.as_ref().is_some_and(|r| r.url != resource.url) {
+    if payment
+        .resource
+        .as_ref()
+        .is_some_and(|r| r.url != resource.url)
+    {
         return Ok(payment_required(
             &route,
             &resource,
@@ -300,7 +330,9 @@ where
         Err(e) => return Ok(facilitator_down(&e)),
     };
     if !verdict.is_valid {
-        let reason = verdict.invalid_reason.unwrap_or_else(|| "invalid_payload".into());
+        let reason = verdict
+            .invalid_reason
+            .unwrap_or_else(|| "invalid_payload".into());
         return Ok(payment_required(
             &route,
             &resource,
@@ -326,7 +358,11 @@ where
         match resp.extensions().get::<Usage>() {
             Some(Usage(n)) if (0..=route.amount).contains(n) => *n,
             Some(Usage(n)) => {
-                tracing::warn!(reported = n, max = route.amount, "x402: the handler reported usage outside 0..=max; charging the maximum");
+                tracing::warn!(
+                    reported = n,
+                    max = route.amount,
+                    "x402: the handler reported usage outside 0..=max; charging the maximum"
+                );
                 route.amount
             }
             None => route.amount,
@@ -353,9 +389,14 @@ where
     if !resp.status().is_success() {
         return Ok(resp);
     }
-    let encoded = header::encode(&settled).ok().and_then(|h| HeaderValue::from_str(&h).ok());
+    let encoded = header::encode(&settled)
+        .ok()
+        .and_then(|h| HeaderValue::from_str(&h).ok());
     if !settled.success {
-        let reason = settled.error_reason.clone().unwrap_or_else(|| "settlement_failed".into());
+        let reason = settled
+            .error_reason
+            .clone()
+            .unwrap_or_else(|| "settlement_failed".into());
         let mut r = payment_required(
             &route,
             &resource,
@@ -374,7 +415,12 @@ where
 }
 
 /// 402 with `PAYMENT-REQUIRED`, and a Purser-shaped JSON body saying the same for a person.
-fn payment_required(route: &Route, resource: &ResourceInfo, why: &str, code: Option<&str>) -> Response {
+fn payment_required(
+    route: &Route,
+    resource: &ResourceInfo,
+    why: &str,
+    code: Option<&str>,
+) -> Response {
     let body = PaymentRequired {
         x402_version: X402_VERSION,
         error: Some(why.to_string()),
@@ -382,8 +428,16 @@ fn payment_required(route: &Route, resource: &ResourceInfo, why: &str, code: Opt
         accepts: vec![route.requirement.clone()],
         extensions: None,
     };
-    let mut r = error(StatusCode::PAYMENT_REQUIRED, code.unwrap_or("payment_required"), why, None);
-    if let Some(h) = header::encode(&body).ok().and_then(|h| HeaderValue::from_str(&h).ok()) {
+    let mut r = error(
+        StatusCode::PAYMENT_REQUIRED,
+        code.unwrap_or("payment_required"),
+        why,
+        None,
+    );
+    if let Some(h) = header::encode(&body)
+        .ok()
+        .and_then(|h| HeaderValue::from_str(&h).ok())
+    {
         r.headers_mut().insert(PAYMENT_REQUIRED, h);
     }
     r
@@ -400,7 +454,11 @@ fn facilitator_down(e: &FacilitatorError) -> Response {
 }
 
 fn error(status: StatusCode, code: &str, message: &str, param: Option<&str>) -> Response {
-    let kind = if status.is_server_error() { "processing_error" } else { "invalid_request" };
+    let kind = if status.is_server_error() {
+        "processing_error"
+    } else {
+        "invalid_request"
+    };
     let mut body = serde_json::json!({"type": kind, "code": code, "message": message});
     if let Some(p) = param {
         body["param"] = p.into();

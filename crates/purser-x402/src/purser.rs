@@ -39,14 +39,12 @@ pub const MAX_TOKEN_CHARS: usize = 256;
 
 /// Is this a Purser network id (`purser:` followed by 1–32 of `[-_a-zA-Z0-9]`)?
 pub fn is_purser_network(network: &str) -> bool {
-    network
-        .strip_prefix("purser:")
-        .is_some_and(|r| {
-            !r.is_empty()
-                && r.len() <= 32
-                && r.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    network.strip_prefix("purser:").is_some_and(|r| {
+        !r.is_empty()
+            && r.len() <= 32
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Whether `scheme` is one of Purser's.
@@ -82,19 +80,28 @@ pub fn check_requirements(r: &PaymentRequirements) -> Result<i64, (&'static str,
     if !is_purser_scheme(&r.scheme) {
         return Err((
             "unsupported_scheme",
-            format!("scheme {:?} is not one of Purser's (exact, upto)", truncate(&r.scheme, 40)),
+            format!(
+                "scheme {:?} is not one of Purser's (exact, upto)",
+                truncate(&r.scheme, 40)
+            ),
         ));
     }
     if !is_purser_network(&r.network) {
         return Err((
             "invalid_network",
-            format!("network {:?} is not a Purser network (purser:…)", truncate(&r.network, 60)),
+            format!(
+                "network {:?} is not a Purser network (purser:…)",
+                truncate(&r.network, 60)
+            ),
         ));
     }
     if !is_currency_code(&r.asset) {
         return Err((
             "invalid_payment_requirements",
-            format!("asset {:?} must be an ISO 4217 currency code such as CNY", truncate(&r.asset, 40)),
+            format!(
+                "asset {:?} must be an ISO 4217 currency code such as CNY",
+                truncate(&r.asset, 40)
+            ),
         ));
     }
     if r.pay_to.is_empty() || r.pay_to.len() > 64 || !r.pay_to.starts_with("mch_") {
@@ -179,7 +186,9 @@ impl PurserPayload {
     /// `(validAfter, validBefore)` in Unix seconds.
     pub fn window(&self) -> Result<(i64, i64), String> {
         let parse = |s: &str, name: &str| {
-            parse_amount(s).map_err(|_| format!("authorization.{name} must be Unix seconds as a base-10 string"))
+            parse_amount(s).map_err(|_| {
+                format!("authorization.{name} must be Unix seconds as a base-10 string")
+            })
         };
         let after = parse(&self.authorization.valid_after, "validAfter")?;
         let before = parse(&self.authorization.valid_before, "validBefore")?;
@@ -257,8 +266,21 @@ mod tests {
     fn amounts_are_strict() {
         assert_eq!(parse_amount("0"), Ok(0));
         assert_eq!(parse_amount("150"), Ok(150));
-        assert_eq!(parse_amount("999999999999999999"), Ok(999_999_999_999_999_999));
-        for bad in ["", "-1", "+1", "01", "1.5", " 1", "1e3", "0x10", "1234567890123456789"] {
+        assert_eq!(
+            parse_amount("999999999999999999"),
+            Ok(999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "01",
+            "1.5",
+            " 1",
+            "1e3",
+            "0x10",
+            "1234567890123456789",
+        ] {
             assert!(parse_amount(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -276,7 +298,10 @@ mod tests {
         assert_eq!(check_requirements(&r).unwrap_err().0, "unsupported_scheme");
         let mut r = req();
         r.asset = "usd".into();
-        assert_eq!(check_requirements(&r).unwrap_err().0, "invalid_payment_requirements");
+        assert_eq!(
+            check_requirements(&r).unwrap_err().0,
+            "invalid_payment_requirements"
+        );
         let mut r = req();
         r.max_timeout_seconds = 0;
         assert!(check_requirements(&r).is_err());
@@ -324,7 +349,9 @@ mod tests {
         for v in variants {
             assert!(seen.insert(v), "two inputs share a signing input");
         }
-        assert!(String::from_utf8(base).unwrap().starts_with("13:purser-x402/1\n1:2\n4:upto\n"));
+        assert!(String::from_utf8(base)
+            .unwrap()
+            .starts_with("13:purser-x402/1\n1:2\n4:upto\n"));
     }
 
     #[test]
@@ -338,7 +365,9 @@ mod tests {
         assert!(PurserPayload::from_value(&good).is_ok());
         let mut v = good.clone();
         v["authorization"]["validBefore"] = "90".into();
-        assert!(PurserPayload::from_value(&v).unwrap_err().contains("validBefore"));
+        assert!(PurserPayload::from_value(&v)
+            .unwrap_err()
+            .contains("validBefore"));
         let mut v = good.clone();
         v["authorization"]["nonce"] = "short".into();
         assert!(PurserPayload::from_value(&v).is_err());

@@ -18,3 +18,4 @@ pub mod support;
 mod tokens;
 mod wallet;
 mod webhooks;
+mod x402;
