@@ -102,12 +102,14 @@ pub fn decode<T: DeserializeOwned>(name: &str, value: &[u8]) -> Result<T, Header
     }
     match parsed.get("x402Version") {
         Some(v) if v.as_u64() == Some(u64::from(X402_VERSION)) => {}
-        Some(_) => return Err(err(
-            "unsupported_x402_version",
-            format!(
+        Some(_) => {
+            return Err(err(
+                "unsupported_x402_version",
+                format!(
                 "the {name} header is for another x402 version; this server speaks x402Version 2"
             ),
-        )),
+            ))
+        }
         None if name != PAYMENT_RESPONSE => {
             return Err(err(
                 "header_invalid",
