@@ -73,6 +73,7 @@ mod key;
 mod random;
 mod target;
 mod types;
+mod x402;
 
 #[cfg(test)]
 mod tests;
@@ -84,11 +85,14 @@ pub use client::{
 };
 pub use error::Error;
 pub use key::{AgentKey, MAX_KEY_FILE_BYTES};
+/// The x402 v2 types the x402 calls return (`SettleResponse`, `PaymentRequirements`, …).
+pub use purser_x402::types as x402_types;
 pub use random::{idempotency_key, nonce, NONCE_BYTES};
 pub use target::encode_path_segment;
 pub use types::{
     AgentFunds, AgentSummary, Amount, Binding, BindingStatus, Confirmation, Credential, Decline,
     ExclusiveCard, LineItem, MerchantRef, Money, Payment, PaymentRequest, WhoAmI,
 };
+pub use x402::{X402Options, X402Paid, X402Response};
 /// The zeroizing buffer [`AgentKey::to_private_jwk`] returns.
 pub use zeroize::Zeroizing;

@@ -31,6 +31,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         webhooks::set, webhooks::get, webhooks::remove, webhooks::delete,
         redeem::capture, redeem::get, redeem::void, redeem::refund,
         crate::routes::pins::set_pin, crate::routes::pins::pin_status,
+        crate::routes::x402::supported, crate::routes::x402::verify, crate::routes::x402::settle,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -56,6 +57,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         (name = "payments", description = "Your agents' payments: decisions, timelines, bills and evidence"),
         (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
         (name = "merchants", description = "Merchants: registration (operator), the merchant's own view with its API key (`Authorization: Bearer psk_…`), webhook deliveries and retries. Webhooks carry `Merchant-Signature: t=<unix>,v1=<hex HMAC-SHA256 over \"<t>.<body>\">` and `Purser-Event-Id` (deduplicate by it: delivery is at least once)"),
+        (name = "x402", description = "HTTP 402 pay-per-call facilitator (x402 v2): verify and settle as a merchant; Purser's fiat scheme on network purser:<instance>"),
         (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]
 pub struct ApiDoc;

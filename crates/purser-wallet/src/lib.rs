@@ -29,6 +29,7 @@ pub mod signing_keys;
 pub mod topups;
 pub mod vault_keys;
 pub mod webhooks;
+pub mod x402;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -14,3 +14,4 @@ pub mod system;
 pub mod users;
 pub mod wallet;
 pub mod webhooks;
+pub mod x402;

@@ -21,3 +21,4 @@ pub mod support;
 mod tokens;
 mod wallet;
 mod webhooks;
+mod x402;

@@ -499,8 +499,8 @@ both!(merchants_register_over_cli_and_rest, |storage| {
         }
     }
     assert_eq!(
-        merchant_routes, 7,
-        "/v1/merchant/me, deliveries, retry, captures, payments/{{id}}, void, refunds"
+        merchant_routes, 9,
+        "/v1/merchant/me, deliveries, retry, captures, payments/{{id}}, void, refunds, /x402/verify, /x402/settle"
     );
 
     s.terminate();
