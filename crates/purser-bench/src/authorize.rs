@@ -469,7 +469,7 @@ fn summarize(
 }
 
 /// `12345.6` → `12,346`.
-fn thousands(v: f64) -> String {
+pub(crate) fn thousands(v: f64) -> String {
     let digits = (v.round().max(0.0) as u64).to_string();
     let groups: Vec<&str> = digits
         .as_bytes()

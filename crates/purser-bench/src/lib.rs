@@ -1,5 +1,6 @@
 //! `purser bench`: measures, prints figures and ratios, asserts nothing.
 
+pub mod all;
 pub mod authorize;
 pub mod ledger;
 pub mod mandates;

@@ -222,3 +222,59 @@ pub async fn run_authorize(args: AuthorizeBenchArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct AllBenchArgs {
+    /// Measure on PostgreSQL at this URL (scratch databases are created and dropped) instead of
+    /// SQLite in temporary directories.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Seconds for each measured phase.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Offered rate of the open-loop authorization phase, per second.
+    #[arg(long, default_value_t = 5000.0)]
+    rate: f64,
+    /// Print every figure as JSON (the summary and each part's full report).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Default for AllBenchArgs {
+    fn default() -> AllBenchArgs {
+        AllBenchArgs {
+            database_url: None,
+            seconds: 3.0,
+            rate: 5000.0,
+            json: false,
+        }
+    }
+}
+
+pub async fn run_all(args: AllBenchArgs) -> Result<(), String> {
+    if !(args.seconds >= 0.5 && args.seconds <= 60.0) {
+        return Err("--seconds must be from 0.5 to 60".into());
+    }
+    if !(args.rate >= 1.0 && args.rate <= 100_000.0) {
+        return Err("--rate must be from 1 to 100,000 per second".into());
+    }
+    let report = purser_bench::all::run(purser_bench::all::Options {
+        database_url: args.database_url,
+        seconds: args.seconds,
+        rate: args.rate,
+    })
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", purser_bench::all::render(&report));
+    }
+    if report.clean() {
+        Ok(())
+    } else {
+        Err("the books did not balance or the ledger did not verify after the bench".into())
+    }
+}

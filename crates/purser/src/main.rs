@@ -154,9 +154,11 @@ enum Command {
         client: client::ClientArgs,
     },
     /// Measure performance and print figures.
+    /// Measure performance and print figures. With no subcommand: the whole path in one run
+    /// (`purser bench all`, with its defaults).
     Bench {
         #[command(subcommand)]
-        command: BenchCommand,
+        command: Option<BenchCommand>,
     },
 }
 
@@ -175,6 +177,10 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The whole path in one run: crypto floors (Ed25519 verify, ES256 sign and verify), signed
+    /// requests, mandate chains, ledger operations and authorizations over HTTP (closed and open
+    /// loop, p50/p99/p99.9), each beside its floor and its goal, with why a goal is missed.
+    All(bench::AllBenchArgs),
     /// Durable ledger operations per second (transfer, hold, post, void) at several
     /// concurrency levels, with p50/p99/p99.9 latency.
     Ledger(bench::LedgerBenchArgs),
@@ -341,23 +347,33 @@ fn main() -> ExitCode {
             merchant_cmd::run(&client::Client::new(client), command)
         }
         Command::Evidence { command, client } => return evidence_cmd::run(command, client),
+        Command::Bench { command: None } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run_all(bench::AllBenchArgs::default())))
+        }
         Command::Bench {
-            command: BenchCommand::Ledger(args),
+            command: Some(BenchCommand::All(args)),
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run_all(args)))
+        }
+        Command::Bench {
+            command: Some(BenchCommand::Ledger(args)),
         } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run(args)))
         }
         Command::Bench {
-            command: BenchCommand::Signatures(args),
+            command: Some(BenchCommand::Signatures(args)),
         } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run_signatures(args)))
         }
         Command::Bench {
-            command: BenchCommand::Mandates(args),
+            command: Some(BenchCommand::Mandates(args)),
         } => bench::run_mandates(args),
         Command::Bench {
-            command: BenchCommand::Authorize(args),
+            command: Some(BenchCommand::Authorize(args)),
         } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run_authorize(args)))
