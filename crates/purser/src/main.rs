@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod evidence_cmd;
 mod mandate_cmd;
+mod mcp_cmd;
 mod merchant_cmd;
 mod payment_cmd;
 mod pin_cmd;
@@ -148,6 +149,10 @@ enum Command {
         #[command(flatten)]
         client: client::ClientArgs,
     },
+    /// MCP server on stdin/stdout for a local agent (coding assistant, desktop client): the
+    /// agent's tools (pay, check, wait, mandates, simulate, spending), each call signed with
+    /// the agent's key to a running Purser. Streamable HTTP is at /mcp in `purser serve`.
+    Mcp(mcp_cmd::McpArgs),
     /// Measure performance and print figures.
     Bench {
         #[command(subcommand)]
@@ -325,6 +330,11 @@ fn main() -> ExitCode {
             merchant_cmd::run(&client::Client::new(client), command)
         }
         Command::Evidence { command, client } => return evidence_cmd::run(command, client),
+        Command::Mcp(args) => {
+            // stdout carries the protocol: logs (warnings and up by default) go to stderr.
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            mcp_cmd::run_stdio(args)
+        }
         Command::Bench {
             command: BenchCommand::Ledger(args),
         } => {
