@@ -7,6 +7,7 @@ mod evidence;
 mod http;
 mod keys;
 pub mod mandates;
+mod mcp;
 mod ownership;
 mod payments;
 mod payments_clock;
