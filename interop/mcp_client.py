@@ -239,7 +239,7 @@ async def exercise(session, s, c, tag):
     await refused("simulate_purchase", {"mandate_id": unknown, "total": cny(100)}, "mandate_not_found", "an unknown mandate (simulate)")
     err, words, p = await call("request_payment", payment_args(s, unknown, 100, "x"))
     code = (p or {}).get("error", {}).get("code") or (p or {}).get("decline", {}).get("code")
-    c.check(f"{tag}: an unknown mandate is refused by request_payment", code == "mandate_not_found", f"{words} {p}")
+    c.check(f"{tag}: an unknown mandate is declined by request_payment (mandate_unknown)", not err and code == "mandate_unknown" and "mandate_unknown" in words, f"{words} {p}")
     await refused("list_mandates", {"user_id": s["stranger_id"]}, "agent_not_bound", "a user who did not bind the agent")
     await refused(
         "request_payment",
