@@ -357,3 +357,125 @@ impl<B: Backend> ServerHandler for PurserMcp<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_an_inline_object_schema_naming_its_required_arguments() {
+        let tools = tools::list();
+        assert_eq!(tools.len(), 7);
+        for t in &tools {
+            let schema = Value::Object((*t.input_schema).clone());
+            assert_eq!(schema["type"], "object", "{}", t.name);
+            assert!(!schema.to_string().contains("$ref"), "{}: {schema}", t.name);
+            assert_eq!(schema["additionalProperties"], false, "{}", t.name);
+            assert!(
+                t.description.as_deref().unwrap_or("").len() > 80,
+                "{}",
+                t.name
+            );
+        }
+        let pay = tools
+            .iter()
+            .find(|t| t.name == tools::REQUEST_PAYMENT)
+            .expect("pay");
+        let required: Vec<&str> = pay.input_schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for r in [
+            "user_id",
+            "mandate_id",
+            "task_id",
+            "merchant",
+            "items",
+            "total",
+        ] {
+            assert!(required.contains(&r), "{required:?}");
+        }
+        assert!(!required.contains(&"idempotency_key"));
+    }
+
+    #[test]
+    fn arguments_that_do_not_fit_name_the_field() {
+        let f = parse::<tools::GetPayment>(json!({})).expect_err("missing");
+        assert_eq!(
+            (f.code.as_str(), f.param.as_deref()),
+            ("invalid_arguments", Some("payment_id"))
+        );
+        let f = parse::<tools::GetPayment>(json!({"payment_id": "pay_x", "extra": 1}))
+            .expect_err("unknown");
+        assert_eq!(f.param.as_deref(), Some("extra"));
+        let f = parse::<tools::Amount>(json!({"amount": 1.5, "currency": "CNY"})).expect_err("f");
+        assert_eq!(f.code, "invalid_arguments");
+    }
+
+    fn payment(key: Option<&str>, minor: i64) -> tools::RequestPayment {
+        parse(json!({
+            "user_id": "usr_a", "mandate_id": "mdt_b", "task_id": "t",
+            "merchant": {"id": "mch_c"},
+            "items": [{"title": "Boots", "quantity": 1, "unit_price": {"amount": minor, "currency": "CNY"}}],
+            "total": {"amount": minor, "currency": "CNY"},
+            "idempotency_key": key,
+        }))
+        .expect("payment")
+    }
+
+    #[test]
+    fn the_default_idempotency_key_is_the_request_itself() {
+        let a = payment(None, 100);
+        let body = a.body();
+        assert!(body.get("idempotency_key").is_none(), "{body}");
+        let k1 = idempotency_key(&a, &body).expect("key");
+        let k2 = idempotency_key(&payment(None, 100), &payment(None, 100).body()).expect("key");
+        let k3 = idempotency_key(&payment(None, 101), &payment(None, 101).body()).expect("key");
+        assert_eq!(k1, k2);
+        assert_ne!(k1, k3);
+        assert!(k1.starts_with("mcp-") && k1.len() == 44, "{k1}");
+        let given = payment(Some("order-42"), 100);
+        assert_eq!(
+            idempotency_key(&given, &given.body()).expect("key"),
+            "order-42"
+        );
+        let bad = payment(Some("has space"), 100);
+        let f = idempotency_key(&bad, &bad.body()).expect_err("refused");
+        assert_eq!(f.param.as_deref(), Some("idempotency_key"));
+    }
+
+    #[test]
+    fn simulate_bodies_take_the_owner_simulate_shape() {
+        let s: tools::SimulatePurchase = parse(json!({
+            "mandate_id": "mdt_b", "total": {"amount": 500, "currency": "CNY"},
+            "merchant": {"name": "Trail", "category": "5661"},
+            "items": [{"title": "Boots", "quantity": 2, "unit_price": {"amount": 250, "currency": "CNY"}}],
+        }))
+        .expect("simulate");
+        assert_eq!(
+            s.body(),
+            json!({"amount": {"amount": 500, "currency": "CNY"},
+                   "merchant": {"name": "Trail", "mcc": "5661"},
+                   "items": [{"title": "Boots", "quantity": 2, "unit_price": {"minor": 250, "currency": "CNY"}}]})
+        );
+    }
+
+    #[test]
+    fn answers_in_words_restate_the_decision() {
+        let declined = json!({"id": "pay_1", "status": "declined", "merchant_id": "mch_1",
+            "amount": {"amount": 90000, "currency": "CNY", "display": "¥900.00"},
+            "decline": {"code": "above_maximum", "message": "This mandate allows ¥800.00 per payment; this one is ¥900.00."}});
+        assert_eq!(
+            words::payment(&declined),
+            "Declined (above_maximum): This mandate allows ¥800.00 per payment; this one is ¥900.00. Nothing was charged (payment pay_1)."
+        );
+        let f = Failure::new("invalid_request", "agent_not_bound", "not bound");
+        assert_eq!(
+            words::failure(&f),
+            "Purser refused (agent_not_bound): not bound"
+        );
+        assert_eq!(f.to_json()["type"], "invalid_request");
+    }
+}
