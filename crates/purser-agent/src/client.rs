@@ -167,6 +167,51 @@ impl Client {
         }
     }
 
+    /// `GET /v1/agent/users/{user_id}/mandates`: the mandates that user gave this agent, each
+    /// with its one-sentence summary and `usage` (spent, remaining budget and payments).
+    pub fn mandates(&self, user_id: &str) -> Result<Value, Error> {
+        let path = format!("/v1/agent/users/{}/mandates", encode_path_segment(user_id));
+        self.send("GET", &path, None)
+    }
+
+    /// `POST /v1/agent/mandates/{id}/simulate`: would this purchase pass the mandate now?
+    /// `purchase` is `{"amount": {"amount", "currency"}, "merchant"?, "items"?, "at"?}`; the
+    /// answer's `outcome` is `allowed`, `needs_confirmation` or `declined`, with `failures`.
+    /// Nothing is charged.
+    pub fn simulate(&self, mandate_id: &str, purchase: &Value) -> Result<Value, Error> {
+        let path = format!(
+            "/v1/agent/mandates/{}/simulate",
+            encode_path_segment(mandate_id)
+        );
+        self.send("POST", &path, Some(purchase))
+    }
+
+    /// `GET /v1/agent/payments`: this agent's payments, newest first (`limit` 1 to 100), with
+    /// `totals` per currency; optionally for one user or one task.
+    pub fn payments(
+        &self,
+        user_id: Option<&str>,
+        task_id: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Value, Error> {
+        let mut q = Vec::new();
+        if let Some(u) = user_id {
+            q.push(format!("user_id={}", encode_path_segment(u)));
+        }
+        if let Some(t) = task_id {
+            q.push(format!("task_id={}", encode_path_segment(t)));
+        }
+        if let Some(n) = limit {
+            q.push(format!("limit={n}"));
+        }
+        let path = if q.is_empty() {
+            "/v1/agent/payments".to_string()
+        } else {
+            format!("/v1/agent/payments?{}", q.join("&"))
+        };
+        self.send("GET", &path, None)
+    }
+
     /// Sends a signed request and returns the JSON answer (`null` for an empty 2xx body).
     /// `path_and_query` is relative to the base URL: `/v1/agent/whoami`, `/v1/x?limit=10`.
     /// A POST gets a fresh random `Idempotency-Key`; use [`Client::send_with_key`] to choose

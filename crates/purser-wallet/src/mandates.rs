@@ -701,7 +701,63 @@ impl Wallet {
         who.require(Scope::MandatesRead)?;
         check_id("mdt", id, "id")?;
         let rec = self.load_mandate(&who.user_id, id).await?;
-        let usage = self.usage_of(id).await?;
+        self.simulate_record(rec, req, at).await
+    }
+
+    /// The mandates `user_id` gave the calling agent, newest first (the agent's view, while
+    /// its binding to the user is active and not frozen).
+    pub async fn agent_mandates(
+        &self,
+        agent: &AgentCaller,
+        user_id: &str,
+    ) -> Result<Vec<MandateRecord>> {
+        self.agent_for_user(agent, user_id).await?;
+        let rows = self
+            .db
+            .query(
+                &select("WHERE m.user_id = $1 AND m.agent_id = $2 ORDER BY m.created_at DESC, m.id LIMIT 500"),
+                vals![user_id, &agent.agent_id],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let usage = self.usage_of(&r.text(0)?).await?;
+            out.push(self.mandate_from(r, &usage)?);
+        }
+        Ok(out)
+    }
+
+    /// [`Wallet::simulate_mandate`] for the agent the mandate was given to, while its binding
+    /// to the mandate's user is active and not frozen.
+    pub async fn simulate_for_agent(
+        &self,
+        agent: &AgentCaller,
+        id: &str,
+        req: &PaymentRequest,
+        at: Option<Timestamp>,
+    ) -> Result<Simulation> {
+        check_id("mdt", id, "id")?;
+        let user_id = self
+            .db
+            .query_opt(
+                "SELECT user_id FROM mandates WHERE id = $1 AND agent_id = $2",
+                vals![id, &agent.agent_id],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("mandate", id))?
+            .text(0)?;
+        self.agent_for_user(agent, &user_id).await?;
+        let rec = self.load_mandate(&user_id, id).await?;
+        self.simulate_record(rec, req, at).await
+    }
+
+    async fn simulate_record(
+        &self,
+        rec: MandateRecord,
+        req: &PaymentRequest,
+        at: Option<Timestamp>,
+    ) -> Result<Simulation> {
+        let usage = self.usage_of(&rec.id).await?;
         let when = at.unwrap_or_else(|| self.now());
         let mut e =
             rec.mandate

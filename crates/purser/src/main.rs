@@ -6,6 +6,7 @@ mod client;
 mod demo;
 mod evidence_cmd;
 mod mandate_cmd;
+mod mcp_cmd;
 mod merchant_cmd;
 mod payment_cmd;
 mod pin_cmd;
@@ -153,6 +154,10 @@ enum Command {
         #[command(flatten)]
         client: client::ClientArgs,
     },
+    /// MCP server on stdin/stdout for a local agent (coding assistant, desktop client): the
+    /// agent's tools (pay, check, wait, mandates, simulate, spending), each call signed with
+    /// the agent's key to a running Purser. Streamable HTTP is at /mcp in `purser serve`.
+    Mcp(mcp_cmd::McpArgs),
     /// Measure performance and print figures.
     /// Measure performance and print figures. With no subcommand: the whole path in one run
     /// (`purser bench all`, with its defaults).
@@ -350,6 +355,11 @@ fn main() -> ExitCode {
         Command::Bench { command: None } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run_all(bench::AllBenchArgs::default())))
+        }
+        Command::Mcp(args) => {
+            // stdout carries the protocol: logs (warnings and up by default) go to stderr.
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            mcp_cmd::run_stdio(args)
         }
         Command::Bench {
             command: Some(BenchCommand::All(args)),

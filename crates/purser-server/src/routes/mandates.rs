@@ -341,7 +341,17 @@ pub async fn simulate(
     ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let s: Simulate = json(&body)?;
+    let (req, at) = simulation(&body)?;
+    let sim = state.wallet.simulate_mandate(&who, &id, &req, at).await?;
+    Ok(Json(sim).into_response())
+}
+
+/// The purchase and time a simulate body describes (the owner's and the agent's routes read
+/// the same body).
+pub(crate) fn simulation(
+    body: &[u8],
+) -> Result<(PaymentRequest, Option<purser_core::Timestamp>), ApiError> {
+    let s: Simulate = json(body)?;
     let amount = purser_wallet::funds::positive(s.amount.amount, &s.amount.currency, "amount")?;
     let at = match &s.at {
         None => None,
@@ -363,8 +373,41 @@ pub async fn simulate(
         items: s.items,
         instrument: s.instrument,
     };
-    let sim = state.wallet.simulate_mandate(&who, &id, &req, at).await?;
+    Ok((req, at))
+}
+
+/// The agent's dry run under a mandate it was given: the same body and the same evaluation as
+/// `POST /v1/mandates/{id}/simulate`, while its binding to the mandate's user is active.
+#[utoipa::path(post, path = "/v1/agent/mandates/{id}/simulate", tag = "agent", request_body = Simulate, security(("http_signature" = [])),
+    params(("id" = String, Path, description = "mdt_…")),
+    responses((status = 200, description = "outcome (allowed, needs_confirmation, declined), failures with sentences, the buckets it would charge"),
+        (status = 401, description = "Not bound, frozen, or signature refused", body = ErrorBody),
+        (status = 404, description = "Not a mandate given to this agent", body = ErrorBody)))]
+pub async fn agent_simulate(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    signed: Signed,
+) -> ApiResult<Response> {
+    let (req, at) = simulation(&signed.body)?;
+    let sim = state
+        .wallet
+        .simulate_for_agent(&signed.agent, &id, &req, at)
+        .await?;
     Ok(Json(sim).into_response())
+}
+
+/// The mandates a user gave this agent, newest first: each in one sentence, with what is spent
+/// and what is left.
+#[utoipa::path(get, path = "/v1/agent/users/{user_id}/mandates", tag = "agent", security(("http_signature" = [])),
+    params(("user_id" = String, Path, description = "usr_…")),
+    responses((status = 200, description = "Mandates"), (status = 401, description = "Not bound, frozen, or signature refused", body = ErrorBody)))]
+pub async fn agent_list(
+    State(state): State<AppState>,
+    ApiPath(user_id): ApiPath<String>,
+    signed: Signed,
+) -> ApiResult<Response> {
+    let m = state.wallet.agent_mandates(&signed.agent, &user_id).await?;
+    Ok(Json(json!({"data": m})).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

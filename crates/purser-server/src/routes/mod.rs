@@ -5,6 +5,7 @@ pub mod keys;
 pub mod ledger;
 pub mod ledger_dto;
 pub mod mandates;
+pub mod mcp;
 pub mod merchants;
 pub mod oversight;
 pub mod payments;

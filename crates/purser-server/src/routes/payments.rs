@@ -1,7 +1,7 @@
 //! Agent payments: the signed payment request and its answer, and the payment as the agent
 //! and its user see it.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -64,6 +64,42 @@ pub async fn agent_payment(
     signed: Signed,
 ) -> ApiResult<Response> {
     Ok(Json(state.wallet.payment_for_agent(&signed.agent, &id).await?).into_response())
+}
+
+/// The payments this agent asked for, newest first, with totals per currency (held,
+/// captured, refunded) over everything the filter matches.
+#[utoipa::path(get, path = "/v1/agent/payments", tag = "agent", security(("http_signature" = [])),
+    params(("user_id" = Option<String>, Query, description = "usr_…: only for this user"),
+        ("task_id" = Option<String>, Query, description = "only this task"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
+    responses((status = 200, description = "data (payments), totals, has_more"), (status = 400, description = "Bad filter", body = ErrorBody)))]
+pub async fn agent_payments(
+    State(state): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    signed: Signed,
+) -> ApiResult<Response> {
+    let limit = match q.get("limit") {
+        None => None,
+        Some(l) => Some(l.parse::<i64>().map_err(|_| {
+            purser_wallet::WalletError::invalid(
+                "limit_invalid",
+                "limit must be a whole number between 1 and 100",
+                "limit",
+            )
+        })?),
+    };
+    Ok(Json(
+        state
+            .wallet
+            .agent_payments(
+                &signed.agent,
+                q.get("user_id").map(String::as_str),
+                q.get("task_id").map(String::as_str),
+                limit,
+            )
+            .await?,
+    )
+    .into_response())
 }
 
 /// One of your payments (needs `payments:read`).

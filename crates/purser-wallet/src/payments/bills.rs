@@ -344,6 +344,87 @@ impl Wallet {
     }
 }
 
+/// Most payments one page of an agent's own list holds.
+pub const MAX_AGENT_PAGE: i64 = 100;
+
+/// The agent's own payments (`GET /v1/agent/payments`): newest first, with totals per currency
+/// over everything the filter matches.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentPayments {
+    pub data: Vec<super::PaymentView>,
+    pub totals: Vec<BillTotal>,
+    pub has_more: bool,
+}
+
+impl Wallet {
+    /// Payments the calling agent asked for, optionally for one user or one task. Its own
+    /// record: readable whatever its bindings are now, as each payment is.
+    pub async fn agent_payments(
+        &self,
+        agent: &AgentCaller,
+        user_id: Option<&str>,
+        task_id: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<AgentPayments> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=MAX_AGENT_PAGE).contains(&limit) {
+            return Err(WalletError::invalid(
+                "limit_invalid",
+                format!("limit must be between 1 and {MAX_AGENT_PAGE}"),
+                "limit",
+            ));
+        }
+        let mut clauses = vec![
+            "p.agent_id = $1".to_string(),
+            "p.status <> 'deciding'".into(),
+        ];
+        let mut params: Vec<Val> = vals![&agent.agent_id];
+        if let Some(u) = user_id {
+            check_id("usr", u, "user_id")?;
+            params.push(u.into());
+            clauses.push(format!("p.user_id = ${}", params.len()));
+        }
+        if let Some(t) = task_id {
+            params.push(t.into());
+            clauses.push(format!("p.task_id = ${}", params.len()));
+        }
+        let filter = clauses.join(" AND ");
+        let totals_sql = format!(
+            "SELECT p.currency, COUNT(*), CAST(SUM(p.captured) AS BIGINT), CAST(SUM(p.refunded) AS BIGINT), CAST(SUM(CASE WHEN p.status IN ('approved', 'needs_confirmation', 'capturing') THEN p.amount ELSE 0 END) AS BIGINT) FROM payments p WHERE {filter} GROUP BY p.currency ORDER BY p.currency"
+        );
+        let mut totals = Vec::new();
+        for r in self.db.query(&totals_sql, params.clone()).await? {
+            let c = currency_of(&r.text(0)?)?;
+            let captured = r.opt_int(2)?.unwrap_or(0);
+            let refunded = r.opt_int(3)?.unwrap_or(0);
+            totals.push(BillTotal {
+                currency: c.code(),
+                payments: r.int(1)?,
+                captured: Money::new(captured, c).into(),
+                refunded: Money::new(refunded, c).into(),
+                net: Money::new(captured.saturating_sub(refunded), c).into(),
+                held: Money::new(r.opt_int(4)?.unwrap_or(0), c).into(),
+            });
+        }
+        params.push((limit + 1).into());
+        let sql = super::views::select(&format!(
+            "WHERE {filter} ORDER BY p.created_at DESC, p.id DESC LIMIT ${}",
+            params.len()
+        ));
+        let rows = self.db.query(&sql, params).await?;
+        let has_more = rows.len() as i64 > limit;
+        let mut data = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(usize::try_from(limit).unwrap_or(0)) {
+            data.push(self.payment_from(r, super::views::Viewer::Agent)?);
+        }
+        Ok(AgentPayments {
+            data,
+            totals,
+            has_more,
+        })
+    }
+}
+
 /// A bill as CSV (RFC 4180), amounts as decimal strings in the currency's units. Cells that a
 /// spreadsheet would run as a formula are prefixed with `'`.
 pub fn bill_csv(b: &Bill) -> String {

@@ -9,6 +9,7 @@ mod evidence;
 mod http;
 mod keys;
 pub mod mandates;
+mod mcp;
 mod ownership;
 pub mod payments;
 mod payments_clock;

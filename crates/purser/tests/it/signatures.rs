@@ -718,7 +718,7 @@ both!(key_rotation_grace_and_revocation, |storage: Storage| {
 
 /// The Python with interop/requirements.txt installed, from PURSER_INTEROP_PYTHON. Unset: the
 /// test says it skipped and passes, unless PURSER_TEST_REQUIRE_INTEROP=1 (CI), when it fails.
-fn interop_python() -> Option<PathBuf> {
+pub(crate) fn interop_python() -> Option<PathBuf> {
     match std::env::var_os("PURSER_INTEROP_PYTHON") {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => {
@@ -736,7 +736,7 @@ fn interop_python() -> Option<PathBuf> {
     }
 }
 
-fn interop_script(name: &str) -> PathBuf {
+pub(crate) fn interop_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../interop")
         .join(name)

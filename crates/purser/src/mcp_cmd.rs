@@ -1,0 +1,133 @@
+//! `purser mcp`: Purser's MCP tools on stdin/stdout for a local agent (a coding assistant, a
+//! desktop MCP client). It acts as one registered agent: every tool call is a request to a
+//! running Purser signed with that agent's key by the agent SDK, so it passes exactly the
+//! checks the REST API applies. Logs and errors go to stderr; stdout is the protocol.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use purser_mcp::rmcp::service::RequestContext;
+use purser_mcp::rmcp::{RoleServer, ServiceExt};
+use purser_mcp::{Backend, Failure, Op, PurserMcp};
+use serde_json::Value;
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// The agent's private key file (a private Ed25519 JWK, from `purser agent keygen`; mode
+    /// 0600). The agent must be registered, and bound by the people it pays for.
+    #[arg(long, value_name = "FILE", env = "PURSER_AGENT_KEY")]
+    key: PathBuf,
+    /// Base URL of the running `purser serve` (the address agents sign requests for).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PURSER_URL",
+        default_value = "http://127.0.0.1:7420"
+    )]
+    server: String,
+}
+
+/// The tools' backend: Purser's REST API through the agent SDK.
+struct SdkBackend {
+    client: Arc<purser_agent::Client>,
+}
+
+fn failure(e: purser_agent::Error) -> Failure {
+    match e {
+        purser_agent::Error::Api {
+            status,
+            code,
+            message,
+            param,
+            ..
+        } => Failure {
+            kind: match status {
+                402 => "card_error",
+                503 => "service_unavailable",
+                429 => "rate_limit_exceeded",
+                s if s >= 500 => "processing_error",
+                _ => "invalid_request",
+            }
+            .to_string(),
+            code,
+            message,
+            param,
+        },
+        purser_agent::Error::Transport(t) => Failure::new(
+            "service_unavailable",
+            "purser_unreachable",
+            format!("Purser did not answer ({t}); is `purser serve` running at the --server URL?"),
+        ),
+        other => Failure::new("processing_error", "agent_sdk_error", other.to_string()),
+    }
+}
+
+fn run(c: &purser_agent::Client, op: Op) -> Result<Value, purser_agent::Error> {
+    match op {
+        Op::WhoAmI => c.send("GET", "/v1/agent/whoami", None),
+        Op::Pay {
+            body,
+            idempotency_key,
+        } => c.send_with_key("POST", "/v1/agent/payments", Some(&body), &idempotency_key),
+        Op::Payment { id } => c.send(
+            "GET",
+            &format!(
+                "/v1/agent/payments/{}",
+                purser_agent::encode_path_segment(&id)
+            ),
+            None,
+        ),
+        Op::Mandates { user_id } => c.mandates(&user_id),
+        Op::Simulate { mandate_id, body } => c.simulate(&mandate_id, &body),
+        Op::Payments {
+            user_id,
+            task_id,
+            limit,
+        } => c.payments(user_id.as_deref(), task_id.as_deref(), Some(limit)),
+    }
+}
+
+impl Backend for SdkBackend {
+    async fn call(&self, _ctx: &RequestContext<RoleServer>, op: Op) -> Result<Value, Failure> {
+        // The SDK is blocking (ureq); its calls run on the blocking pool.
+        let client = self.client.clone();
+        match tokio::task::spawn_blocking(move || run(&client, op)).await {
+            Ok(r) => r.map_err(failure),
+            Err(_) => Err(Failure::new(
+                "processing_error",
+                "internal_error",
+                "the request to Purser was interrupted; retry it",
+            )),
+        }
+    }
+}
+
+pub fn run_stdio(args: McpArgs) -> Result<(), String> {
+    let key = purser_agent::AgentKey::load_from_file(&args.key).map_err(|e| {
+        format!(
+            "{e}; give --key the agent's private key file (make one with `purser agent keygen --out FILE`, register it with `purser agent register`)"
+        )
+    })?;
+    let client = purser_agent::Client::new(&args.server, key)
+        .map_err(|e| format!("{e}; give --server the URL of a running `purser serve`"))?;
+    tracing::info!(server = %client.base_url(), kid = %client.kid(), "MCP server on stdio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async {
+        let server = PurserMcp::new(Arc::new(SdkBackend {
+            client: Arc::new(client),
+        }))
+        .serve(purser_mcp::rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("the MCP client did not initialize a session: {e}"))?;
+        server
+            .waiting()
+            .await
+            .map_err(|e| format!("the MCP session ended with an error: {e}"))?;
+        Ok(())
+    })
+}
