@@ -189,7 +189,10 @@ pub struct PaymentRequest {
     pub ap2: Option<crate::ClosedMandates>,
     pub merchant: MerchantRef,
     pub items: Vec<LineItem>,
-    /// The sum of the lines.
+    /// What the merchant charges beside the items (shipping), when anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<Money>,
+    /// The sum of the lines (plus `shipping`).
     pub total: Money,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkout_id: Option<String>,

@@ -210,6 +210,7 @@ impl Client {
                 quantity: 1,
                 unit_price: Money::new(amount, &chosen.asset),
             }],
+            shipping: None,
             total: Money::new(amount, &chosen.asset),
             checkout_id: None,
             funding_source: opts.funding_source.clone(),

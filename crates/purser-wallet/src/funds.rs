@@ -67,6 +67,19 @@ pub fn positive(amount: i64, code: &str, param: &str) -> Result<Money> {
     Ok(Money::new(amount, c))
 }
 
+/// As [`positive`], zero allowed (a fee that may be free).
+pub fn non_negative(amount: i64, code: &str, param: &str) -> Result<Money> {
+    let c = currency(code, &format!("{param}.currency"))?;
+    if amount < 0 {
+        return Err(WalletError::invalid(
+            "amount_invalid",
+            "the amount must be zero or a positive whole number of minor units (CNY 100 = ¥1.00)",
+            &format!("{param}.amount"),
+        ));
+    }
+    Ok(Money::new(amount, c))
+}
+
 pub(crate) fn wallet_account(user_id: &str, c: Currency) -> Result<AccountId> {
     account_id(&format!("wallet:{user_id}:{}", c.code()))
 }

@@ -262,16 +262,16 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     )
     .await
     .map_err(db_err)?;
-    let done: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM records_migrations",
-            &[],
-        )
+    // Each version not applied yet, in order (see the SQLite store).
+    let done: Vec<i64> = tx
+        .query("SELECT version FROM records_migrations", &[])
         .await
         .map_err(db_err)?
-        .get(0);
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for (version, sql) in schema::MIGRATIONS {
-        if *version <= done {
+        if done.contains(version) {
             continue;
         }
         tx.batch_execute(sql)

@@ -152,15 +152,17 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         "CREATE TABLE IF NOT EXISTS records_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
     .map_err(err)?;
-    let done: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM records_migrations",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
+    // Each version not applied yet, in order: a version added below one already applied (two
+    // branches each adding one) is still applied.
+    let done: Vec<i64> = {
+        let mut st = tx
+            .prepare("SELECT version FROM records_migrations")
+            .map_err(err)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)?
+    };
     for (version, sql) in schema::MIGRATIONS {
-        if *version <= done {
+        if done.contains(version) {
             continue;
         }
         tx.execute_batch(&schema::sqlite_ddl(sql))

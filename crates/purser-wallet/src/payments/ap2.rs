@@ -365,6 +365,12 @@ fn describe_this_payment(p: &VerifiedPurchase, body: &mut PaymentBody) -> Result
             "checkout_id",
         )),
         (Some(c), None) => {
+            // Untrusted text from the merchant's JWT: held to the same rule as the request's.
+            super::check_ref(
+                c,
+                "checkout_id",
+                "the checkout id in the closed checkout mandate",
+            )?;
             body.checkout_id = Some(c.to_string());
             Ok(())
         }

@@ -139,7 +139,11 @@ pub struct PaymentBody {
     pub ap2: Option<ap2::ClosedMandates>,
     pub merchant: MerchantClaim,
     pub items: Vec<ItemBody>,
-    /// Must equal the sum of the lines.
+    /// What the merchant charges beside the items (shipping, fulfillment), when anything: the
+    /// mandate's amount limits cover it, its item rules do not.
+    #[serde(default)]
+    pub shipping: Option<Amount>,
+    /// Must equal the sum of the lines (plus `shipping`).
     pub total: Amount,
     /// The merchant's checkout this pays, when there is one: the credential is then bound to it.
     #[serde(default)]
@@ -258,12 +262,38 @@ fn check_body(body: PaymentBody) -> Result<Checked> {
             unit_price: Some(unit),
         });
     }
+    if let Some(sh) = &body.shipping {
+        let fee = funds::non_negative(sh.amount, &sh.currency, "shipping")?;
+        if fee.currency != total.currency {
+            return Err(WalletError::invalid(
+                "currency_mismatch",
+                format!(
+                    "shipping must be in the total's currency ({})",
+                    total.currency.code()
+                ),
+                "shipping.currency",
+            ));
+        }
+        let with = sum.minor.checked_add(fee.minor).ok_or_else(|| {
+            WalletError::invalid(
+                "amount_too_large",
+                "the cart's total is larger than Purser can hold",
+                "shipping",
+            )
+        })?;
+        sum = Money::new(with, total.currency);
+    }
     if sum != total {
         return Err(WalletError::invalid(
             "total_mismatch",
             format!(
-                "the total {} is not the sum of the items ({})",
+                "the total {} is not the sum of the items{} ({})",
                 total.with_symbol(),
+                if body.shipping.is_some() {
+                    " and shipping"
+                } else {
+                    ""
+                },
                 sum.with_symbol()
             ),
             "total.amount",

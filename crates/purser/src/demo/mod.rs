@@ -570,6 +570,12 @@ impl Story {
                 quantity,
                 unit_price: Money::new(product.price, "CNY"),
             }],
+            // What the shop charges beside the boots (standard shipping is free).
+            shipping: session
+                .total
+                .checked_sub(product.price.saturating_mul(i64::from(quantity)))
+                .filter(|s| *s != 0)
+                .map(|s| Money::new(s, "CNY")),
             total: Money::new(session.total, "CNY"),
             checkout_id: Some(session.id.clone()),
             funding_source: Some(agent.card.clone()),
@@ -682,6 +688,7 @@ impl Story {
                 quantity,
                 unit_price: Money::new(product.price, "CNY"),
             }],
+            shipping: None,
             total: Money::new(total, "CNY"),
             checkout_id: None,
             funding_source: None,

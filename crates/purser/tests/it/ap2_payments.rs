@@ -31,7 +31,19 @@ fn checkout_jwt(
     id: &str,
     lines: &[(&str, &str, u32, i64)],
 ) -> String {
-    let total: i64 = lines.iter().map(|(_, _, q, p)| i64::from(*q) * p).sum();
+    checkout_jwt_shipped(key, merchant, id, lines, 0)
+}
+
+/// As [`checkout_jwt`], with a shipping charge in the total (UCP's `fulfillment` total).
+fn checkout_jwt_shipped(
+    key: &Es256Signer,
+    merchant: &str,
+    id: &str,
+    lines: &[(&str, &str, u32, i64)],
+    shipping: i64,
+) -> String {
+    let items: i64 = lines.iter().map(|(_, _, q, p)| i64::from(*q) * p).sum();
+    let total = items + shipping;
     key.sign_jwt(
         "JWT",
         &json!({
@@ -43,7 +55,11 @@ fn checkout_jwt(
                 "quantity": q,
             })).collect::<Vec<_>>(),
             "currency": "CNY",
-            "totals": [{"type": "subtotal", "amount": total}, {"type": "total", "amount": total}],
+            "totals": [
+                {"type": "subtotal", "amount": items},
+                {"type": "fulfillment", "amount": shipping},
+                {"type": "total", "amount": total},
+            ],
             "status": "ready_for_complete",
         }),
     )
@@ -257,6 +273,21 @@ both!(pays_with_closed_mandates, |storage| {
     )
     .want(201);
     assert_eq!(ok["status"], "approved", "{ok}");
+
+    // Express shipping the merchant charges beside the boots: part of the total the mandates
+    // pay, not an item (the mandate's items are boots only).
+    let fast = ("sku-4", "Light hiking boots", 1, 30_000);
+    let jwt = checkout_jwt_shipped(&shop_key, &shop.id, "cs_5", &[fast], 2_000);
+    let closed5 = c
+        .close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website, None)
+        .expect("close");
+    let mut shipped = body(&user, &shop, &closed5, &[fast]);
+    pay(&p, &agent, &unique("pay"), &shipped).refused(422, "ap2_amount_mismatch");
+    shipped["shipping"] = cny(2_000);
+    shipped["total"] = cny(32_000);
+    let s5 = pay(&p, &agent, &unique("pay"), &shipped).want(201);
+    assert_eq!(s5["status"], "approved", "{s5}");
+    assert_eq!(s5["amount"]["amount"], 32_000, "{s5}");
     drop(p);
     let (code, out, err) = verify(dir.path(), &storage);
     assert_eq!(code, 0, "ledger verify: {out}{err}");

@@ -187,6 +187,7 @@ fn pay_for_id(w: &World, session: &Value) -> Result<(String, String), String> {
             ..MerchantRef::default()
         },
         items,
+        shipping: None,
         total: Money::new(total, "CNY"),
         checkout_id: session["id"].as_str().map(str::to_string),
         funding_source: None,
