@@ -60,9 +60,17 @@ fn acp_shop(storage: &Storage) -> AcpShop {
     user.funded(&p, 500_000);
     let (agent, binding) = bound_agent(&p, &user, &user);
     let mandate = give_mandate(&p, &user, &agent, &boots_mandate());
-    let merchant = register_merchant(&p, "Trail Outfitters", &format!("{}.example", unique("trail")));
+    let merchant = register_merchant(
+        &p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("trail")),
+    );
     let k = user
-        .post(&p, &format!("/v1/bindings/{binding}/acp-keys"), &json!({"name": "ChatGPT"}))
+        .post(
+            &p,
+            &format!("/v1/bindings/{binding}/acp-keys"),
+            &json!({"name": "ChatGPT"}),
+        )
         .want(201);
     let key = k["key"].as_str().expect("key").to_string();
     assert!(key.starts_with("pak_"), "{k}");
@@ -114,7 +122,12 @@ fn body(merchant: &str, checkout: &str, max_amount: i64) -> Value {
     })
 }
 
-fn delegate_with(p: &dyn Server, bearer: Option<&str>, headers: &[(&str, &str)], b: &Value) -> Resp {
+fn delegate_with(
+    p: &dyn Server,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+    b: &Value,
+) -> Resp {
     call(p, "POST", PATH, bearer, headers, Some(b))
 }
 
@@ -127,7 +140,13 @@ fn delegate(s: &AcpShop, key: &str, b: &Value) -> Resp {
     )
 }
 
-fn capture(m: &Merchant, p: &dyn Server, token: &str, amount: Value, checkout: Option<&str>) -> Resp {
+fn capture(
+    m: &Merchant,
+    p: &dyn Server,
+    token: &str,
+    amount: Value,
+    checkout: Option<&str>,
+) -> Resp {
     let mut b = json!({"credential": token, "amount": amount});
     if let Some(c) = checkout {
         b["checkout_id"] = json!(c);
@@ -144,24 +163,43 @@ both!(token_capture_and_ledger_verify, |storage| {
     let r = delegate_with(
         p,
         Some(&s.key),
-        &[("API-Version", VERSION), ("Idempotency-Key", &idem), ("Request-Id", "req_123")],
+        &[
+            ("API-Version", VERSION),
+            ("Idempotency-Key", &idem),
+            ("Request-Id", "req_123"),
+        ],
         &b,
     );
     assert_eq!(r.header("request-id"), Some("req_123"), "{r:?}");
     assert!(!r.replayed());
-    assert!(!r.text.contains(VISA_OK) && !r.text.contains("\"123\""), "{}", r.text);
+    assert!(
+        !r.text.contains(VISA_OK) && !r.text.contains("\"123\""),
+        "{}",
+        r.text
+    );
     let v = r.want(201);
+    println!("201 {v:#}");
     let token = v["id"].as_str().expect("id").to_string();
     assert!(token.starts_with("vt_"), "{v}");
     let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(keys, ["created", "id", "metadata"], "exactly the spec's fields: {v}");
+    assert_eq!(
+        keys,
+        ["created", "id", "metadata"],
+        "exactly the spec's fields: {v}"
+    );
     assert!(purser_wallet::acp::parse_instant(v["created"].as_str().unwrap_or("")).is_some());
     let md = &v["metadata"];
-    assert_eq!(md["source"], "chat", "the request's metadata is echoed: {v}");
+    assert_eq!(
+        md["source"], "chat",
+        "the request's metadata is echoed: {v}"
+    );
     assert_eq!(md["merchant_id"], s.merchant.id.as_str());
     assert_eq!(md["idempotency_key"], idem.as_str());
     assert_eq!(md["purser_status"], "approved");
-    let pay = md["purser_payment_id"].as_str().expect("payment id").to_string();
+    let pay = md["purser_payment_id"]
+        .as_str()
+        .expect("payment id")
+        .to_string();
     assert_eq!(s.user.available(p), 500_000 - 39_900, "held at once");
 
     // The person sees the payment like any agent payment of this agent.
@@ -184,20 +222,47 @@ both!(token_capture_and_ledger_verify, |storage| {
     let mut other_card = b.clone();
     other_card["payment_method"]["display_brand"] = json!("mastercard");
     delegate(&s, &idem, &other_card).refused(422, "idempotency_conflict");
-    assert_eq!(s.user.available(p), 500_000 - 39_900, "refusals change nothing");
+    assert_eq!(
+        s.user.available(p),
+        500_000 - 39_900,
+        "refusals change nothing"
+    );
 
     // The merchant redeems it on the same path as a pct_ credential.
     let c = capture(&s.merchant, p, &token, cny(39_900), Some(&cs)).want(200);
+    println!(
+        "capture 200 status={} captured={}",
+        c["status"], c["captured"]
+    );
     assert_eq!(c["status"], "captured", "{c}");
     assert_eq!(c["id"], pay.as_str());
     capture(&s.merchant, p, &token, cny(39_900), Some(&cs)).refused(409, "credential_used");
     assert_eq!(s.user.available(p), 500_000 - 39_900);
 
+    // The person's evidence export carries the recorded ACP request: the card as its saved id
+    // and fingerprint, never its number or CVC.
+    let ev = s.user.get(p, &format!("/v1/payments/{pay}/evidence"));
+    assert_eq!(ev.status, 200, "{}", ev.text);
+    assert_eq!(ev.body["request"]["path"], PATH, "{}", ev.text);
+    let card = &ev.body["request"]["acp"]["payment_method"];
+    assert!(
+        card["fingerprint"].as_str().is_some_and(|f| !f.is_empty()),
+        "{card}"
+    );
+    assert_eq!(card["cvc_sent"], true);
+    assert!(
+        !ev.text.contains(VISA_OK) && !ev.text.contains("\"cvc\""),
+        "{}",
+        ev.text
+    );
+
     // The card number reached no file Purser wrote (SQLite: the database is in the data dir).
     if matches!(storage, Storage::Sqlite) {
         for (path, bytes) in files_under(s.dir.path()) {
             assert!(
-                !bytes.windows(VISA_OK.len()).any(|w| w == VISA_OK.as_bytes()),
+                !bytes
+                    .windows(VISA_OK.len())
+                    .any(|w| w == VISA_OK.as_bytes()),
                 "card number in {}",
                 path.display()
             );
@@ -219,19 +284,37 @@ both!(allowance_enforced_at_capture, |storage| {
         .to_string();
     let thief = register_merchant(p, "Elsewhere", &format!("{}.example", unique("else")));
     capture(&thief, p, &token, cny(30_000), Some(&cs)).refused(403, "credential_wrong_merchant");
-    capture(&s.merchant, p, &token, cny(30_001), Some(&cs)).refused(422, "amount_exceeds_credential");
-    capture(&s.merchant, p, &token, json!({"amount": 30_000, "currency": "USD"}), Some(&cs))
-        .refused(400, "currency_mismatch");
-    capture(&s.merchant, p, &token, cny(30_000), Some("cs_other")).refused(403, "checkout_mismatch");
+    capture(&s.merchant, p, &token, cny(30_001), Some(&cs))
+        .refused(422, "amount_exceeds_credential");
+    capture(
+        &s.merchant,
+        p,
+        &token,
+        json!({"amount": 30_000, "currency": "USD"}),
+        Some(&cs),
+    )
+    .refused(400, "currency_mismatch");
+    capture(&s.merchant, p, &token, cny(30_000), Some("cs_other"))
+        .refused(403, "checkout_mismatch");
     capture(&s.merchant, p, &token, cny(30_000), None).refused(403, "checkout_mismatch");
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('a') { 'b' } else { 'a' });
     capture(&s.merchant, p, &forged, cny(100), Some(&cs)).refused(404, "credential_invalid");
     // A vt_ is not a pct_ and the other way round.
-    capture(&s.merchant, p, &token.replacen("vt_", "pct_", 1), cny(100), Some(&cs))
-        .refused(404, "credential_invalid");
-    assert_eq!(s.user.available(p), 500_000 - 30_000, "refused captures change nothing");
+    capture(
+        &s.merchant,
+        p,
+        &token.replacen("vt_", "pct_", 1),
+        cny(100),
+        Some(&cs),
+    )
+    .refused(404, "credential_invalid");
+    assert_eq!(
+        s.user.available(p),
+        500_000 - 30_000,
+        "refused captures change nothing"
+    );
     // Partial capture: the rest goes back; then the token is spent.
     let c = capture(&s.merchant, p, &token, cny(25_000), Some(&cs)).want(200);
     assert_eq!(c["captured"]["amount"], 25_000, "{c}");
@@ -243,12 +326,25 @@ both!(header_errors, |storage| {
     let s = acp_shop(&storage);
     let p = &s.p;
     let b = body(&s.merchant.id, &unique("cs"), 10_000);
-    let ok = [("API-Version", VERSION), ("Idempotency-Key", "k-1"), ("Request-Id", "req_9")];
+    let ok = [
+        ("API-Version", VERSION),
+        ("Idempotency-Key", "k-1"),
+        ("Request-Id", "req_9"),
+    ];
     // Authorization: none, unknown, a user's all-powers API token, a merchant key.
-    for bearer in [None, Some("pak_nope"), Some(s.user.token.as_str()), Some(s.merchant.key.as_str())] {
+    for bearer in [
+        None,
+        Some("pak_nope"),
+        Some(s.user.token.as_str()),
+        Some(s.merchant.key.as_str()),
+    ] {
         let r = delegate_with(p, bearer, &ok, &b);
         r.refused(401, "unauthorized");
-        assert_eq!(r.header("request-id"), Some("req_9"), "echoed on errors too");
+        assert_eq!(
+            r.header("request-id"),
+            Some("req_9"),
+            "echoed on errors too"
+        );
     }
     let mut forged = s.key.clone();
     forged.pop();
@@ -257,18 +353,37 @@ both!(header_errors, |storage| {
     // API-Version: missing, another version.
     delegate_with(p, Some(&s.key), &[("Idempotency-Key", "k-1")], &b)
         .refused(400, "api_version_required");
-    delegate_with(p, Some(&s.key), &[("API-Version", "2025-09-29"), ("Idempotency-Key", "k-1")], &b)
-        .refused(400, "api_version_unsupported");
+    delegate_with(
+        p,
+        Some(&s.key),
+        &[("API-Version", "2025-09-29"), ("Idempotency-Key", "k-1")],
+        &b,
+    )
+    .refused(400, "api_version_unsupported");
     // Idempotency-Key: missing, too long.
     delegate_with(p, Some(&s.key), &[("API-Version", VERSION)], &b)
         .refused(400, "idempotency_key_required");
     let long = "k".repeat(256);
-    let r = delegate_with(p, Some(&s.key), &[("API-Version", VERSION), ("Idempotency-Key", &long)], &b);
+    let r = delegate_with(
+        p,
+        Some(&s.key),
+        &[("API-Version", VERSION), ("Idempotency-Key", &long)],
+        &b,
+    );
     assert_eq!(r.status, 400, "{}", r.text);
     // Timestamp: not a date, too old; a fresh one passes.
     for t in ["yesterday", &rfc3339(now_ms() - 10 * 60 * 1000)] {
-        delegate_with(p, Some(&s.key), &[("API-Version", VERSION), ("Idempotency-Key", "k-1"), ("Timestamp", t)], &b)
-            .refused(400, "timestamp_invalid");
+        delegate_with(
+            p,
+            Some(&s.key),
+            &[
+                ("API-Version", VERSION),
+                ("Idempotency-Key", "k-1"),
+                ("Timestamp", t),
+            ],
+            &b,
+        )
+        .refused(400, "timestamp_invalid");
     }
     // Content-Type must be JSON.
     let r = crate::people::send(
@@ -282,8 +397,17 @@ both!(header_errors, |storage| {
     r.refused(400, "invalid_content_type");
     assert_eq!(s.user.available(p), 500_000, "no refusal moved money");
     let fresh = rfc3339(now_ms());
-    delegate_with(p, Some(&s.key), &[("API-Version", VERSION), ("Idempotency-Key", "k-2"), ("Timestamp", &fresh)], &b)
-        .want(201);
+    delegate_with(
+        p,
+        Some(&s.key),
+        &[
+            ("API-Version", VERSION),
+            ("Idempotency-Key", "k-2"),
+            ("Timestamp", &fresh),
+        ],
+        &b,
+    )
+    .want(201);
     // A revoked key stops at once; so does every key of a revoked binding.
     s.user
         .post(p, &format!("/v1/acp-keys/{}/revoke", s.key_id), &json!({}))
@@ -291,23 +415,42 @@ both!(header_errors, |storage| {
     delegate_with(p, Some(&s.key), &ok, &b).refused(401, "unauthorized");
     let k2 = s
         .user
-        .post(p, &format!("/v1/bindings/{}/acp-keys", s.binding), &json!({}))
+        .post(
+            p,
+            &format!("/v1/bindings/{}/acp-keys", s.binding),
+            &json!({}),
+        )
         .want(201)["key"]
         .as_str()
         .expect("key")
         .to_string();
     // (Another checkout: the same cart again within minutes is the core's duplicate_payment.)
     let b3 = body(&s.merchant.id, &unique("cs"), 10_000);
-    delegate_with(p, Some(&k2), &[("API-Version", VERSION), ("Idempotency-Key", "k-3")], &b3).want(201);
+    delegate_with(
+        p,
+        Some(&k2),
+        &[("API-Version", VERSION), ("Idempotency-Key", "k-3")],
+        &b3,
+    )
+    .want(201);
     s.user
         .post(p, &format!("/v1/bindings/{}/revoke", s.binding), &json!({}))
         .want(200);
-    delegate_with(p, Some(&k2), &[("API-Version", VERSION), ("Idempotency-Key", "k-4")], &b3)
-        .refused(401, "unauthorized");
+    delegate_with(
+        p,
+        Some(&k2),
+        &[("API-Version", VERSION), ("Idempotency-Key", "k-4")],
+        &b3,
+    )
+    .refused(401, "unauthorized");
     // Another person cannot issue a key for this binding.
     let bob = Person::new(p, "Bob");
-    bob.post(p, &format!("/v1/bindings/{}/acp-keys", s.binding), &json!({}))
-        .refused(404, "binding_not_found");
+    bob.post(
+        p,
+        &format!("/v1/bindings/{}/acp-keys", s.binding),
+        &json!({}),
+    )
+    .refused(404, "binding_not_found");
 });
 
 both!(body_errors_and_card_rules, |storage| {
@@ -327,7 +470,8 @@ both!(body_errors_and_card_rules, |storage| {
     assert!(!r.text.contains("4242424242424241"), "{}", r.text);
     // A real card the person never saved in Purser; a network token.
     bad(&|v| v["payment_method"]["number"] = json!(MASTERCARD_OK)).refused(422, "invalid_card");
-    bad(&|v| v["payment_method"]["card_number_type"] = json!("network_token")).refused(422, "invalid_card");
+    bad(&|v| v["payment_method"]["card_number_type"] = json!("network_token"))
+        .refused(422, "invalid_card");
     bad(&|v| v["payment_method"]["exp_year"] = json!("2031")).refused(422, "invalid_card");
     bad(&|v| v["payment_method"]["display_last4"] = json!("1111")).refused(422, "invalid_card");
     bad(&|v| v["payment_method"]["exp_month"] = json!("13")).refused(400, "invalid_card");
@@ -350,22 +494,38 @@ both!(body_errors_and_card_rules, |storage| {
     })
     .refused(400, "invalid_field");
     // A merchant id of the right shape that is not registered: the core declines it.
-    bad(&|v| v["allowance"]["merchant_id"] = json!("mch_aaaaaaaaaaaaaaaaaaaaaaaa")).refused(422, "merchant_unknown");
+    bad(&|v| v["allowance"]["merchant_id"] = json!("mch_aaaaaaaaaaaaaaaaaaaaaaaa"))
+        .refused(422, "merchant_unknown");
     // Risk: blocked refuses and records nothing.
-    bad(&|v| v["risk_signals"] = json!([{"type": "card_testing", "score": 99, "action": "blocked"}]))
-        .refused(422, "risk_blocked");
+    bad(&|v| {
+        v["risk_signals"] = json!([{"type": "card_testing", "score": 99, "action": "blocked"}])
+    })
+    .refused(422, "risk_blocked");
     assert_eq!(s.user.available(p), 500_000, "no refusal moved money");
     let bills = s.user.get(p, "/v1/bills").want(200);
-    assert_eq!(bills["data"].as_array().map_or(0, Vec::len), 1, "only the unknown merchant's decline: {bills}");
+    assert_eq!(
+        bills["data"].as_array().map_or(0, Vec::len),
+        1,
+        "only the unknown merchant's decline: {bills}"
+    );
 });
 
 both!(mandate_decides, |storage| {
     let s = acp_shop(&storage);
     let p = &s.p;
     // Above the mandate's ¥800 a payment: the mandate's own code and sentence, nothing held.
-    let r = delegate(&s, &unique("k"), &body(&s.merchant.id, &unique("cs"), 90_000));
+    let r = delegate(
+        &s,
+        &unique("k"),
+        &body(&s.merchant.id, &unique("cs"), 90_000),
+    );
     r.refused(422, "above_maximum");
-    assert!(r.body["message"].as_str().unwrap_or("").contains("800"), "{}", r.text);
+    println!("{} {}", r.status, r.text);
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("800"),
+        "{}",
+        r.text
+    );
     // Replaying the declined request answers the same refusal.
     assert_eq!(s.user.available(p), 500_000);
 
@@ -373,11 +533,17 @@ both!(mandate_decides, |storage| {
     let cs = unique("cs");
     let v = delegate(&s, &unique("k"), &body(&s.merchant.id, &cs, 60_000)).want(201);
     assert_eq!(v["metadata"]["purser_status"], "needs_confirmation", "{v}");
-    let url = v["metadata"]["purser_confirmation_url"].as_str().expect("confirmation url");
+    let url = v["metadata"]["purser_confirmation_url"]
+        .as_str()
+        .expect("confirmation url");
     assert!(url.contains("/confirm/pcf_"), "{url}");
     let token = v["id"].as_str().expect("id");
     capture(&s.merchant, p, token, cny(60_000), Some(&cs)).refused(409, "confirmation_pending");
-    assert_eq!(s.user.available(p), 500_000 - 60_000, "held while the person decides");
+    assert_eq!(
+        s.user.available(p),
+        500_000 - 60_000,
+        "held while the person decides"
+    );
 
     // manual_review: asked even below the auto-pay limit.
     let mut b = body(&s.merchant.id, &unique("cs"), 10_000);
@@ -389,14 +555,28 @@ both!(mandate_decides, |storage| {
     s.user
         .post(p, &format!("/v1/bindings/{}/freeze", s.binding), &json!({}))
         .want(200);
-    delegate(&s, &unique("k"), &body(&s.merchant.id, &unique("cs"), 10_000)).refused(422, "agent_frozen");
+    delegate(
+        &s,
+        &unique("k"),
+        &body(&s.merchant.id, &unique("cs"), 10_000),
+    )
+    .refused(422, "agent_frozen");
     s.user
-        .post(p, &format!("/v1/bindings/{}/unfreeze", s.binding), &json!({}))
+        .post(
+            p,
+            &format!("/v1/bindings/{}/unfreeze", s.binding),
+            &json!({}),
+        )
         .want(200);
 
     // A second active mandate makes the choice ambiguous; metadata.mandate_id settles it.
     let second = give_mandate(p, &s.user, &s.agent, &boots_mandate());
-    delegate(&s, &unique("k"), &body(&s.merchant.id, &unique("cs"), 10_000)).refused(422, "mandate_ambiguous");
+    delegate(
+        &s,
+        &unique("k"),
+        &body(&s.merchant.id, &unique("cs"), 10_000),
+    )
+    .refused(422, "mandate_ambiguous");
     let mut b = body(&s.merchant.id, &unique("cs"), 10_000);
     b["metadata"]["mandate_id"] = json!(second);
     let v = delegate(&s, &unique("k"), &b).want(201);
@@ -421,7 +601,10 @@ fn allowance_expiry_and_in_flight() {
         let f = fixture(&w, 100_000).await;
         let binding = w
             .db()
-            .query_opt("SELECT id FROM bindings WHERE user_id = $1", vals![&f.user.user_id])
+            .query_opt(
+                "SELECT id FROM bindings WHERE user_id = $1",
+                vals![&f.user.user_id],
+            )
             .await
             .expect("query")
             .expect("binding")
@@ -443,7 +626,8 @@ fn allowance_expiry_and_in_flight() {
         let mid = m.merchant.id.clone();
         let request = |expires_in_ms: i64, cs: &str| -> DelegatePaymentRequest {
             let mut b = body(&mid, cs, 7_000);
-            b["allowance"]["expires_at"] = json!(rfc3339(purser_core::Clock::now(&*clock).0 + expires_in_ms));
+            b["allowance"]["expires_at"] =
+                json!(rfc3339(purser_core::Clock::now(&*clock).0 + expires_in_ms));
             serde_json::from_value(b).expect("request")
         };
         // Approved for two minutes; a minute later it redeems, after two it does not.
@@ -458,16 +642,24 @@ fn allowance_expiry_and_in_flight() {
             .expect("delegate");
         let b = b.expect("approved");
         clock.advance_ms(60_000);
-        let merchant = MerchantCaller { merchant_id: mid.clone() };
+        let merchant = MerchantCaller {
+            merchant_id: mid.clone(),
+        };
         let cap = |token: &str, cs: &str| CaptureBody {
             credential: token.to_string(),
             amount: serde_json::from_value(cny(7_000)).expect("amount"),
             checkout_id: Some(cs.to_string()),
         };
-        let v = w.capture(&merchant, &cap(&a.id, "cs-1")).await.expect("capture");
+        let v = w
+            .capture(&merchant, &cap(&a.id, "cs-1"))
+            .await
+            .expect("capture");
         assert_eq!(v.status, "captured");
         clock.advance_ms(60_000);
-        let e = w.capture(&merchant, &cap(&b.id, "cs-2")).await.expect_err("expired");
+        let e = w
+            .capture(&merchant, &cap(&b.id, "cs-2"))
+            .await
+            .expect_err("expired");
         assert_eq!(e.code, "credential_expired", "{e:?}");
 
         // The same key while the first request is still deciding: in flight.
@@ -508,8 +700,7 @@ fn interop_python() -> Option<PathBuf> {
 }
 
 fn spec_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../interop/acp/openapi.delegate_payment.yaml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/acp/openapi.delegate_payment.yaml")
 }
 
 /// Schemathesis generates requests from the ACP spec file (valid and invalid), sends them
@@ -517,7 +708,9 @@ fn spec_file() -> PathBuf {
 /// content type, response schemas, no server errors.
 #[test]
 fn schemathesis_against_the_spec() {
-    let Some(python) = interop_python() else { return };
+    let Some(python) = interop_python() else {
+        return;
+    };
     let storage = Storage::Sqlite;
     let s = acp_shop(&storage);
     let out = Command::new(&python)
