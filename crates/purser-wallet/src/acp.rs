@@ -637,6 +637,13 @@ impl Wallet {
     ) -> Result<Vec<AcpKeyInfo>> {
         who.require(Scope::AgentsRead)?;
         check_id("bnd", binding_id, "id")?;
+        self.db
+            .query_opt(
+                "SELECT 1 FROM bindings WHERE id = $1 AND user_id = $2",
+                vals![binding_id, &who.user_id],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("binding", binding_id))?;
         let rows = self
             .db
             .query(
@@ -650,7 +657,7 @@ impl Wallet {
     /// Revoke an ACP key (`agents:write`): the next request with it is refused.
     pub async fn revoke_acp_key(&self, who: &Principal, id: &str) -> Result<AcpKeyInfo> {
         who.require(Scope::AgentsWrite)?;
-        check_id("apk", id, "id")?;
+        check_id("apk", id, "id").map_err(|_| WalletError::not_found("acp_key", id))?;
         self.db
             .write(vec![Stmt::exec(
                 "UPDATE acp_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",

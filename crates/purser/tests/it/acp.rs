@@ -468,6 +468,10 @@ both!(body_errors_and_card_rules, |storage| {
     r.refused(400, "invalid_card");
     assert_eq!(r.body["param"], "payment_method.number");
     assert!(!r.text.contains("4242424242424241"), "{}", r.text);
+    // The number as a JSON number: refused without repeating it.
+    let r = bad(&|v| v["payment_method"]["number"] = json!(4_242_424_242_424_242_u64));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(!r.text.contains("4242424242424242"), "{}", r.text);
     // A real card the person never saved in Purser; a network token.
     bad(&|v| v["payment_method"]["number"] = json!(MASTERCARD_OK)).refused(422, "invalid_card");
     bad(&|v| v["payment_method"]["card_number_type"] = json!("network_token"))
@@ -514,11 +518,8 @@ both!(mandate_decides, |storage| {
     let s = acp_shop(&storage);
     let p = &s.p;
     // Above the mandate's ¥800 a payment: the mandate's own code and sentence, nothing held.
-    let r = delegate(
-        &s,
-        &unique("k"),
-        &body(&s.merchant.id, &unique("cs"), 90_000),
-    );
+    let (k, b) = (unique("k"), body(&s.merchant.id, &unique("cs"), 90_000));
+    let r = delegate(&s, &k, &b);
     r.refused(422, "above_maximum");
     println!("{} {}", r.status, r.text);
     assert!(
@@ -526,7 +527,10 @@ both!(mandate_decides, |storage| {
         "{}",
         r.text
     );
-    // Replaying the declined request answers the same refusal.
+    // Replaying the declined request answers the same refusal, marked as a replay.
+    let again = delegate(&s, &k, &b);
+    again.refused(422, "above_maximum");
+    assert!(again.replayed(), "{again:?}");
     assert_eq!(s.user.available(p), 500_000);
 
     // Above the auto-pay limit: a token that waits for the person.
