@@ -199,14 +199,14 @@ pub async fn create_key(
 /// The ACP keys of one of your bindings (needs `agents:read`; never their secrets).
 #[utoipa::path(get, path = "/v1/bindings/{id}/acp-keys", tag = "acp", security(("user" = [])),
     params(("id" = String, Path, description = "bnd_…")),
-    responses((status = 200, description = "{keys: [...]}")))]
+    responses((status = 200, description = "{data: [...]}")))]
 pub async fn list_keys(
     State(state): State<AppState>,
     User(who): User,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let keys = state.wallet.list_acp_keys(&who, &id).await?;
-    Ok(Json(serde_json::json!({ "keys": keys })).into_response())
+    Ok(Json(serde_json::json!({ "data": keys })).into_response())
 }
 
 /// Revoke an ACP key (needs `agents:write`): its next request is refused.

@@ -738,3 +738,76 @@ fn schemathesis_against_the_spec() {
     println!("{text}");
     let _ = (&s.user, &s.agent, &s.mandate);
 }
+
+fn cli(p: &Purser, user: &Person, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(crate::support::bin())
+        .args(args)
+        .env("PURSER_URL", p.base())
+        .env("PURSER_TOKEN", &user.token)
+        .env_remove("PURSER_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run purser");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `purser binding acp-key | acp-keys | acp-key-revoke`: issue, list, revoke.
+#[test]
+fn cli_issues_lists_and_revokes_acp_keys() {
+    let s = acp_shop(&Storage::Sqlite);
+    let p = &s.p;
+    let (code, out, err) = cli(
+        p,
+        &s.user,
+        &["binding", "acp-key", &s.binding, "--name", "Checkout GPT"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    println!("{out}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("pak_"))
+        .expect("the key is printed once")
+        .to_string();
+    let id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("apk_"))
+        .expect("id")
+        .to_string();
+    assert!(out.contains("Checkout GPT"), "{out}");
+    let ok = [("API-Version", VERSION), ("Idempotency-Key", "cli-1")];
+    delegate_with(
+        p,
+        Some(&key),
+        &ok,
+        &body(&s.merchant.id, &unique("cs"), 10_000),
+    )
+    .want(201);
+    let (code, out, err) = cli(p, &s.user, &["binding", "acp-keys", &s.binding]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&id) && !out.contains("pak_"),
+        "listed, never the secret: {out}"
+    );
+    let (code, out, err) = cli(p, &s.user, &["binding", "acp-key-revoke", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("revoked"), "{out}");
+    delegate_with(
+        p,
+        Some(&key),
+        &ok,
+        &body(&s.merchant.id, &unique("cs"), 10_000),
+    )
+    .refused(401, "unauthorized");
+    // A binding that is not yours: a non-zero exit that says what was wrong.
+    let (code, out, err) = cli(
+        p,
+        &s.user,
+        &["binding", "acp-key", "bnd_aaaaaaaaaaaaaaaaaaaaaaaa"],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("binding_not_found"), "{err}");
+}
