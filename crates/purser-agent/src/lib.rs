@@ -66,6 +66,7 @@
 //!
 //! [ureq]: https://docs.rs/ureq/2
 
+mod ap2;
 mod client;
 mod error;
 mod key;
@@ -76,6 +77,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use ap2::{ClosedMandates, MandateCredentials};
 pub use client::{
     Client, PreparedRequest, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, IDEMPOTENCY_KEY_HEADER,
     MAX_RESPONSE_BYTES,

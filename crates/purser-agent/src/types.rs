@@ -180,8 +180,13 @@ pub struct PaymentRequest {
     pub user_id: String,
     /// Groups the steps of one task in the user's timeline.
     pub task_id: String,
-    /// The mandate the payment relies on (`mdt_…`).
+    /// The mandate the payment relies on (`mdt_…`). May be empty when `ap2` is given.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub mandate_id: String,
+    /// AP2 closed mandates this agent signed ([`crate::Client::close_mandates`]), instead of
+    /// (or besides) `mandate_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ap2: Option<crate::ClosedMandates>,
     pub merchant: MerchantRef,
     pub items: Vec<LineItem>,
     /// The sum of the lines.

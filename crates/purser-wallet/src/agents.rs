@@ -372,6 +372,65 @@ impl Wallet {
     }
 }
 
+/// One agent key as anyone may see it: what a merchant needs to check the agent's request
+/// signatures (RFC 9421 `keyid` = the key's JWK thumbprint), and whose agent it is.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublicAgentKey {
+    pub kid: String,
+    pub jwk: Value,
+    /// `active`; `retiring` (signs until `not_after`); `revoked` or `expired` (signs nothing).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// The agent the key belongs to; its `status` is `active` or `revoked`.
+    pub agent: AgentSummary,
+}
+
+impl Wallet {
+    /// The public key directory entry for `kid` (a JWK thumbprint): public, unauthenticated.
+    /// A key past its grace period says `expired`; a key of a revoked agent is still shown, with
+    /// the agent's status, so a verifier can say why it refuses.
+    pub async fn public_agent_key(&self, kid: &str) -> Result<PublicAgentKey> {
+        let well_formed = !kid.is_empty()
+            && kid.len() <= purser_core::httpsig::MAX_KEYID_BYTES
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(WalletError::invalid(
+                "kid_invalid",
+                "a key id is the key's JWK thumbprint (RFC 7638): base64url characters only",
+                "kid",
+            ));
+        }
+        let r = self
+            .db
+            .query_opt(
+                "SELECT k.thumbprint, k.jwk, k.status, k.not_after, a.id, a.name, a.operator, a.status FROM agent_keys k JOIN agents a ON a.id = k.agent_id WHERE k.thumbprint = $1",
+                vals![kid],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("agent_key", kid))?;
+        let not_after = r.opt_int(3)?;
+        let mut status = r.text(2)?;
+        if status == "retiring" && not_after.is_none_or(|t| t <= self.now().0) {
+            status = "expired".into();
+        }
+        Ok(PublicAgentKey {
+            kid: r.text(0)?,
+            jwk: serde_json::from_str(&r.text(1)?).unwrap_or(Value::Null),
+            status,
+            not_after: not_after.map(|t| Timestamp(t).to_rfc3339()),
+            agent: AgentSummary {
+                id: r.text(4)?,
+                name: r.text(5)?,
+                operator: r.text(6)?,
+                status: r.text(7)?,
+            },
+        })
+    }
+}
+
 fn key_taken(e: purser_store::db::DbError) -> WalletError {
     match e {
         purser_store::db::DbError::Conflict(_) => WalletError::conflict(

@@ -43,6 +43,7 @@ use crate::agents::AgentSummary;
 use crate::error::{Kind, Result, WalletError};
 use crate::funds::{account_id, transfer_id, Shown};
 use crate::ids::{self, check_id};
+use crate::signed::AgentCaller;
 use crate::Wallet;
 
 /// A charge left `charging` this long is taken to belong to a crashed request.
@@ -661,34 +662,32 @@ impl Wallet {
         let r = self
             .db
             .query_opt(
-                "SELECT checkout_credential, payment_credential, issuer_kid, agent_kid, credential_expires_at, status FROM mandates WHERE id = $1 AND user_id = $2",
+                &format!("{CREDENTIAL_COLUMNS} WHERE id = $1 AND user_id = $2"),
                 vals![id, &who.user_id],
             )
             .await?
             .ok_or_else(|| WalletError::not_found("mandate", id))?;
-        match (
-            r.opt_text(0)?,
-            r.opt_text(1)?,
-            r.opt_text(2)?,
-            r.opt_text(3)?,
-            r.opt_int(4)?,
-        ) {
-            (Some(checkout), Some(payment), Some(issuer_kid), Some(agent_kid), Some(exp)) => {
-                Ok(MandateCredentials {
-                    mandate_id: id.to_string(),
-                    checkout,
-                    payment,
-                    issuer_kid,
-                    agent_kid,
-                    expires_at: Timestamp(exp).to_rfc3339(),
-                    jwks_path: "/.well-known/jwks.json",
-                })
-            }
-            _ => Err(WalletError::conflict(
-                "mandate_not_consented",
-                "this mandate has no credentials yet; they are issued when you consent to it",
-            )),
-        }
+        credentials_from(&r, id)
+    }
+
+    /// The AP2 credentials of a mandate given to this agent, for it to close when it pays
+    /// (`POST /v1/agent/payments` with `ap2`). Only while the agent is bound to the user.
+    pub async fn agent_mandate_credentials(
+        &self,
+        agent: &AgentCaller,
+        id: &str,
+    ) -> Result<MandateCredentials> {
+        check_id("mdt", id, "id")?;
+        let r = self
+            .db
+            .query_opt(
+                &format!("{CREDENTIAL_COLUMNS} WHERE id = $1 AND agent_id = $2"),
+                vals![id, &agent.agent_id],
+            )
+            .await?
+            .ok_or_else(|| WalletError::not_found("mandate", id))?;
+        self.agent_for_user(agent, &r.text(6)?).await?;
+        credentials_from(&r, id)
     }
 
     /// Dry-run a payment against a mandate now (or at `at`), without charging anything.
@@ -1274,5 +1273,34 @@ impl Wallet {
             checkout: creds.checkout,
             payment: creds.payment,
         })
+    }
+}
+
+/// The columns [`credentials_from`] reads.
+const CREDENTIAL_COLUMNS: &str = "SELECT checkout_credential, payment_credential, issuer_kid, agent_kid, credential_expires_at, status, user_id FROM mandates";
+
+fn credentials_from(r: &Row, id: &str) -> Result<MandateCredentials> {
+    match (
+        r.opt_text(0)?,
+        r.opt_text(1)?,
+        r.opt_text(2)?,
+        r.opt_text(3)?,
+        r.opt_int(4)?,
+    ) {
+        (Some(checkout), Some(payment), Some(issuer_kid), Some(agent_kid), Some(exp)) => {
+            Ok(MandateCredentials {
+                mandate_id: id.to_string(),
+                checkout,
+                payment,
+                issuer_kid,
+                agent_kid,
+                expires_at: Timestamp(exp).to_rfc3339(),
+                jwks_path: "/.well-known/jwks.json",
+            })
+        }
+        _ => Err(WalletError::conflict(
+            "mandate_not_consented",
+            "this mandate has no credentials yet; they are issued when the person consents to it",
+        )),
     }
 }

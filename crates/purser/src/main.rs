@@ -321,6 +321,13 @@ fn main() -> ExitCode {
         Command::Payment { command, client } => return payment_cmd::run_payment(command, client),
         Command::Bill { args, client } => return payment_cmd::run_bill(args, client),
         Command::Task { command, client } => return payment_cmd::run_task(command, client),
+        Command::Merchant {
+            command: merchant_cmd::MerchantCommand::Serve(args),
+            client,
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::INFO);
+            merchant_cmd::serve(args, &client)
+        }
         Command::Merchant { command, client } => {
             merchant_cmd::run(&client::Client::new(client), command)
         }

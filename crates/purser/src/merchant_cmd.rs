@@ -1,6 +1,7 @@
 //! `purser merchant create|list|show`: the operator's merchant registry, through the REST API.
+//! `purser merchant serve`: run the bundled shop (`purser-merchant`) as one of those merchants.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::client::{As, Client};
@@ -30,6 +31,74 @@ pub enum MerchantCommand {
     List,
     /// One merchant (operator).
     Show { id: String },
+    /// Run the bundled shop agents can buy from: a catalog and ACP checkout, paid through
+    /// Purser with this merchant's API key (listens on 127.0.0.1:7430 by default).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = purser_merchant::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Purser's URL (default: --server, i.e. PURSER_URL or http://127.0.0.1:7420).
+    #[arg(long, value_name = "URL")]
+    pub purser_url: Option<String>,
+    /// The merchant id Purser gave (mch_…); checked against the API key.
+    #[arg(long, value_name = "ID", env = "PURSER_MERCHANT_ID")]
+    pub merchant_id: Option<String>,
+    /// The merchant API key `purser merchant create` printed.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PURSER_MERCHANT_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Keep the shop's data (SQLite file, signing key) in memory only, gone at exit. Otherwise
+    /// it lives in the `merchant` folder of --data (default ./purser-data/merchant).
+    #[arg(long)]
+    pub memory: bool,
+    /// The URL agents reach the shop at (behind a proxy); signed requests must be addressed
+    /// to it. Default: http:// + --listen.
+    #[arg(long, value_name = "URL", env = "PURSER_MERCHANT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Refuse to complete a checkout without an AP2 checkout mandate.
+    #[arg(long)]
+    pub require_mandate: bool,
+    /// Require `Authorization: Bearer KEY` on every checkout call (ACP's platform key).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PURSER_MERCHANT_CHECKOUT_KEY",
+        hide_env_values = true
+    )]
+    pub checkout_api_key: Option<String>,
+}
+
+/// `purser merchant serve`: runs the shop until Ctrl-C / SIGTERM.
+pub fn serve(args: ServeArgs, client: &crate::client::ClientArgs) -> Result<(), String> {
+    let api_key = args.api_key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+        "the shop needs its merchant API key: pass --api-key or set PURSER_MERCHANT_API_KEY (`purser merchant create` prints it once)".to_string()
+    })?;
+    let cfg = purser_merchant::Config {
+        listen: args.listen,
+        public_url: args.public_url,
+        purser_url: args.purser_url.unwrap_or_else(|| client.server.clone()),
+        merchant_id: args.merchant_id,
+        api_key: api_key.trim().to_string(),
+        data_dir: (!args.memory).then(|| client.data.join("merchant")),
+        require_mandate: args.require_mandate,
+        checkout_api_key: args.checkout_api_key,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(purser_merchant::serve(
+        cfg,
+        purser_server::shutdown_signal(),
+    ))
 }
 
 fn merchant_line(v: &Value) -> String {
@@ -82,6 +151,9 @@ pub fn run(c: &Client, cmd: MerchantCommand) -> Result<(), String> {
         MerchantCommand::Show { id } => {
             let v = c.call(As::Operator, "GET", &format!("/v1/merchants/{id}"), None)?;
             show(c, &v, merchant_line);
+        }
+        MerchantCommand::Serve(_) => {
+            return Err("`purser merchant serve` is dispatched before the REST client".into())
         }
     }
     Ok(())

@@ -59,6 +59,21 @@ pub async fn directory(State(state): State<AppState>, headers: HeaderMap) -> Api
     Ok(resp)
 }
 
+/// The agent key directory: one registered agent key by its `keyid` (JWK thumbprint), with
+/// its status and the agent it belongs to. Public, so a merchant can verify an agent's signed
+/// request (RFC 9421, Web Bot Auth) without an account.
+#[utoipa::path(get, path = "/v1/agent-keys/{kid}", tag = "keys",
+    params(("kid" = String, Path, description = "the key's JWK thumbprint (the keyid of its signatures)")),
+    responses((status = 200, description = "{kid, jwk, status, not_after?, agent: {id, name, operator, status}}"),
+        (status = 404, description = "No such key", body = crate::error::ErrorBody)))]
+pub async fn agent_key(
+    State(state): State<AppState>,
+    crate::extract::ApiPath(kid): crate::extract::ApiPath<String>,
+) -> ApiResult<Response> {
+    let v = state.wallet.public_agent_key(&kid).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(v)).into_response())
+}
+
 /// The vault's key-encryption keys and how many records each still wraps (operator).
 #[utoipa::path(get, path = "/v1/operator/vault", tag = "keys", security(("operator" = [])), responses((status = 200, description = "Vault keys")))]
 pub async fn vault_status(State(state): State<AppState>) -> ApiResult<Response> {

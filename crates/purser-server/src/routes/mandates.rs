@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::caller::{json, User};
+use crate::caller::{json, Signed, User};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiPath;
 use crate::idempotency::{created, ok, post_once, Key};
@@ -403,6 +403,27 @@ pub async fn credentials(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     Ok(Json(state.wallet.mandate_credentials(&who, &id).await?).into_response())
+}
+
+/// The AP2 credentials of a mandate given to the calling agent: the two open mandates it closes
+/// with its own key to pay with `ap2` (`POST /v1/agent/payments`).
+#[utoipa::path(get, path = "/v1/agent/mandates/{id}/credentials", tag = "agent", security(("http_signature" = [])),
+    params(("id" = String, Path, description = "mdt_…")),
+    responses((status = 200, description = "The open checkout and payment mandates (SD-JWT)"),
+        (status = 404, description = "Not a mandate of this agent", body = ErrorBody),
+        (status = 409, description = "Not consented yet", body = ErrorBody)))]
+pub async fn agent_credentials(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    signed: Signed,
+) -> ApiResult<Response> {
+    Ok(Json(
+        state
+            .wallet
+            .agent_mandate_credentials(&signed.agent, &id)
+            .await?,
+    )
+    .into_response())
 }
 
 /// Whether a mandate is in force, for merchants and networks verifying a credential. Public.

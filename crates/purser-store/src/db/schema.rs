@@ -358,6 +358,13 @@ CREATE TABLE acp_keys (
 CREATE INDEX acp_keys_binding ON acp_keys(binding_id);
 "#,
     ),
+    (
+        8,
+        r#"
+ALTER TABLE payments ADD COLUMN ap2_reference TEXT;
+CREATE UNIQUE INDEX payments_ap2_reference ON payments(ap2_reference);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

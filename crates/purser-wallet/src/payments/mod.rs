@@ -27,6 +27,7 @@
 //! released), voids, or refunds. `sweep.rs`: credentials and confirmations expire on their own;
 //! interrupted captures and refunds are driven to their end.
 
+pub mod ap2;
 pub mod bills;
 pub mod confirm;
 pub(crate) mod credential;
@@ -130,8 +131,12 @@ pub struct PaymentBody {
     pub user_id: String,
     /// Groups the steps of one agent task (the user's timeline).
     pub task_id: String,
-    /// The mandate the payment relies on.
+    /// The mandate the payment relies on. May be left out when `ap2` is given.
+    #[serde(default)]
     pub mandate_id: String,
+    /// AP2 closed mandates the agent signed, instead of (or besides) `mandate_id`.
+    #[serde(default)]
+    pub ap2: Option<ap2::ClosedMandates>,
     pub merchant: MerchantClaim,
     pub items: Vec<ItemBody>,
     /// Must equal the sum of the lines.
@@ -166,6 +171,8 @@ struct Checked {
     items: Vec<CartItem>,
     cart_hash: String,
     max_quantity: u32,
+    /// The closed AP2 payment mandate presented, when the payment came with one.
+    ap2_reference: Option<String>,
 }
 
 pub(crate) fn internal(what: &str) -> WalletError {
@@ -190,7 +197,10 @@ fn check_ref(s: &str, param: &str, what: &str) -> Result<()> {
 fn check_body(body: PaymentBody) -> Result<Checked> {
     check_id("usr", &body.user_id, "user_id").map_err(|e| e.at("user_id"))?;
     check_ref(&body.task_id, "task_id", "task_id")?;
-    check_id("mdt", &body.mandate_id, "mandate_id")?;
+    // With closed mandates the mandate id comes from them (checked there).
+    if body.ap2.is_none() || !body.mandate_id.is_empty() {
+        check_id("mdt", &body.mandate_id, "mandate_id")?;
+    }
     check_id("mch", &body.merchant.id, "merchant.id")?;
     if let Some(c) = &body.checkout_id {
         check_ref(c, "checkout_id", "checkout_id")?;
@@ -289,6 +299,7 @@ fn check_body(body: PaymentBody) -> Result<Checked> {
         items,
         cart_hash,
         max_quantity,
+        ap2_reference: None,
     })
 }
 
@@ -386,8 +397,24 @@ impl Wallet {
             }
         };
         let request = request.to_string();
+        let ap2_reference = match c.body.ap2.take() {
+            Some(closed) => {
+                // A retry is answered from the first request, before anything is re-checked
+                // (the budget it spent would now refuse it).
+                if self.payment_exists(&id).await? {
+                    return self.replay(agent, &id, &request_hash).await;
+                }
+                let reference = self
+                    .verify_closed_mandates(agent, &mut c.body, &closed)
+                    .await?;
+                self.refuse_used_mandate(&id, &reference).await?;
+                Some(reference)
+            }
+            None => None,
+        };
+        c.ap2_reference = ap2_reference.clone();
         let insert = Stmt::exec(
-            "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16)",
+            "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at, ap2_reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16, $17)",
             vals![
                 &id,
                 &c.body.user_id,
@@ -404,12 +431,20 @@ impl Wallet {
                 i64::from(c.max_quantity),
                 &request,
                 &request_hash,
-                now.0
+                now.0,
+                ap2_reference.clone()
             ],
         );
         match self.db.write(vec![insert]).await {
             Ok(_) => {}
-            Err(DbError::Conflict(_)) => return self.replay(agent, &id, &request_hash).await,
+            Err(DbError::Conflict(_)) => {
+                if let Some(reference) = &ap2_reference {
+                    // Either this key's first request (a replay) or another payment that won
+                    // the race for the same closed mandate.
+                    self.refuse_used_mandate(&id, reference).await?;
+                }
+                return self.replay(agent, &id, &request_hash).await;
+            }
             Err(e) => return Err(e.into()),
         }
         let mut funding = String::new();
@@ -430,6 +465,36 @@ impl Wallet {
         self.record_decision(agent, &id, &c, outcome, &funding)
             .await?;
         Ok((self.payment_for_agent(agent, &id).await?, false))
+    }
+
+    async fn payment_exists(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_opt("SELECT 1 FROM payments WHERE id = $1", vals![id])
+            .await?
+            .is_some())
+    }
+
+    /// A closed payment mandate pays once: refused when another payment presented it.
+    async fn refuse_used_mandate(&self, id: &str, reference: &str) -> Result<()> {
+        let used = self
+            .db
+            .query_opt(
+                "SELECT id FROM payments WHERE ap2_reference = $1 AND id <> $2",
+                vals![reference, id],
+            )
+            .await?;
+        match used {
+            Some(r) => Err(WalletError::conflict(
+                "ap2_mandate_already_used",
+                format!(
+                    "this closed payment mandate already paid ({}); close the mandate again for a new payment",
+                    r.text(0)?
+                ),
+            )
+            .at("ap2.payment_mandate")),
+            None => Ok(()),
+        }
     }
 
     /// A request under an Idempotency-Key seen before.
@@ -865,7 +930,12 @@ impl Wallet {
                 }),
             },
             "task_id": c.body.task_id,
-            "mandate": {"id": c.body.mandate_id, "content_hash": content_hash},
+            "mandate": {
+                "id": c.body.mandate_id,
+                "content_hash": content_hash,
+                // The closed AP2 payment mandate presented (the hash of its final SD-JWT).
+                "ap2_reference": c.ap2_reference,
+            },
             "merchant_id": c.body.merchant.id,
             "checkout_id": c.body.checkout_id,
             "amount": {"amount": c.total.minor, "currency": c.total.currency.code()},

@@ -2,6 +2,7 @@
 //! time down; PostgreSQL variants run when PostgreSQL is reachable (see support.rs).
 
 mod acp;
+mod ap2_payments;
 mod cli;
 mod durability;
 mod evidence;
@@ -9,11 +10,12 @@ mod http;
 mod keys;
 pub mod mandates;
 mod ownership;
-mod payments;
+pub mod payments;
 mod payments_clock;
 pub mod people;
 mod pins;
 mod secrets;
+mod shop;
 mod signatures;
 pub mod support;
 mod tokens;

@@ -155,13 +155,24 @@ impl Verifier {
                 ),
             )
         };
+        // A payment that presented AP2 closed mandates names its mandate and checkout through
+        // them (Purser filled both in; its signed receipt states them).
+        let closed = b.ap2.as_ref();
+        let signed_mandate = match (b.mandate_id.is_empty(), closed) {
+            (true, Some(c)) => crate::payments::ap2::mandate_of(c).unwrap_or_default(),
+            _ => b.mandate_id.clone(),
+        };
+        let signed_checkout = match (&b.checkout_id, closed) {
+            (None, Some(c)) => crate::payments::ap2::checkout_id_of(c),
+            (c, _) => c.clone(),
+        };
         let pairs: [(&str, Option<&str>, Option<&str>); 5] = [
             ("user", opt_text(p, "/user_id"), Some(b.user_id.as_str())),
             ("task", opt_text(p, "/task_id"), Some(b.task_id.as_str())),
             (
                 "mandate",
                 opt_text(p, "/mandate_id"),
-                Some(b.mandate_id.as_str()),
+                Some(signed_mandate.as_str()),
             ),
             (
                 "merchant",
@@ -171,7 +182,7 @@ impl Verifier {
             (
                 "checkout",
                 opt_text(p, "/checkout_id"),
-                b.checkout_id.as_deref(),
+                signed_checkout.as_deref(),
             ),
         ];
         for (what, summary, signed) in pairs {
@@ -243,7 +254,7 @@ impl Verifier {
             None => format!("{name} ({})", b.merchant.id),
         };
         self.facts.items = items.into_iter().map(|i| (i.title, i.quantity)).collect();
-        self.facts.mandate_id = Some(b.mandate_id);
+        self.facts.mandate_id = Some(signed_mandate);
         Ok(())
     }
 }
