@@ -48,13 +48,15 @@ fn jwt_claims(jwt: &str, what: &str) -> Result<Map<String, Value>, Error> {
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
 
-/// The payment instrument a funding source is, in the mandate's AP2 vocabulary.
-fn instrument(funding_source: Option<&str>) -> Value {
+/// The payment instrument a funding source is, in the mandate's AP2 vocabulary; none when the
+/// agent leaves the choice to Purser (the binding's restriction, else the wallet).
+fn instrument(funding_source: Option<&str>) -> Option<Value> {
     match funding_source {
         Some(s) if s.starts_with("ecd_") => {
-            json!({"id": "exclusive_card", "type": "purser.exclusive_card"})
+            Some(json!({"id": "exclusive_card", "type": "purser.exclusive_card"}))
         }
-        _ => json!({"id": "wallet", "type": "purser.wallet"}),
+        Some(_) => Some(json!({"id": "wallet", "type": "purser.wallet"})),
+        None => None,
     }
 }
 
@@ -75,7 +77,11 @@ impl Client {
     /// `totals` entry of type `total`): a `mandate.checkout.1` addressed to the merchant
     /// (`merchant_audience`, the identifier the merchant verifies against), and a
     /// `mandate.payment.1` paying exactly that total to `payee`, addressed to Purser. The
-    /// funding source (`wallet` or `ecd_…`) becomes the payment instrument.
+    /// funding source (`wallet` or `ecd_…`, the same as the payment request's) becomes the
+    /// payment instrument; `None` names none (a mandate that restricts instruments then refuses
+    /// it). `checkout_nonce`
+    /// is the merchant's challenge for the checkout mandate when it sets one (the bundled shop
+    /// wants the checkout session id); otherwise a fresh random nonce is used.
     pub fn close_mandates(
         &self,
         credentials: &MandateCredentials,
@@ -83,6 +89,7 @@ impl Client {
         payee: &MerchantRef,
         funding_source: Option<&str>,
         merchant_audience: &str,
+        checkout_nonce: Option<&str>,
     ) -> Result<ClosedMandates, Error> {
         let checkout = jwt_claims(checkout_jwt, "the checkout")?;
         let currency = checkout
@@ -116,31 +123,36 @@ impl Client {
             .as_secs();
         let iat = i64::try_from(now).map_err(|_| Error::Signing("the clock is wrong".into()))?;
         let hash = checkout_hash(checkout_jwt);
-        let close = |open: &str, mandate: Value, disclosable: &[&str], aud: &str| {
-            let nonce = crate::nonce()?;
-            let content = HopContent {
-                mandate: mandate.as_object().cloned().unwrap_or_default(),
-                disclosable: disclosable.iter().map(|s| (*s).to_owned()).collect(),
-                claims: Map::new(),
+        let close =
+            |open: &str, mandate: Value, disclosable: &[&str], aud: &str, nonce: Option<&str>| {
+                let nonce = match nonce {
+                    Some(n) => n.to_string(),
+                    None => crate::nonce()?,
+                };
+                let content = HopContent {
+                    mandate: mandate.as_object().cloned().unwrap_or_default(),
+                    disclosable: disclosable.iter().map(|s| (*s).to_owned()).collect(),
+                    claims: Map::new(),
+                };
+                append_hop(
+                    open,
+                    &signer,
+                    Binding::SdHash,
+                    aud,
+                    &nonce,
+                    iat,
+                    false,
+                    &content,
+                    &mut random_salt,
+                )
+                .map_err(|e| Error::Signing(format!("closing the AP2 mandate: {e}")))
             };
-            append_hop(
-                open,
-                &signer,
-                Binding::SdHash,
-                aud,
-                &nonce,
-                iat,
-                false,
-                &content,
-                &mut random_salt,
-            )
-            .map_err(|e| Error::Signing(format!("closing the AP2 mandate: {e}")))
-        };
         let checkout_mandate = close(
             &credentials.checkout,
             json!({"vct": "mandate.checkout.1", "checkout_jwt": checkout_jwt, "checkout_hash": hash}),
             &["checkout_jwt"],
             merchant_audience,
+            checkout_nonce,
         )?;
         let mut payee_json = json!({"id": payee.id});
         if let Some(name) = &payee.name {
@@ -149,18 +161,16 @@ impl Client {
         if let Some(website) = &payee.website {
             payee_json["website"] = json!(website);
         }
-        let payment_mandate = close(
-            &credentials.payment,
-            json!({
-                "vct": "mandate.payment.1",
-                "transaction_id": hash,
-                "payee": payee_json,
-                "payment_amount": {"amount": total, "currency": currency},
-                "payment_instrument": instrument(funding_source),
-            }),
-            &[],
-            &issuer,
-        )?;
+        let mut payment = json!({
+            "vct": "mandate.payment.1",
+            "transaction_id": hash,
+            "payee": payee_json,
+            "payment_amount": {"amount": total, "currency": currency},
+        });
+        if let Some(i) = instrument(funding_source) {
+            payment["payment_instrument"] = i;
+        }
+        let payment_mandate = close(&credentials.payment, payment, &[], &issuer, None)?;
         Ok(ClosedMandates {
             checkout_mandate,
             payment_mandate,

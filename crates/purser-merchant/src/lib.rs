@@ -198,6 +198,14 @@ pub async fn open(cfg: &Config, addr: std::net::SocketAddr) -> Result<Arc<Shop>,
     }))
 }
 
+/// Serves a shop [`open`]ed on `listener` until the runtime stops (for a caller that runs the
+/// shop beside other work in its own process, as `purser demo` does).
+pub async fn serve_on(listener: tokio::net::TcpListener, shop: Arc<Shop>) -> Result<(), String> {
+    axum::serve(listener, http::router(shop))
+        .await
+        .map_err(|e| format!("the shop stopped: {e}"))
+}
+
 /// Runs the shop until `shutdown` resolves. Prints where it listens (`Shop: http://…`).
 pub async fn serve(
     cfg: Config,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod demo;
 mod evidence_cmd;
 mod mandate_cmd;
 mod merchant_cmd;
@@ -33,6 +34,10 @@ struct Cli {
 enum Command {
     /// Run the Purser server (HTTP API on 127.0.0.1:7420 by default).
     Serve(ServeArgs),
+    /// The whole story in one command: a person, a wallet, a shopping agent, a mandate from
+    /// her words, purchases at the bundled merchant (approved, refused, confirmed with a PIN),
+    /// the bill, the evidence and the books — each step checked. Exits 0 only if all worked.
+    Demo(demo::DemoArgs),
     /// Inspect and check the ledger.
     Ledger {
         #[command(subcommand)]
@@ -278,6 +283,10 @@ fn main() -> ExitCode {
                     purser_server::shutdown_signal(),
                 ))
             })
+        }
+        Command::Demo(args) => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            demo::run(args)
         }
         Command::Ledger {
             command: LedgerCommand::Verify { storage, json },

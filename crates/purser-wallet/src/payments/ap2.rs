@@ -107,11 +107,19 @@ pub(crate) fn checkout_id_of(closed: &ClosedMandates) -> Option<String> {
         match v.as_slice() {
             [_, Value::String(name), Value::String(jwt)] if name == "checkout_jwt" => {
                 let claims: Map<String, Value> = b64_json(jwt.split('.').nth(1)?)?;
-                claims.get("id").and_then(Value::as_str).map(str::to_owned)
+                checkout_id_in(&claims).map(str::to_owned)
             }
             _ => None,
         }
     })
+}
+
+/// The checkout's id: UCP's `id`, or `checkout_id` as some merchants (the bundled shop) name it.
+fn checkout_id_in(checkout: &Map<String, Value>) -> Option<&str> {
+    checkout
+        .get("id")
+        .or_else(|| checkout.get("checkout_id"))
+        .and_then(Value::as_str)
 }
 
 /// The mandate id the closed payment mandate was made from, read without verifying.
@@ -350,10 +358,7 @@ fn describe_this_payment(p: &VerifiedPurchase, body: &mut PaymentBody) -> Result
             "items",
         ));
     }
-    match (
-        checkout.get("id").and_then(Value::as_str),
-        &body.checkout_id,
-    ) {
+    match (checkout_id_in(checkout), &body.checkout_id) {
         (Some(c), Some(b)) if c != b => Err(refused(
             "ap2_checkout_mismatch",
             format!("checkout_id is {b} but the closed checkout mandate is for checkout {c}"),

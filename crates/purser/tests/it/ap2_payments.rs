@@ -123,7 +123,7 @@ both!(pays_with_closed_mandates, |storage| {
 
     let jwt = checkout_jwt(&shop_key, &shop.id, "cs_1", &[BOOTS]);
     let closed = c
-        .close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website)
+        .close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website, None)
         .expect("close");
     let b = body(&user, &shop, &closed, &[BOOTS]);
     let key = unique("pay");
@@ -184,7 +184,7 @@ both!(pays_with_closed_mandates, |storage| {
     let before = user.available(&p);
     let fresh = |lines: &[(&str, &str, u32, i64)], id: &str| {
         let jwt = checkout_jwt(&shop_key, &shop.id, id, lines);
-        c.close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website)
+        c.close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website, None)
             .expect("close")
     };
     let closed2 = fresh(&[WIDE], "cs_2");
@@ -218,7 +218,7 @@ both!(pays_with_closed_mandates, |storage| {
     // Closed by a key that is not the one consent named: the signature does not verify.
     let stranger = Client::new(p.base(), AgentKey::generate().expect("key")).expect("client");
     let forged = stranger
-        .close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website)
+        .close_mandates(&creds, &jwt, &payee(&shop), None, &shop.website, None)
         .expect("close");
     let f = body(&user, &shop, &forged, &[BOOTS]);
     pay(&p, &agent, &unique("pay"), &f).refused(422, "ap2_invalid_signature");

@@ -179,6 +179,7 @@ fn pay_for_id(w: &World, session: &Value) -> Result<(String, String), String> {
         user_id: w.user.id.clone(),
         task_id: "task-shop".into(),
         mandate_id: w.mandate.clone(),
+        ap2: None,
         merchant: MerchantRef {
             id: w.merchant.id.clone(),
             name: Some("Trail Outfitters".into()),
