@@ -20,17 +20,17 @@ else
 fi
 
 # The interop tests check Purser's request signatures against an independent implementation
-# (PyPI http-message-signatures) and the MCP server against the official MCP SDK (PyPI mcp),
-# in a virtualenv of their own.
+# (PyPI http-message-signatures), the MCP server against the official MCP SDK (PyPI mcp), and
+# ACP delegate payment against its spec file (PyPI schemathesis), in a virtualenv of their own.
 if command -v python3 >/dev/null 2>&1; then
-  if [ ! -x .venv-interop/bin/python ] || ! .venv-interop/bin/python -c "import http_message_signatures, mcp" 2>/dev/null; then
+  if [ ! -x .venv-interop/bin/python ] || ! .venv-interop/bin/python -c "import http_message_signatures, mcp, schemathesis" 2>/dev/null; then
     echo "== installing the Python interop tools (interop/requirements.txt) into .venv-interop"
     python3 -m venv .venv-interop && .venv-interop/bin/pip install -q -r interop/requirements.txt || true
   fi
-  if .venv-interop/bin/python -c "import http_message_signatures, mcp" 2>/dev/null; then
+  if .venv-interop/bin/python -c "import http_message_signatures, mcp, schemathesis" 2>/dev/null; then
     export PURSER_INTEROP_PYTHON="$PWD/.venv-interop/bin/python"
     export PURSER_TEST_REQUIRE_INTEROP="${PURSER_TEST_REQUIRE_INTEROP:-1}"
-    echo "== Python interop (http-message-signatures, mcp) is installed: the interop tests run"
+    echo "== Python interop (http-message-signatures, mcp, schemathesis) is installed: the interop tests run"
   else
     echo "== Python interop tools could not be installed: interop tests are SKIPPED"
   fi

@@ -32,6 +32,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         redeem::capture, redeem::get, redeem::void, redeem::refund,
         crate::routes::pins::set_pin, crate::routes::pins::pin_status,
         crate::routes::x402::supported, crate::routes::x402::verify, crate::routes::x402::settle,
+        crate::routes::acp::delegate_payment, crate::routes::acp::create_key, crate::routes::acp::list_keys, crate::routes::acp::revoke_key,
     ),
     components(schemas(
         crate::error::ErrorBody, system::Health,
@@ -58,6 +59,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         (name = "agent", description = "Agent-facing calls; every request carries an HTTP Message Signature (RFC 9421, Web Bot Auth)"),
         (name = "merchants", description = "Merchants: registration (operator), the merchant's own view with its API key (`Authorization: Bearer psk_…`), webhook deliveries and retries. Webhooks carry `Merchant-Signature: t=<unix>,v1=<hex HMAC-SHA256 over \"<t>.<body>\">` and `Purser-Event-Id` (deduplicate by it: delivery is at least once)"),
         (name = "x402", description = "HTTP 402 pay-per-call facilitator (x402 v2): verify and settle as a merchant; Purser's fiat scheme on network purser:<instance>"),
+        (name = "acp", description = "ACP delegated payment (2026-04-17): `Authorization: Bearer pak_…` (an ACP key the person issued for one binding) → a `vt_…` vault token the merchant redeems at /v1/merchant/captures"),
         (name = "keys", description = "Purser's public keys, vault and signing key rotation"), (name = "system", description = "Health, metrics, API description")),
 )]
 pub struct ApiDoc;
@@ -73,6 +75,10 @@ impl Modify for OperatorAuth {
             );
             components.add_security_scheme(
                 "user",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+            components.add_security_scheme(
+                "acp_key",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
             components.add_security_scheme(

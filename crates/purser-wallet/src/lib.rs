@@ -10,6 +10,7 @@
 //! the query itself: another user's things are "not found".
 
 pub mod access;
+pub mod acp;
 pub mod agents;
 pub mod bindings;
 pub mod cards;

@@ -153,6 +153,38 @@ pub enum BindingCommand {
         id: String,
         source: String,
     },
+    /// Issue an ACP key for this binding: the Bearer an ACP agent platform sends to
+    /// /agentic_commerce/delegate_payment for this agent and you (shown once).
+    AcpKey {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime in days (1–366, default 90).
+        #[arg(long)]
+        ttl_days: Option<i64>,
+    },
+    /// The ACP keys of this binding.
+    AcpKeys {
+        id: String,
+    },
+    /// Revoke an ACP key (apk_…).
+    AcpKeyRevoke {
+        key_id: String,
+    },
+}
+
+fn acp_key_line(v: &Value) -> String {
+    let state = if v["revoked_at"].is_null() {
+        format!("expires {}", s(v, "expires_at"))
+    } else {
+        format!("revoked {}", s(v, "revoked_at"))
+    };
+    format!(
+        "{}  {}  {}  {state}",
+        s(v, "id"),
+        s(v, "name"),
+        s(v, "agent_id")
+    )
 }
 
 #[derive(Subcommand)]
@@ -632,6 +664,42 @@ pub fn binding(c: &Client, cmd: BindingCommand) -> Result<(), String> {
         BindingCommand::Freeze { id } => (format!("/v1/bindings/{id}/freeze"), None),
         BindingCommand::Unfreeze { id } => (format!("/v1/bindings/{id}/unfreeze"), None),
         BindingCommand::Revoke { id } => (format!("/v1/bindings/{id}/revoke"), None),
+        BindingCommand::AcpKey { id, name, ttl_days } => {
+            let v = c.call(
+                As::User,
+                "POST",
+                &format!("/v1/bindings/{id}/acp-keys"),
+                Some(&json!({"name": name, "ttl_days": ttl_days})),
+            )?;
+            show(c, &v, |v| {
+                format!(
+                    "{}\n{}  (shown once: give it to the ACP agent platform as its Bearer token)",
+                    acp_key_line(v),
+                    s(v, "key")
+                )
+            });
+            return Ok(());
+        }
+        BindingCommand::AcpKeys { id } => {
+            let v = c.call(
+                As::User,
+                "GET",
+                &format!("/v1/bindings/{id}/acp-keys"),
+                None,
+            )?;
+            show(c, &v, |v| list(v, acp_key_line));
+            return Ok(());
+        }
+        BindingCommand::AcpKeyRevoke { key_id } => {
+            let v = c.call(
+                As::User,
+                "POST",
+                &format!("/v1/acp-keys/{key_id}/revoke"),
+                None,
+            )?;
+            show(c, &v, acp_key_line);
+            return Ok(());
+        }
         BindingCommand::Restrict { id, source } => {
             let src = if source == "any" {
                 Value::Null

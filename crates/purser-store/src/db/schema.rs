@@ -342,6 +342,23 @@ CREATE INDEX payments_agent_user ON payments(agent_id, user_id, created_at);
 "#,
     ),
     (
+        6,
+        r#"
+CREATE TABLE acp_keys (
+    id TEXT PRIMARY KEY,
+    binding_id TEXT NOT NULL REFERENCES bindings(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX acp_keys_binding ON acp_keys(binding_id);
+"#,
+    ),
+    (
         8,
         r#"
 ALTER TABLE payments ADD COLUMN ap2_reference TEXT;

@@ -9,6 +9,9 @@ use crate::ids;
 
 const CREDENTIAL_PREFIX: &str = "pct";
 const CONFIRM_PREFIX: &str = "pcf";
+/// ACP's delegated vault token (`vt_…`): the same payment credential, minted under its own
+/// domain so a `vt_` and a `pct_` of one payment are different strings.
+const VAULT_TOKEN_PREFIX: &str = "vt";
 
 fn mac(key: &[u8], domain: &str, id: &str) -> String {
     let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
@@ -41,6 +44,20 @@ pub(crate) fn credential_token(key: &[u8], payment_id: &str) -> String {
 
 pub(crate) fn credential_payment(key: &[u8], token: &str) -> Option<String> {
     open(token, CREDENTIAL_PREFIX, "credential", key, "pay")
+}
+
+pub(crate) fn vault_token(key: &[u8], payment_id: &str) -> String {
+    token(
+        VAULT_TOKEN_PREFIX,
+        "acp-vault-token",
+        key,
+        payment_id,
+        "pay",
+    )
+}
+
+pub(crate) fn vault_token_payment(key: &[u8], token: &str) -> Option<String> {
+    open(token, VAULT_TOKEN_PREFIX, "acp-vault-token", key, "pay")
 }
 
 pub(crate) fn confirm_token(key: &[u8], confirmation_id: &str) -> String {
@@ -76,6 +93,18 @@ mod tests {
         assert_eq!(credential_payment(&key, ""), None);
         assert_eq!(credential_payment(&key, "pct_"), None);
         assert_eq!(credential_payment(&key, "pct_x_y"), None);
+        let v = vault_token(&key, &pid);
+        assert!(v.starts_with("vt_"), "{v}");
+        assert_eq!(vault_token_payment(&key, &v).as_deref(), Some(pid.as_str()));
+        // A vault token is not a payment credential and the other way round.
+        assert_eq!(
+            credential_payment(&key, &v.replacen("vt_", "pct_", 1)),
+            None
+        );
+        assert_eq!(
+            vault_token_payment(&key, &t.replacen("pct_", "vt_", 1)),
+            None
+        );
         let cid = ids::derived_id("cnf", "a", "b");
         let c = confirm_token(&key, &cid);
         assert_eq!(confirm_id(&key, &c).as_deref(), Some(cid.as_str()));

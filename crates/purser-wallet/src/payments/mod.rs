@@ -156,8 +156,20 @@ pub struct PaymentBody {
     pub credential_ttl_seconds: Option<i64>,
 }
 
+/// How a payment request reached Purser, when not as a signed `POST /v1/agent/payments`
+/// (ACP's delegate payment, `crate::acp`): what is recorded instead of the agent's signature,
+/// and whether the person must confirm whatever the mandate says.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Via {
+    /// The request as recorded, without any card number (`None`: a signed agent request).
+    pub acp: Option<serde_json::Value>,
+    /// Ask the person even when the mandate would pay on its own, for this reason.
+    pub confirm: Option<String>,
+}
+
 /// A request checked at the edge: amounts parsed, total proven.
 struct Checked {
+    via: Via,
     body: PaymentBody,
     total: Money,
     items: Vec<CartItem>,
@@ -311,6 +323,7 @@ fn check_body(body: PaymentBody) -> Result<Checked> {
     // The same function the offline evidence verifier uses.
     let cart_hash = crate::evidence::verify::cart_hash(&body.merchant.id, &items, total);
     Ok(Checked {
+        via: Via::default(),
         body,
         total,
         items,
@@ -351,7 +364,22 @@ impl Wallet {
         raw: &[u8],
         body: PaymentBody,
     ) -> Result<(PaymentView, bool)> {
+        self.authorize_via(agent, key, raw, body, Via::default())
+            .await
+    }
+
+    /// `authorize` for a request that reached Purser another way (`Via`): the same checks,
+    /// decision and records.
+    pub(crate) async fn authorize_via(
+        &self,
+        agent: &AgentCaller,
+        key: &str,
+        raw: &[u8],
+        body: PaymentBody,
+        via: Via,
+    ) -> Result<(PaymentView, bool)> {
         let mut c = check_body(body)?;
+        c.via = via;
         // Only an agent the user bound (pending bindings included: refused below as not bound)
         // may put anything in their timeline.
         let binding = self
@@ -366,7 +394,39 @@ impl Wallet {
                 )
             })?;
         let id = ids::derived_id("pay", &agent.agent_id, key);
-        let request_hash = self.request_hash(raw);
+        let now = self.now();
+        let (request_hash, request) = match &c.via.acp {
+            None => (
+                self.request_hash(raw),
+                json!({
+                    "method": "POST",
+                    "path": "/v1/agent/payments",
+                    "keyid": agent.kid,
+                    "signature_base": agent.signed_base,
+                    "signature": base64_url(&agent.signature),
+                    "agent_jwk": agent.jwk,
+                    "body": String::from_utf8_lossy(raw),
+                }),
+            ),
+            Some(acp) => {
+                // The whole ACP request (card as its keyed fingerprint) is what a retry under
+                // the same key must repeat.
+                let mut hashed = raw.to_vec();
+                hashed.push(b'\n');
+                hashed.extend_from_slice(acp.to_string().as_bytes());
+                (
+                    self.request_hash(&hashed),
+                    json!({
+                        "method": "POST",
+                        "path": crate::acp::DELEGATE_PAYMENT_PATH,
+                        "keyid": agent.kid,
+                        "acp": acp,
+                        "body": String::from_utf8_lossy(raw),
+                    }),
+                )
+            }
+        };
+        let request = request.to_string();
         let ap2_reference = match c.body.ap2.take() {
             Some(closed) => {
                 // A retry is answered from the first request, before anything is re-checked
@@ -383,17 +443,6 @@ impl Wallet {
             None => None,
         };
         c.ap2_reference = ap2_reference.clone();
-        let now = self.now();
-        let request = json!({
-            "method": "POST",
-            "path": "/v1/agent/payments",
-            "keyid": agent.kid,
-            "signature_base": agent.signed_base,
-            "signature": base64_url(&agent.signature),
-            "agent_jwk": agent.jwk,
-            "body": String::from_utf8_lossy(raw),
-        })
-        .to_string();
         let insert = Stmt::exec(
             "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at, ap2_reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16, $17)",
             vals![
@@ -652,6 +701,8 @@ impl Wallet {
                 .load_mandate(&c.body.user_id, &c.body.mandate_id)
                 .await?;
             Outcome::NeedsConfirmation(confirmation_reason(&rec.mandate, c.total))
+        } else if let Some(why) = &c.via.confirm {
+            Outcome::NeedsConfirmation(why.clone())
         } else {
             Outcome::Approved
         })
@@ -897,9 +948,16 @@ impl Wallet {
             "reasons": reasons,
             "user_id": c.body.user_id,
             "agent": {"id": agent.agent_id, "kid": agent.kid},
-            "request": {
-                "sha256": hex::encode(Sha256::digest(agent.signed_base.as_bytes())),
-                "signature": base64_url(&agent.signature),
+            "request": match &c.via.acp {
+                None => json!({
+                    "sha256": hex::encode(Sha256::digest(agent.signed_base.as_bytes())),
+                    "signature": base64_url(&agent.signature),
+                }),
+                Some(acp) => json!({
+                    "sha256": hex::encode(Sha256::digest(acp.to_string().as_bytes())),
+                    "via": "acp_delegate_payment",
+                    "acp_key": acp.get("acp_key"),
+                }),
             },
             "task_id": c.body.task_id,
             "mandate": {

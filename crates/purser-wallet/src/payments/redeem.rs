@@ -130,12 +130,26 @@ impl Wallet {
 
     /// The payment a credential names, checked against the merchant presenting it.
     async fn redeemable(&self, m: &MerchantCaller, token: &str) -> Result<Open> {
-        let id = credential::credential_payment(self.credential_key.expose(), token.trim())
-            .ok_or_else(credential_invalid)?;
+        // A `pct_…` credential, or ACP's `vt_…` vault token for the same kind of payment.
+        let token = token.trim();
+        let vault = token.starts_with("vt_");
+        let key = self.credential_key.expose();
+        let id = if vault {
+            credential::vault_token_payment(key, token)
+        } else {
+            credential::credential_payment(key, token)
+        }
+        .ok_or_else(credential_invalid)?;
         let p = self
             .open_payment(&id)
             .await?
             .ok_or_else(credential_invalid)?;
+        if vault && p.status == "needs_confirmation" && p.merchant_id == m.merchant_id {
+            return Err(WalletError::conflict(
+                "confirmation_pending",
+                "the person has not approved this payment yet; retry after they confirm it",
+            ));
+        }
         if p.credential_expires_at.is_none() {
             return Err(credential_invalid());
         }
@@ -148,6 +162,8 @@ impl Wallet {
                 "this credential was issued for another merchant; it cannot be redeemed here",
             ));
         }
+        // A payment made through ACP also keeps its allowance's own expiry.
+        self.check_acp_allowance(&p.id).await?;
         Ok(p)
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the real `purser` binary. One test binary for the crate keeps link
 //! time down; PostgreSQL variants run when PostgreSQL is reachable (see support.rs).
 
+mod acp;
 mod ap2_payments;
 mod cli;
 mod demo;

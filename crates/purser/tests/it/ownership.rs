@@ -37,6 +37,8 @@ struct World {
     /// A payment `x` asked for under `mandate`, and its task.
     payment: String,
     task: String,
+    /// An ACP key Alice issued for `binding`.
+    acp_key: String,
 }
 
 fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
@@ -98,6 +100,10 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
     let pay = crate::payments::pay(p, &x, &unique("own-pay"), &body).want(201);
     assert_eq!(pay["status"], "needs_confirmation", "{pay}");
     let payment = pay["id"].as_str().unwrap().to_string();
+    let acp_key = alice
+        .post(p, &format!("/v1/bindings/{binding}/acp-keys"), &json!({}))
+        .want(201);
+    let acp_key = acp_key["id"].as_str().unwrap().to_string();
     World {
         card,
         topup,
@@ -113,6 +119,7 @@ fn alice_world(p: &Purser, alice: &Person, carol: &Person) -> World {
         draft,
         payment,
         task,
+        acp_key,
     }
 }
 
@@ -130,6 +137,7 @@ impl World {
             &self.mandate,
             &self.draft,
             &self.payment,
+            &self.acp_key,
         ]
     }
 
@@ -146,6 +154,7 @@ impl World {
             "/v1/exclusive-cards".into(),
             format!("/v1/bindings/{}", self.binding),
             format!("/v1/bindings/{}", self.pending),
+            format!("/v1/bindings/{}/acp-keys", self.binding),
             "/v1/bindings".into(),
             format!("/v1/agents/{}", self.agent),
             "/v1/agents".into(),
@@ -372,9 +381,23 @@ fn probes(w: &World, fresh_jwk: &Value, own_card: &str) -> Vec<Probe> {
             nf,
         ));
     }
+    v.push(Probe::post(
+        format!("/v1/acp-keys/{}/revoke", w.acp_key),
+        json!({}),
+        "acp_key_not_found",
+    ));
     for binding in [&w.binding, &w.pending] {
         v.push(Probe::get(
             format!("/v1/bindings/{binding}"),
+            "binding_not_found",
+        ));
+        v.push(Probe::get(
+            format!("/v1/bindings/{binding}/acp-keys"),
+            "binding_not_found",
+        ));
+        v.push(Probe::post(
+            format!("/v1/bindings/{binding}/acp-keys"),
+            json!({}),
             "binding_not_found",
         ));
         for verb in ["approve", "decline", "freeze", "unfreeze", "revoke"] {
