@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::both;
 use crate::payments::{boots_mandate, give_mandate, register_merchant, Merchant};
-use crate::people::{bound_agent, call, unique, Person, TestAgent};
+use crate::people::{bound_agent, call, send, unique, Person, TestAgent};
 use crate::support::{start, verify, Purser, Storage, TempDir};
 
 /// The metered service: its runtime stops when dropped.
@@ -452,14 +452,21 @@ both!(x402_replay_tamper_and_malformed, |storage| {
     .want(200);
     assert_eq!(s["success"], false, "{s}");
     // …while a retry of the original settle (its key) answers the first settlement.
+    // (The same bytes the middleware sent: the struct serialized in field order.)
     let first_key = format!("x402-settle-{nonce}");
-    let s = call(
+    let original = serde_json::to_vec(&VerifyRequest {
+        x402_version: Some(2),
+        payment_payload: payload.clone(),
+        payment_requirements: requirements.clone(),
+    })
+    .unwrap();
+    let s = send(
         &w.p,
         "POST",
         "/x402/settle",
         Some(&w.merchant.key),
         &[("Idempotency-Key", first_key.as_str())],
-        Some(&req),
+        Some(&original),
     )
     .want(200);
     assert_eq!(s["success"], true, "{s}");
