@@ -18,7 +18,8 @@ use base64::Engine;
 use purser_x402::header::{self, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE};
 use purser_x402::purser::{self as scheme, PurserAuthorization, PurserPayload};
 use purser_x402::types::{
-    PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, X402_VERSION,
+    PaymentPayload, PaymentRequirements, ResourceInfo, SettleResponse, SupportedResponse,
+    X402_VERSION,
 };
 
 use crate::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, MAX_RESPONSE_BYTES};
@@ -181,10 +182,18 @@ impl Client {
                 opts.max.amount, opts.max.currency
             )));
         };
-        let resource = required
-            .resource
-            .as_ref()
-            .map_or_else(|| url.to_string(), |r| r.url.clone());
+        // The resource URL becomes the item the person sees: it must be on the origin
+        // actually called, so a server cannot title the payment as someone else's resource.
+        let resource = match required.resource.as_ref() {
+            None => url.to_string(),
+            Some(r) if same_origin(&r.url, url) => r.url.clone(),
+            Some(r) => {
+                return Err(refused(402, "x402_resource_origin_mismatch", format!(
+                    "{url:.200} asked to be paid for {:.200}, which is on another origin; nothing was paid",
+                    r.url
+                )))
+            }
+        };
         if resource.chars().count() > scheme::MAX_RESOURCE_URL_CHARS {
             return Err(refused(402, "x402_resource_url_too_long", format!(
                 "the resource URL is longer than {} characters; Purser shows it to the person as the item bought",
@@ -255,7 +264,12 @@ impl Client {
             .map_err(|e| Error::Signing(e.to_string()))?;
         let payload = PaymentPayload {
             x402_version: X402_VERSION,
-            resource: required.resource.clone(),
+            // Always named: the facilitator refuses a payment that does not say its resource.
+            resource: Some(required.resource.clone().unwrap_or(ResourceInfo {
+                url: resource.clone(),
+                description: None,
+                mime_type: None,
+            })),
             accepted: chosen.clone(),
             payload: serde_json::to_value(PurserPayload {
                 credential: token,
@@ -300,6 +314,23 @@ impl Client {
             }
         }
     }
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased; `None` when it has no scheme or host.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials before `@` are not part of the origin.
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if scheme.is_empty() || host.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
+/// Whether two URLs share one origin.
+fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// One plain HTTP call to the resource (not signed: the resource is not Purser).
@@ -358,4 +389,42 @@ fn call(
         response,
         body: bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_compared_exactly() {
+        assert!(same_origin(
+            "http://127.0.0.1:8080/a?x=1",
+            "http://127.0.0.1:8080/b"
+        ));
+        assert!(same_origin(
+            "HTTPS://Api.Example.com/a",
+            "https://api.example.com"
+        ));
+        assert!(!same_origin(
+            "https://evil.example/a",
+            "https://api.example.com/a"
+        ));
+        assert!(!same_origin(
+            "http://api.example.com/a",
+            "https://api.example.com/a"
+        ));
+        assert!(!same_origin(
+            "https://api.example.com:444/a",
+            "https://api.example.com/a"
+        ));
+        assert!(!same_origin(
+            "https://api.example.com.evil/a",
+            "https://api.example.com/a"
+        ));
+        assert!(!same_origin("/relative", "/relative"));
+        assert_eq!(
+            origin("https://u:p@h.example/x"),
+            Some("https://h.example".into())
+        );
+    }
 }

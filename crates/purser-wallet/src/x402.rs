@@ -10,13 +10,17 @@
 //! that asked for the payment signed the requirements, a nonce and a validity window — and
 //! then:
 //!
-//! * verify moves nothing: the payment must still be `approved`, its credential unexpired and
-//!   its agent bound and unfrozen;
+//! * verify moves no money but *claims* the payment: the payment must still be `approved`, its
+//!   credential unexpired and its agent bound and unfrozen, and the first verify that finds
+//!   it so durably marks it claimed (an insert-if-absent in `nonces`, keyed by the payment).
+//!   Every later verify of the same payment is `invalid_purser_payload_claimed`, so one
+//!   payload unlocks one resource call, even when N requests carry it at once;
 //! * settle is the merchant capture (`capture`): `exact` the amount, `upto` the amount the
 //!   resource server names (at most the authorized maximum; the rest of the hold is
 //!   released; zero voids the payment). A credential is single use, so a replayed payload
-//!   never pays twice: settling the same payment again for the same amount answers the
-//!   first settlement (idempotent), anything else is `invalid_transaction_state`.
+//!   never pays twice. Settling an already-settled payment succeeds only as a retry of the
+//!   original settle — the same `Idempotency-Key` (recorded before the capture) and the same
+//!   amount; anything else is `invalid_transaction_state`.
 
 use purser_core::httpsig::Ed25519PublicKey;
 use purser_store::vals;
@@ -39,6 +43,15 @@ use crate::Wallet;
 pub const CLOCK_SKEW_SECS: i64 = 60;
 /// Why a payment ended when an `upto` settlement used nothing.
 pub const UNUSED_REASON: &str = "x402_unused";
+/// `nonces.keyid` of verify's claims (`nonce` = the payment id). Agent key ids are JWK
+/// thumbprints (base64url), so this namespace cannot collide with a signed request's nonce.
+pub const CLAIM_KEYID: &str = "x402:claim";
+/// `nonces.keyid` prefix of a settle's Idempotency-Key (`x402:settle:<key>`, `nonce` = the
+/// payment id), recorded before the capture so a retry of that settle is recognised.
+pub const SETTLE_KEYID_PREFIX: &str = "x402:settle:";
+/// How long a claim or a settle's key is kept beyond the credential's expiry (ms); after
+/// that the payment is no longer `approved` and verify refuses it on its own.
+const CLAIM_MARGIN_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// A refusal: the specification's `invalidReason` / `errorReason` code, and the payer when
 /// known.
@@ -92,7 +105,8 @@ impl Wallet {
         }
     }
 
-    /// `POST /x402/verify`: is this payment good for these requirements, now? Moves nothing.
+    /// `POST /x402/verify`: is this payment good for these requirements, now? Moves no money;
+    /// the first verify that answers valid claims the payment (see the module docs).
     pub async fn x402_verify(
         &self,
         m: &MerchantCaller,
@@ -111,16 +125,34 @@ impl Wallet {
                 if !self.binding_usable(&b.payment_id).await? {
                     return Ok(VerifyResponse::invalid("agent_frozen", Some(b.payer)));
                 }
+                // Single use before any resource is served: one verify wins per payment.
+                let keep = b
+                    .credential_expires_at
+                    .unwrap_or(now)
+                    .saturating_add(CLAIM_MARGIN_MS);
+                if !self
+                    .db
+                    .spend_nonce(CLAIM_KEYID, &b.payment_id, keep)
+                    .await?
+                {
+                    return Ok(VerifyResponse::invalid(
+                        "invalid_purser_payload_claimed",
+                        Some(b.payer),
+                    ));
+                }
                 Ok(VerifyResponse::valid(b.payer))
             }
         }
     }
 
-    /// `POST /x402/settle`: capture the payment (see the module docs). Idempotent per payment.
+    /// `POST /x402/settle`: capture the payment (see the module docs). A retry under the same
+    /// `idempotency_key` answers the first settlement; without a key, or under another one,
+    /// an already-settled payment is refused.
     pub async fn x402_settle(
         &self,
         m: &MerchantCaller,
         req: &SettleRequest,
+        idempotency_key: Option<&str>,
     ) -> Result<SettleResponse> {
         let network = self.x402_network();
         let b = match self.x402_bind(m, req, true).await? {
@@ -137,10 +169,31 @@ impl Wallet {
         };
         let failed =
             |code: &str, b: &Bound| SettleResponse::failed(code, &network, Some(b.payer.clone()));
+        let settle_keyid = idempotency_key.map(|k| format!("{SETTLE_KEYID_PREFIX}{k}"));
+        // Was this payment's settlement started under this caller's Idempotency-Key?
+        let ours = match &settle_keyid {
+            None => false,
+            Some(k) => self
+                .db
+                .query_opt(
+                    "SELECT 1 FROM nonces WHERE keyid = $1 AND nonce = $2",
+                    vals![k.as_str(), &b.payment_id],
+                )
+                .await?
+                .is_some(),
+        };
+        let started = matches!(b.status.as_str(), "approved");
+        if started {
+            if let Some(k) = &settle_keyid {
+                let keep = self.now().0.saturating_add(CLAIM_MARGIN_MS);
+                self.db.spend_nonce(k, &b.payment_id, keep).await?;
+            }
+        }
         match b.status.as_str() {
-            // Settled before with this amount: the same answer, nothing moves.
-            "captured" | "refunded" if b.captured == b.amount => return Ok(done(&b)),
-            "voided" if b.amount == 0 && b.end_reason.as_deref() == Some(UNUSED_REASON) => {
+            // Settled before with this amount, and this is a retry of that settle: the same
+            // answer, nothing moves. Anyone else replaying the payload is refused.
+            "captured" | "refunded" if b.captured == b.amount && ours => return Ok(done(&b)),
+            "voided" if b.amount == 0 && b.end_reason.as_deref() == Some(UNUSED_REASON) && ours => {
                 return Ok(done(&b))
             }
             "approved" if b.amount == 0 => {
@@ -153,7 +206,7 @@ impl Wallet {
                 return Ok(failed("invalid_transaction_state", &b));
             }
             "approved" => {}
-            "capturing" if b.capture_amount == Some(b.amount) => {}
+            "capturing" if b.capture_amount == Some(b.amount) && ours => {}
             _ => return Ok(failed("invalid_transaction_state", &b)),
         }
         let capture = CaptureBody {
@@ -224,7 +277,8 @@ impl Wallet {
             Err(_) => return Ok(refuse("invalid_payload")),
         };
         let a = &payload.authorization;
-        if p.resource.as_ref().is_some_and(|res| res.url != a.resource) {
+        // The resource must be named, and be the one the agent signed for.
+        if p.resource.as_ref().is_none_or(|res| res.url != a.resource) {
             return Ok(refuse("invalid_purser_payload_resource_mismatch"));
         }
         let id =

@@ -4,15 +4,21 @@
 //! request without PAYMENT-SIGNATURE      → 402 + PAYMENT-REQUIRED
 //! malformed PAYMENT-SIGNATURE            → 400 (Purser's error shape)
 //! payment for other requirements         → 402 + PAYMENT-REQUIRED (error says why)
-//! facilitator verify: invalid            → 402 + PAYMENT-REQUIRED (error = invalidReason)
-//! valid                                  → the handler runs (with a `Paid` extension)
+//! payment signed for another resource URL → 402 (resource_mismatch)
+//! facilitator verify: invalid            → 402 + PAYMENT-REQUIRED (error = invalidReason;
+//!                                          a payment already used: invalid_purser_payload_claimed)
+//! valid                                  → the handler runs (with a `Paid` extension). Verify
+//!                                          claimed the payment: it unlocks this call only
 //!   handler answered 2xx                 → settle (exact: the amount; upto: the handler's
-//!                                          `Usage`, at most the maximum) → PAYMENT-RESPONSE
+//!                                          `Usage`, clamped to 0..=maximum) → PAYMENT-RESPONSE
 //!   settle refused                       → 402 + PAYMENT-RESPONSE (success false); the
 //!                                          handler's body is dropped
+//!   settle answer lost                   → retried once with the same Idempotency-Key; if
+//!                                          still lost, 502 settlement_unknown (it may have
+//!                                          been charged: the message names the payment)
 //!   handler answered an error            → no charge (upto: settled at 0, releasing the hold;
 //!                                          exact: the credential lapses and its hold returns)
-//! facilitator unreachable                → 502, nothing charged
+//! facilitator unreachable at verify      → 502, nothing charged
 //! ```
 //!
 //! The layer speaks to the facilitator over HTTP only ([`Facilitator`]); it knows nothing of
@@ -38,6 +44,9 @@ use crate::types::{
 /// enough for an agent to ask Purser for the payment and for the handler to run.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 120;
 
+/// Pause before the one retry of a settle whose answer was lost.
+pub const SETTLE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Set on the request the handler sees once the payment verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paid {
@@ -53,8 +62,8 @@ pub struct Paid {
 
 /// Put in the handler's response extensions (`(Extension(Usage(n)), body)`) to say how much
 /// of an `upto` payment was used, in minor units. Without it the maximum is charged; more
-/// than the maximum is cut to the maximum (and logged): a client is never charged more than
-/// it authorized.
+/// than the maximum is cut to the maximum, less than zero to zero (both logged): a client is
+/// never charged more than it authorized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage(pub i64);
 
@@ -305,10 +314,23 @@ where
             Some("requirements_mismatch"),
         ));
     }
-    if payment
-        .resource
-        .as_ref()
-        .is_some_and(|r| r.url != resource.url)
+    let signed = match PurserPayload::from_value(&payment.payload) {
+        Ok(p) => p,
+        Err(m) => {
+            return Ok(payment_required(
+                &route,
+                &resource,
+                &m,
+                Some("invalid_payload"),
+            ))
+        }
+    };
+    // The URL the agent signed (and the person saw) must be the one served here.
+    if signed.authorization.resource != resource.url
+        || payment
+            .resource
+            .as_ref()
+            .is_some_and(|r| r.url != resource.url)
     {
         return Ok(payment_required(
             &route,
@@ -317,9 +339,8 @@ where
             Some("resource_mismatch"),
         ));
     }
-    let nonce = PurserPayload::from_value(&payment.payload)
-        .ok()
-        .map(|p| p.authorization.nonce);
+    let nonce = signed.authorization.nonce;
+    let payment_id = signed.authorization.payment_id;
     let verify = VerifyRequest {
         x402_version: Some(X402_VERSION),
         payment_payload: payment.clone(),
@@ -357,11 +378,18 @@ where
     } else if upto {
         match resp.extensions().get::<Usage>() {
             Some(Usage(n)) if (0..=route.amount).contains(n) => *n,
+            Some(Usage(n)) if *n < 0 => {
+                tracing::warn!(
+                    reported = n,
+                    "x402: the handler reported negative usage; charging nothing"
+                );
+                0
+            }
             Some(Usage(n)) => {
                 tracing::warn!(
                     reported = n,
                     max = route.amount,
-                    "x402: the handler reported usage outside 0..=max; charging the maximum"
+                    "x402: the handler reported usage above the maximum; charging the maximum"
                 );
                 route.amount
             }
@@ -377,9 +405,21 @@ where
         payment_payload: payment,
         payment_requirements: requirements,
     };
-    let key = nonce.map(|n| format!("x402-settle-{n}"));
-    let settled = match route.facilitator.settle(&settle, key).await {
+    // Verify claimed the payment, so this is the only settle of it from this layer: the nonce
+    // names it, and a retry with the same key is answered as the first settle.
+    let key = format!("x402-settle-{nonce}");
+    let mut attempt = route.facilitator.settle(&settle, Some(key.clone())).await;
+    if attempt.as_ref().is_err_and(outcome_unknown) {
+        // The answer was lost (or the first settle is still running): settle is idempotent
+        // under the same key, so ask once more.
+        tokio::time::sleep(SETTLE_RETRY_DELAY).await;
+        attempt = route.facilitator.settle(&settle, Some(key)).await;
+    }
+    let settled = match attempt {
         Ok(s) => s,
+        Err(e) if resp.status().is_success() && outcome_unknown(&e) => {
+            return Ok(settlement_unknown(&e, &payment_id))
+        }
         Err(e) if resp.status().is_success() => return Ok(facilitator_down(&e)),
         Err(e) => {
             tracing::warn!(code = %e.code, "x402: releasing an unused upto payment failed; its hold lapses on its own");
@@ -443,12 +483,31 @@ fn payment_required(
     r
 }
 
+/// Whether a failed facilitator call may have acted: no answer, a server error, or a request
+/// still running under the key. A 4xx other than 409 was refused before anything moved.
+fn outcome_unknown(e: &FacilitatorError) -> bool {
+    e.status == 0 || e.status == 409 || e.status >= 500
+}
+
 fn facilitator_down(e: &FacilitatorError) -> Response {
     tracing::warn!(code = %e.code, status = e.status, "x402: the facilitator failed");
     error(
         StatusCode::BAD_GATEWAY,
         "facilitator_unavailable",
-        "the payment could not be checked with the payment facilitator just now; nothing was charged — retry in a moment",
+        "the payment could not be checked with the payment facilitator just now; nothing was charged. If the same payment is now refused as already used, pay again: an unused payment's hold is released when its credential expires",
+        None,
+    )
+}
+
+/// The settle's outcome is unknown after a retry: it may have been captured.
+fn settlement_unknown(e: &FacilitatorError, payment_id: &str) -> Response {
+    tracing::warn!(code = %e.code, status = e.status, payment = %payment_id, "x402: the settlement's outcome is unknown");
+    error(
+        StatusCode::BAD_GATEWAY,
+        "settlement_unknown",
+        &format!(
+            "the resource was served but the payment facilitator did not confirm the settlement, so it is unknown whether Purser payment {payment_id:.64} was charged; check its status in Purser (captured means it was charged) before paying again"
+        ),
         None,
     )
 }
@@ -464,4 +523,212 @@ fn error(status: StatusCode, code: &str, message: &str, param: Option<&str>) -> 
         body["param"] = p.into();
     }
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use axum::routing::get;
+    use axum::{Extension, Router};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::purser::PurserAuthorization;
+    use crate::types::PaymentPayload;
+
+    /// What the fake facilitator saw: (path, Idempotency-Key, body).
+    type Seen = Arc<Mutex<Vec<(String, Option<String>, serde_json::Value)>>>;
+
+    /// A facilitator over real HTTP that answers verify valid and settle success, but closes
+    /// the connection without answering the first `drop_settles` settles (a lost answer).
+    async fn fake_facilitator(drop_settles: usize) -> (String, Seen) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut dropped = 0;
+            loop {
+                let (mut sock, _) = l.accept().await.unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break (head.to_string(), body.to_string());
+                        }
+                    }
+                    if n == 0 {
+                        break (text, String::new());
+                    }
+                };
+                let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+                let key = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(": ")?;
+                    k.eq_ignore_ascii_case("idempotency-key")
+                        .then(|| v.to_string())
+                });
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                log.lock().unwrap().push((path.clone(), key, body.clone()));
+                let answer = if path == "/x402/verify" {
+                    serde_json::json!({"isValid": true, "payer": "agt_1"})
+                } else {
+                    if dropped < drop_settles {
+                        dropped += 1;
+                        drop(sock);
+                        continue;
+                    }
+                    serde_json::json!({"success": true, "transaction": "pay_1", "network": "purser:test",
+                        "amount": body["paymentRequirements"]["amount"]})
+                };
+                let a = answer.to_string();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{a}",
+                    a.len()
+                );
+                sock.write_all(resp.as_bytes()).await.unwrap();
+            }
+        });
+        (url, seen)
+    }
+
+    fn app(facilitator: &str) -> (Router, X402Layer, X402Layer) {
+        let f = Facilitator::new(facilitator, "psk_test").unwrap();
+        let paywall = Paywall::new(f, "purser:test", "mch_1", "http://svc.test");
+        let exact = paywall.exact(150, "CNY").unwrap();
+        let upto = paywall.upto(500, "CNY").unwrap();
+        let router = Router::new()
+            .route("/a", get(|| async { "a" }).layer(exact.clone()))
+            .route("/b", get(|| async { "b" }).layer(exact.clone()))
+            .route(
+                "/neg",
+                get(|| async { (Extension(Usage(-5)), "negative") }).layer(upto.clone()),
+            );
+        (router, exact, upto)
+    }
+
+    fn header_for(requirement: &PaymentRequirements, resource: &str) -> String {
+        let payload = PaymentPayload {
+            x402_version: X402_VERSION,
+            resource: Some(ResourceInfo {
+                url: resource.into(),
+                description: None,
+                mime_type: None,
+            }),
+            accepted: requirement.clone(),
+            payload: serde_json::to_value(PurserPayload {
+                credential: "pct_x_y".into(),
+                authorization: PurserAuthorization {
+                    payment_id: "pay_1".into(),
+                    resource: resource.into(),
+                    nonce: "abcdefghijklmnopqrstuv".into(),
+                    valid_after: "100".into(),
+                    valid_before: "160".into(),
+                    keyid: "kid".into(),
+                },
+                signature: "sig".into(),
+            })
+            .unwrap(),
+            extensions: None,
+        };
+        header::encode(&payload).unwrap()
+    }
+
+    async fn get_with(router: &mut Router, path: &str, h: &str) -> (StatusCode, serde_json::Value) {
+        let req = Request::builder()
+            .uri(path)
+            .header(PAYMENT_SIGNATURE, h)
+            .body(Body::empty())
+            .unwrap();
+        let resp = tower_service::Service::call(router, req).await.unwrap();
+        let status = resp.status();
+        let has_response = resp.headers().contains_key(PAYMENT_RESPONSE);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(
+            |_| serde_json::json!({"text": String::from_utf8_lossy(&bytes), "paid": has_response}),
+        );
+        (status, body)
+    }
+
+    fn settles(seen: &Seen) -> Vec<(Option<String>, serde_json::Value)> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p == "/x402/settle")
+            .map(|(_, k, b)| (k.clone(), b.clone()))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_settle_answer_is_retried_once_with_the_same_key() {
+        let (url, seen) = fake_facilitator(1).await;
+        let (mut router, exact, _) = app(&url);
+        let h = header_for(exact.requirement(), "http://svc.test/a");
+        let (status, body) = get_with(&mut router, "/a", &h).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, serde_json::json!({"text": "a", "paid": true}));
+        let s = settles(&seen);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(s[0].0.is_some());
+        assert_eq!(s[0].0, s[1].0, "the retry must reuse the Idempotency-Key");
+        assert_eq!(s[0].1, s[1].1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unknown_settlement_never_claims_nothing_was_charged() {
+        let (url, seen) = fake_facilitator(2).await;
+        let (mut router, exact, _) = app(&url);
+        let h = header_for(exact.requirement(), "http://svc.test/a");
+        let (status, body) = get_with(&mut router, "/a", &h).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(body["code"], "settlement_unknown", "{body}");
+        let m = body["message"].as_str().unwrap();
+        assert!(m.contains("pay_1") && m.contains("unknown"), "{m}");
+        assert!(!m.contains("nothing was charged"), "{m}");
+        assert_eq!(settles(&seen).len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payment_signed_for_another_url_is_refused_before_verify() {
+        let (url, seen) = fake_facilitator(0).await;
+        let (mut router, exact, _) = app(&url);
+        // Signed for /a, presented at /b, with and without the payload's `resource`.
+        let h = header_for(exact.requirement(), "http://svc.test/a");
+        let (status, body) = get_with(&mut router, "/b", &h).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(body["code"], "resource_mismatch", "{body}");
+        let mut p = header::decode_payment_signature(h.as_bytes()).unwrap();
+        p.resource = None;
+        let h = header::encode(&p).unwrap();
+        let (status, body) = get_with(&mut router, "/b", &h).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(body["code"], "resource_mismatch", "{body}");
+        assert!(seen.lock().unwrap().is_empty(), "the facilitator was asked");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn negative_usage_is_charged_nothing() {
+        let (url, seen) = fake_facilitator(0).await;
+        let (mut router, _, upto) = app(&url);
+        let h = header_for(upto.requirement(), "http://svc.test/neg");
+        let (status, body) = get_with(&mut router, "/neg", &h).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let s = settles(&seen);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].1["paymentRequirements"]["amount"], "0", "{:?}", s[0].1);
+    }
 }

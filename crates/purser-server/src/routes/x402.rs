@@ -24,7 +24,8 @@ pub async fn supported(State(state): State<AppState>) -> Response {
     Json(state.wallet.x402_supported()).into_response()
 }
 
-/// Check a payment against requirements without moving money.
+/// Check a payment against requirements without moving money. The first valid verify claims
+/// the payment: later verifies of it answer `invalid_purser_payload_claimed`.
 #[utoipa::path(post, path = "/x402/verify", tag = "x402",
     request_body(content = Object, description = "{x402Version?, paymentPayload, paymentRequirements}"),
     security(("merchant" = [])),
@@ -41,8 +42,9 @@ pub async fn verify(
 }
 
 /// Settle (capture) a verified payment: `exact` the amount, `upto` the amount named in
-/// `paymentRequirements.amount` (at most the authorized maximum). Settling the same payment
-/// again for the same amount answers the first settlement; it never pays twice.
+/// `paymentRequirements.amount` (at most the authorized maximum). Retrying a settle under the
+/// same Idempotency-Key answers the first settlement; settling an already-settled payment
+/// under no or another key is refused. It never pays twice.
 #[utoipa::path(post, path = "/x402/settle", tag = "x402",
     request_body(content = Object, description = "{x402Version?, paymentPayload, paymentRequirements}"),
     security(("merchant" = [])),
@@ -60,7 +62,7 @@ pub async fn settle(
     let req: VerifyRequest = json(&body)?;
     let scope = format!("{}|POST /x402/settle", m.merchant_id);
     Ok(once(&state, &scope, key.as_deref(), &body, || async {
-        let v = state.wallet.x402_settle(&m, &req).await?;
+        let v = state.wallet.x402_settle(&m, &req, key.as_deref()).await?;
         Ok((StatusCode::OK, serde_json::to_value(v).unwrap_or_default()))
     })
     .await)

@@ -4,6 +4,8 @@
 //! SQLite and PostgreSQL.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -17,12 +19,14 @@ use serde_json::{json, Value};
 
 use crate::both;
 use crate::payments::{boots_mandate, give_mandate, register_merchant, Merchant};
-use crate::people::{bound_agent, call, unique, Person, TestAgent};
+use crate::people::{bound_agent, call, send, unique, Person, TestAgent};
 use crate::support::{start, verify, Purser, Storage, TempDir};
 
 /// The metered service: its runtime stops when dropped.
 struct Service {
     base: String,
+    /// How many times the /weather handler ran.
+    runs: Arc<AtomicUsize>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -40,10 +44,13 @@ fn service(purser: &str, api_key: &str) -> Service {
     let paywall = rt
         .block_on(Paywall::connect(purser, api_key, &base))
         .expect("connect to the facilitator");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
     let app = Router::new()
         .route(
             "/weather",
-            get(|Extension(paid): Extension<Paid>| async move {
+            get(move |Extension(paid): Extension<Paid>| async move {
+                counter.fetch_add(1, Ordering::SeqCst);
                 format!("sunny (paid {} {})", paid.max_amount, paid.currency)
             })
             .layer(
@@ -52,6 +59,10 @@ fn service(purser: &str, api_key: &str) -> Service {
                     .unwrap()
                     .description("Today's weather"),
             ),
+        )
+        .route(
+            "/forecast",
+            get(|| async { "rain" }).layer(paywall.exact(150, "CNY").unwrap()),
         )
         .route(
             "/summarize",
@@ -74,7 +85,11 @@ fn service(purser: &str, api_key: &str) -> Service {
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Service { base, _rt: rt }
+    Service {
+        base,
+        runs,
+        _rt: rt,
+    }
 }
 
 struct World {
@@ -417,8 +432,43 @@ both!(x402_replay_tamper_and_malformed, |storage| {
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["code"], "invalid_transaction_state", "{body}");
     assert!(response.is_none());
-    // Settling it again directly answers the first settlement (idempotent), moving nothing.
+    // Settling it again without the original settle's Idempotency-Key is refused…
     let s = facilitator(&w, "/x402/settle", &w.merchant.key, &req);
+    assert_eq!(
+        (s["success"].clone(), s["errorReason"].clone()),
+        (json!(false), json!("invalid_transaction_state")),
+        "{s}"
+    );
+    let nonce = payload.payload["authorization"]["nonce"].as_str().unwrap();
+    let other_key = format!("another-{nonce}");
+    let s = call(
+        &w.p,
+        "POST",
+        "/x402/settle",
+        Some(&w.merchant.key),
+        &[("Idempotency-Key", other_key.as_str())],
+        Some(&req),
+    )
+    .want(200);
+    assert_eq!(s["success"], false, "{s}");
+    // …while a retry of the original settle (its key) answers the first settlement.
+    // (The same bytes the middleware sent: the struct serialized in field order.)
+    let first_key = format!("x402-settle-{nonce}");
+    let original = serde_json::to_vec(&VerifyRequest {
+        x402_version: Some(2),
+        payment_payload: payload.clone(),
+        payment_requirements: requirements.clone(),
+    })
+    .unwrap();
+    let s = send(
+        &w.p,
+        "POST",
+        "/x402/settle",
+        Some(&w.merchant.key),
+        &[("Idempotency-Key", first_key.as_str())],
+        Some(&original),
+    )
+    .want(200);
     assert_eq!(s["success"], true, "{s}");
     assert_eq!(s["transaction"], settled.transaction.as_str());
     let mp = w.merchant_payment(&settled.transaction);
@@ -489,6 +539,98 @@ both!(x402_replay_tamper_and_malformed, |storage| {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.body["param"], "paymentRequirements", "{:?}", r.body);
+
+    let (code, out, err) = verify(w.dir.path(), &storage);
+    assert_eq!(code, 0, "{out}{err}");
+});
+
+both!(x402_one_payment_unlocks_one_call, |storage| {
+    let w = world(&storage);
+    let url = format!("{}/weather", w.svc.base);
+    let before = w.user.available(&w.p);
+    let (payload, requirements) = pay_by_hand(&w, &url);
+    let h = header::encode(&payload).unwrap();
+
+    // The same PAYMENT-SIGNATURE on four requests at once: one is served and charged.
+    let results: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let (status, _, _, body) = fetch(&url, Some(&h));
+                    (status, body)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let served = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(served, 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 402, "{body}");
+        assert!(
+            [
+                "invalid_purser_payload_claimed",
+                "invalid_transaction_state"
+            ]
+            .contains(&body["code"].as_str().unwrap()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        w.svc.runs.load(Ordering::SeqCst),
+        1,
+        "the handler ran more than once"
+    );
+    // Sent again after the first completed: refused, the handler does not run.
+    let (status, _, _, body) = fetch(&url, Some(&h));
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(w.svc.runs.load(Ordering::SeqCst), 1);
+    let pay_id = payload.payload["authorization"]["paymentId"]
+        .as_str()
+        .unwrap();
+    let mp = w.merchant_payment(pay_id);
+    assert_eq!(mp["status"], "captured", "{mp}");
+    assert_eq!(w.user.available(&w.p), before - 150, "charged once");
+
+    // Verify itself is single use: a second verify of an approved payment is refused.
+    let (payload, requirements2) = pay_by_hand(&w, &url);
+    assert_eq!(requirements, requirements2);
+    let req = json!({"paymentPayload": payload, "paymentRequirements": requirements});
+    let v = facilitator(&w, "/x402/verify", &w.merchant.key, &req);
+    assert_eq!(v["isValid"], true, "{v}");
+    let v = facilitator(&w, "/x402/verify", &w.merchant.key, &req);
+    assert_eq!(
+        (v["isValid"].clone(), v["invalidReason"].clone()),
+        (json!(false), json!("invalid_purser_payload_claimed")),
+        "{v}"
+    );
+    // The payload must name its resource for the facilitator.
+    let (mut payload, _) = pay_by_hand(&w, &url);
+    payload.resource = None;
+    let req = json!({"paymentPayload": payload, "paymentRequirements": requirements});
+    let v = facilitator(&w, "/x402/verify", &w.merchant.key, &req);
+    assert_eq!(
+        v["invalidReason"], "invalid_purser_payload_resource_mismatch",
+        "{v}"
+    );
+    // A payment signed for /weather is not accepted at /forecast (same price, another URL),
+    // whether or not the unsigned `resource` member was rewritten to /forecast.
+    let forecast = format!("{}/forecast", w.svc.base);
+    let (mut payload, _) = pay_by_hand(&w, &url);
+    let (status, _, _, body) = fetch(&forecast, Some(&header::encode(&payload).unwrap()));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("resource_mismatch")),
+        "{body}"
+    );
+    payload.resource.as_mut().unwrap().url = forecast.clone();
+    let (status, _, _, body) = fetch(&forecast, Some(&header::encode(&payload).unwrap()));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("resource_mismatch")),
+        "{body}"
+    );
+    assert_eq!(w.svc.runs.load(Ordering::SeqCst), 1);
 
     let (code, out, err) = verify(w.dir.path(), &storage);
     assert_eq!(code, 0, "{out}{err}");
