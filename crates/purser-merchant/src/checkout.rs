@@ -535,7 +535,31 @@ impl Shop {
             }
             None => None,
         };
-        let capture_key = format!("shop-{}-{}", s.id, &credential_hash[..24]);
+        // The credential must be the completing agent's own: look its payment up at Purser
+        // before anything is reserved or captured. (A credential Purser does not show this
+        // merchant is left to the capture, which refuses it.)
+        if let Some(payment_id) = credential_payment_id(&token) {
+            match self.api.payment(&payment_id) {
+                Ok(p) if p["agent_id"].as_str() != Some(agent.agent_id.as_str()) => {
+                    tracing::warn!(session = %s.id, payment = %payment_id, "refused a credential issued to another agent");
+                    return Err(agent_mismatch());
+                }
+                Ok(_)
+                | Err(PurserError::Refused {
+                    status: 400 | 404, ..
+                }) => {}
+                Err(e) => {
+                    tracing::warn!(session = %s.id, error = %e, "could not look the credential's payment up");
+                    return Err(AcpError::new(
+                        503,
+                        "service_unavailable",
+                        "Purser could not be asked about this credential; nothing was reserved or charged — try again",
+                    )
+                    .retry_after(2));
+                }
+            }
+        }
+        let capture_key = capture_key(&s.id, &credential_hash);
         let issued = s.checkout_jwt.clone();
         let buyer = req.buyer;
         let started = self
@@ -586,7 +610,10 @@ impl Shop {
     }
 
     /// Captures the session's total with `token`, then records the order or puts the session
-    /// back to `ready_for_payment` with Purser's reason.
+    /// back to `ready_for_payment` with Purser's reason. Only a definitive refusal releases the
+    /// session; any other answer (in flight, rate limited, 5xx, no answer) leaves it
+    /// `complete_in_progress` for a retry with the same credential, which asks Purser again
+    /// under the same Idempotency-Key.
     fn capture(&self, id: &str, token: &str, now: Timestamp) -> Result<(u16, Value), AcpError> {
         let s = self.store.session(id)?.ok_or_else(|| Shop::not_found(id))?;
         let Some(c) = s.completion.clone() else {
@@ -609,69 +636,250 @@ impl Shop {
             Ok(p)
                 if p["status"] == "captured" && p["captured"]["amount"].as_i64() == Some(total) =>
             {
-                let payment_id = p["id"].as_str().unwrap_or_default().to_string();
-                if p["agent_id"].as_str() != Some(c.agent_id.as_str()) {
-                    tracing::warn!(session = %s.id, payment = %payment_id, "the credential was issued to another agent than the one completing the checkout");
-                }
-                let order_id = random_id("ord")?;
-                self.store
-                    .update_session(id, |s, _| {
-                        if s.status == Status::CompleteInProgress {
-                            s.status = Status::Completed;
-                            s.updated_at = now.0;
-                            s.order = Some(Order {
-                                id: order_id,
-                                payment_id,
-                                captured: total,
-                                created_at: now.0,
-                            });
-                        }
-                        Ok::<_, AcpError>(((), vec![]))
-                    })?
-                    .ok_or_else(|| Shop::not_found(id))??;
-                tracing::info!(session = %s.id, total, "order created after capture");
-                self.get(id)
+                self.captured(id, &c, &p, total, now)
             }
-            Ok(p) => Err(AcpError::internal(format!(
+            Ok(p) => Err(AcpError::after_capture(format!(
                 "Purser answered a capture with status {} and amount {}",
                 p["status"], p["captured"]["amount"]
             ))),
+            Err(PurserError::Refused { status, code, .. })
+                if code == "credential_used" && status == 409 =>
+            {
+                // Redeemed already: by this shop's own earlier capture (its answer lost, or no
+                // longer replayed)? Then finish the order from Purser's record.
+                let found = credential_payment_id(token)
+                    .map(|pid| self.api.payment(&pid))
+                    .transpose();
+                match found {
+                    Ok(Some(p))
+                        if p["status"] == "captured"
+                            && p["checkout_id"].as_str() == Some(s.id.as_str())
+                            && p["captured"]["amount"].as_i64() == Some(total) =>
+                    {
+                        tracing::info!(session = %s.id, "capture found at Purser; finishing the order");
+                        self.captured(id, &c, &p, total, now)
+                    }
+                    Ok(_) => self.declined(
+                        id,
+                        "Purser refused the payment (credential_used): this credential was already redeemed; it is single use".into(),
+                        now,
+                    ),
+                    Err(e) => Err(pending(&s.id, &e)),
+                }
+            }
             Err(PurserError::Refused {
                 status,
                 code,
                 message,
-            }) if status != 401 => {
-                let content = format!("Purser refused the payment ({code}): {message}");
-                self.store
-                    .update_session(id, |s, stock| {
-                        if s.status != Status::CompleteInProgress {
-                            return Ok(((), vec![]));
-                        }
-                        let release = s.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-                        s.completion = None;
-                        s.status = Status::ReadyForPayment;
-                        s.updated_at = now.0;
-                        s.payment_messages = vec![json!({"type": "error", "code": "payment_declined",
-                            "severity": "high", "resolution": "requires_buyer_input",
-                            "param": "$.payment_data", "content_type": "plain", "content": content})];
-                        s.settle_status(stock);
-                        Ok::<_, AcpError>(((), release))
-                    })?
-                    .ok_or_else(|| Shop::not_found(id))??;
-                self.get(id)
-            }
-            Err(e) => {
-                // Unknown outcome (or the shop's own key refused): the session stays
-                // complete_in_progress; a retry with the same credential asks Purser again under
-                // the same Idempotency-Key, so it can never capture twice.
-                tracing::warn!(session = %s.id, error = %e, "capture outcome unknown");
-                Err(AcpError::new(
+            }) if definitive(status, &code) => self.declined(
+                id,
+                format!("Purser refused the payment ({code}): {message}"),
+                now,
+            ),
+            Err(e) => Err(pending(&s.id, &e)),
+        }
+    }
+
+    /// Purser captured `p` for this session: record the order (always: the money moved), unless
+    /// the credential belongs to another agent than the one that completed, which is refunded.
+    fn captured(
+        &self,
+        id: &str,
+        c: &Completion,
+        p: &Value,
+        total: i64,
+        now: Timestamp,
+    ) -> Result<(u16, Value), AcpError> {
+        let payment_id = p["id"].as_str().unwrap_or_default().to_string();
+        if p["agent_id"].as_str() != Some(c.agent_id.as_str()) {
+            // Only reachable for a credential whose payment could not be looked up before the
+            // capture: give the money back, then refuse.
+            let refund = self.api.refund(
+                &payment_id,
+                total,
+                catalog::CURRENCY.code(),
+                "the credential was presented by another agent than the one it was issued to",
+                &format!("{}-refund", c.capture_key),
+            );
+            if let Err(e) = refund {
+                tracing::error!(session = %id, payment = %payment_id, error = %e, "refund of a capture by the wrong agent failed");
+                return Err(AcpError::new(
                     503,
                     "payment_pending",
-                    "the payment could not be confirmed with Purser; retry complete with the same credential",
+                    "the credential belongs to another agent and its capture could not be refunded yet; retry complete with the same credential",
                 )
-                .retry_after(2))
+                .retry_after(2));
             }
+            self.release(id, None, now)
+                .map_err(AcpError::after_capture)?;
+            return Err(agent_mismatch());
         }
+        let order_id = random_id("ord")?;
+        let c = c.clone();
+        self.store
+            .update_session(id, |s, _| {
+                if s.status == Status::Completed {
+                    return Ok(((), vec![]));
+                }
+                // Normally complete_in_progress; if the session was released meanwhile, the
+                // capture still stands: take the stock again and record the order.
+                let reserve = if s.status == Status::CompleteInProgress {
+                    vec![]
+                } else {
+                    tracing::error!(session = %s.id, payment = %payment_id, "captured after the session was released; recording the order anyway");
+                    s.lines
+                        .iter()
+                        .map(|l| (l.product_id.clone(), -l.quantity))
+                        .collect()
+                };
+                s.status = Status::Completed;
+                s.updated_at = now.0;
+                s.payment_messages.clear();
+                if s.completion.is_none() {
+                    s.completion = Some(c);
+                }
+                s.order = Some(Order {
+                    id: order_id,
+                    payment_id,
+                    captured: total,
+                    created_at: now.0,
+                });
+                Ok::<_, AcpError>(((), reserve))
+            })
+            .map_err(AcpError::after_capture)?
+            .ok_or_else(|| Shop::not_found(id))??;
+        tracing::info!(session = %id, total, "order created after capture");
+        self.get(id)
+            .map_err(|_| AcpError::after_capture("reading the completed session"))
+    }
+
+    /// Purser refused for good: release the stock, back to `ready_for_payment` with the reason.
+    fn declined(
+        &self,
+        id: &str,
+        content: String,
+        now: Timestamp,
+    ) -> Result<(u16, Value), AcpError> {
+        self.release(id, Some(content), now)?;
+        self.get(id)
+    }
+
+    fn release(
+        &self,
+        id: &str,
+        declined: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), crate::store::StoreError> {
+        let out = self.store.update_session(id, |s, stock| {
+            if s.status != Status::CompleteInProgress {
+                return Ok(((), vec![]));
+            }
+            let release = s
+                .lines
+                .iter()
+                .map(|l| (l.product_id.clone(), l.quantity))
+                .collect();
+            s.completion = None;
+            s.status = Status::ReadyForPayment;
+            s.updated_at = now.0;
+            s.payment_messages = declined
+                .iter()
+                .map(|content| {
+                    json!({"type": "error", "code": "payment_declined",
+                    "severity": "high", "resolution": "requires_buyer_input",
+                    "param": "$.payment_data", "content_type": "plain", "content": content})
+                })
+                .collect();
+            s.settle_status(stock);
+            Ok::<_, AcpError>(((), release))
+        })?;
+        match out {
+            Some(Err(e)) => Err(crate::store::StoreError(e.message)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The Idempotency-Key of a session's capture at Purser with a credential (by its SHA-256 hex):
+/// the same for every retry, so Purser never captures twice.
+pub fn capture_key(session_id: &str, credential_hash: &str) -> String {
+    format!(
+        "shop-{session_id}-{}",
+        credential_hash.get(..24).unwrap_or(credential_hash)
+    )
+}
+
+/// The capture Idempotency-Key for a session and the credential itself.
+pub fn capture_key_for(session_id: &str, credential: &str) -> String {
+    capture_key(
+        session_id,
+        &hex::encode(Sha256::digest(credential.trim().as_bytes())),
+    )
+}
+
+/// Whether Purser's refusal of a capture is a decision about the credential (the session is
+/// released) rather than "not now" (in flight, rate limited, the shop's own key refused).
+fn definitive(status: u16, code: &str) -> bool {
+    matches!(status, 400 | 403 | 404 | 409 | 422)
+        && !matches!(code, "idempotency_in_flight" | "idempotency_conflict")
+}
+
+/// The outcome of a capture is unknown: the session stays `complete_in_progress`.
+fn pending(session: &str, e: &PurserError) -> AcpError {
+    tracing::warn!(session = %session, error = %e, "capture outcome unknown");
+    AcpError::new(
+        503,
+        "payment_pending",
+        "the payment could not be confirmed with Purser; retry complete with the same credential (it is never captured twice)",
+    )
+    .retry_after(2)
+}
+
+fn agent_mismatch() -> AcpError {
+    AcpError::new(
+        403,
+        "credential_agent_mismatch",
+        "this payment credential was issued to another agent than the one whose signature completes this checkout; pay with a credential Purser issued to you",
+    )
+    .at("$.payment_data.instrument.credential.token")
+}
+
+/// The Purser payment a `pct_…` credential names: Purser's credentials read
+/// `pct_<payment id without "pay_">_<mac>`. `None` for any other shape (a vault token).
+fn credential_payment_id(token: &str) -> Option<String> {
+    let rest = token.strip_prefix("pct_")?;
+    let (suffix, mac) = rest.split_once('_')?;
+    (!suffix.is_empty()
+        && !mac.is_empty()
+        && suffix.len() <= 64
+        && suffix.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then(|| format!("pay_{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_names_its_payment() {
+        assert_eq!(
+            credential_payment_id("pct_01abc_MACMAC").as_deref(),
+            Some("pay_01abc")
+        );
+        assert_eq!(credential_payment_id("pct_notarealcredential"), None);
+        assert_eq!(credential_payment_id("pct__mac"), None);
+        assert_eq!(credential_payment_id("vt_01abc_mac"), None);
+        assert_eq!(credential_payment_id("pct_a/b_mac"), None);
+    }
+
+    #[test]
+    fn only_decisions_release_a_session() {
+        assert!(definitive(404, "credential_invalid"));
+        assert!(definitive(409, "credential_used"));
+        assert!(definitive(422, "amount_exceeds_credential"));
+        assert!(!definitive(409, "idempotency_in_flight"));
+        assert!(!definitive(429, "rate_limited"));
+        assert!(!definitive(401, "unauthorized"));
+        assert!(!definitive(408, "timeout"));
     }
 }

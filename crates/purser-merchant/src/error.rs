@@ -5,8 +5,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::session::ACP_VERSION;
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AcpError {
     pub status: u16,
@@ -19,8 +17,6 @@ pub struct AcpError {
     pub param: Option<String>,
     /// Seconds, for `Retry-After`.
     pub retry_after: Option<u32>,
-    /// Name the versions this shop speaks (version errors).
-    pub versions: bool,
 }
 
 impl AcpError {
@@ -37,7 +33,6 @@ impl AcpError {
             message: message.into(),
             param: None,
             retry_after: None,
-            versions: false,
         }
     }
 
@@ -65,13 +60,23 @@ impl AcpError {
         )
     }
 
+    /// A failure after Purser answered a capture: money may have moved, so the client is told
+    /// to retry with the same credential (which finishes the order), never that nothing was
+    /// charged.
+    pub fn after_capture(detail: impl std::fmt::Display) -> AcpError {
+        tracing::error!(error = %detail, "failure after Purser answered a capture");
+        AcpError::new(
+            500,
+            "order_not_recorded",
+            "the payment may have been captured but the shop could not record the order; retry complete with the same credential to finish it (it is never captured twice)",
+        )
+    }
+
+    /// ACP's Error schema, which admits no other fields.
     pub fn body(&self) -> Value {
         let mut v = json!({"type": self.kind, "code": self.code, "message": self.message});
         if let Some(p) = &self.param {
             v["param"] = Value::String(p.clone());
-        }
-        if self.versions {
-            v["supported_versions"] = json!([ACP_VERSION]);
         }
         v
     }

@@ -134,25 +134,17 @@ fn acp_headers(shop: &Shop, h: &HeaderMap) -> Result<String, AcpError> {
     };
     match header(h, "api-version") {
         Some(ACP_VERSION) => Ok(caller),
-        Some(other) => {
-            let mut e = AcpError::bad(
-                "unsupported_api_version",
-                format!(
-                    "API-Version {:?} is not supported; this shop speaks {ACP_VERSION}",
-                    other.chars().take(20).collect::<String>()
-                ),
-            );
-            e.versions = true;
-            Err(e)
-        }
-        None => {
-            let mut e = AcpError::bad(
-                "api_version_required",
-                format!("send the API-Version header ({ACP_VERSION})"),
-            );
-            e.versions = true;
-            Err(e)
-        }
+        Some(other) => Err(AcpError::bad(
+            "unsupported_api_version",
+            format!(
+                "API-Version {:?} is not supported; supported versions: {ACP_VERSION}",
+                other.chars().take(20).collect::<String>()
+            ),
+        )),
+        None => Err(AcpError::bad(
+            "api_version_required",
+            format!("send the API-Version header; supported versions: {ACP_VERSION}"),
+        )),
     }
 }
 

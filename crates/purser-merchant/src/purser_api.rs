@@ -151,4 +151,47 @@ impl PurserApi {
                 })),
         )
     }
+
+    /// One of this merchant's payments as Purser shows it to the merchant (`status`,
+    /// `agent_id`, `checkout_id`, `captured`, …).
+    pub fn payment(&self, payment_id: &str) -> Result<Value, PurserError> {
+        let safe: String = payment_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        Self::answer(
+            self.http
+                .get(&format!("{}/v1/merchant/payments/{safe}", self.base))
+                .set("Authorization", &format!("Bearer {}", self.api_key))
+                .call(),
+        )
+    }
+
+    /// Refunds `amount` of a captured payment, once per `idempotency_key`.
+    pub fn refund(
+        &self,
+        payment_id: &str,
+        amount: i64,
+        currency: &str,
+        reason: &str,
+        idempotency_key: &str,
+    ) -> Result<Value, PurserError> {
+        let safe: String = payment_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        Self::answer(
+            self.http
+                .post(&format!(
+                    "{}/v1/merchant/payments/{safe}/refunds",
+                    self.base
+                ))
+                .set("Authorization", &format!("Bearer {}", self.api_key))
+                .set("Idempotency-Key", idempotency_key)
+                .send_json(json!({
+                    "amount": {"amount": amount, "currency": currency},
+                    "reason": reason,
+                })),
+        )
+    }
 }

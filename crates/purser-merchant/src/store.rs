@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS nonces (keyid TEXT NOT NULL, nonce TEXT NOT NULL, exp
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 ";
 
+/// A request under a key left unfinished this long (the shop died mid-request) may be taken
+/// over by a retry, as Purser does. Longer than any completion can take (Purser's read timeout
+/// is 30 s).
+pub const IN_FLIGHT_TAKEOVER_MS: i64 = 60_000;
+
 pub struct Store {
     conn: Mutex<Connection>,
 }
@@ -173,19 +178,30 @@ impl Store {
     pub fn begin(&self, scope: &str, key: &str, request_hash: &str, now: i64) -> Result<Begin> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(String, Option<i64>, Option<String>)> = tx
+            let row: Option<(String, Option<i64>, Option<String>, i64)> = tx
                 .query_row(
-                    "SELECT request_hash, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
+                    "SELECT request_hash, status, body, created_at FROM idempotency WHERE scope = ?1 AND key = ?2",
                     params![scope, key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
             let out = match row {
-                Some((h, _, _)) if h != request_hash => Begin::Conflict,
-                Some((_, Some(status), Some(body))) => Begin::Replay {
+                Some((h, _, _, _)) if h != request_hash => Begin::Conflict,
+                Some((_, Some(status), Some(body), _)) => Begin::Replay {
                     status: u16::try_from(status).unwrap_or(500),
                     body,
                 },
+                Some((_, _, _, started))
+                    if now.saturating_sub(started) >= IN_FLIGHT_TAKEOVER_MS =>
+                {
+                    // Its request died with the process: a retry takes it over (inside this
+                    // transaction, so only one does).
+                    tx.execute(
+                        "UPDATE idempotency SET created_at = ?3 WHERE scope = ?1 AND key = ?2 AND status IS NULL",
+                        params![scope, key, now],
+                    )?;
+                    Begin::New
+                }
                 Some(_) => Begin::InFlight,
                 None => {
                     tx.execute(
@@ -204,7 +220,7 @@ impl Store {
     pub fn finish(&self, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE idempotency SET status = ?3, body = ?4 WHERE scope = ?1 AND key = ?2",
+                "UPDATE idempotency SET status = ?3, body = ?4 WHERE scope = ?1 AND key = ?2 AND status IS NULL",
                 params![scope, key, i64::from(status), body],
             )?;
             Ok(())
@@ -256,4 +272,39 @@ fn stock_map(c: &Connection) -> Result<std::collections::HashMap<String, i64>> {
     let mut st = c.prepare("SELECT product_id, quantity FROM stock")?;
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_in_flight_key_is_taken_over_only_after_the_limit() {
+        let st = Store::open(None).unwrap();
+        assert_eq!(st.begin("s", "k", "h", 1_000).unwrap(), Begin::New);
+        assert_eq!(
+            st.begin("s", "k", "h", 1_000 + IN_FLIGHT_TAKEOVER_MS - 1)
+                .unwrap(),
+            Begin::InFlight
+        );
+        assert_eq!(
+            st.begin("s", "k", "other", 1_000 + IN_FLIGHT_TAKEOVER_MS)
+                .unwrap(),
+            Begin::Conflict
+        );
+        let later = 1_000 + IN_FLIGHT_TAKEOVER_MS;
+        assert_eq!(st.begin("s", "k", "h", later).unwrap(), Begin::New);
+        // Taken over once: the successor is in flight now.
+        assert_eq!(st.begin("s", "k", "h", later + 1).unwrap(), Begin::InFlight);
+        st.finish("s", "k", 200, "{}").unwrap();
+        // An answered key is replayed forever after, however old.
+        assert_eq!(
+            st.begin("s", "k", "h", later + 10 * IN_FLIGHT_TAKEOVER_MS)
+                .unwrap(),
+            Begin::Replay {
+                status: 200,
+                body: "{}".into()
+            }
+        );
+    }
 }

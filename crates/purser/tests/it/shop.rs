@@ -639,7 +639,16 @@ fn acp_headers_and_idempotency() {
         "{v}"
     );
     assert_eq!(v["type"], "invalid_request");
-    assert_eq!(v["supported_versions"][0], "2026-04-17");
+    assert!(v["message"].as_str().unwrap().contains("2026-04-17"), "{v}");
+    assert_eq!(
+        v.as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !["type", "code", "message", "param"].contains(&k.as_str()))
+            .count(),
+        0,
+        "ACP's Error admits no other fields: {v}"
+    );
     let (s, v, _) = answer(post(&[("API-Version", "2026-04-17")], &body)).unwrap();
     assert_eq!(
         (s, v["code"].as_str().unwrap()),
@@ -725,3 +734,142 @@ fn acp_headers_and_idempotency() {
     .unwrap();
     assert_eq!(s, 404);
 }
+
+/// Runs SQL on Purser's own database (a test's way to reproduce a race inside Purser).
+fn purser_sql(w: &World, storage: &Storage, sql: &str) {
+    match storage.url() {
+        Some(url) => crate::support::exec(url, sql),
+        None => {
+            let db = rusqlite::Connection::open(w.dir.path().join("purser.db")).unwrap();
+            db.busy_timeout(Duration::from_secs(10)).unwrap();
+            db.execute_batch(sql).unwrap();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn trailridge_stock(agent: &Shopper) -> i64 {
+    agent.search("TrailRidge", None, None, None).unwrap()["data"][0]["available_quantity"]
+        .as_i64()
+        .unwrap()
+}
+
+// A retried completion whose capture Purser still has in flight (409 idempotency_in_flight)
+// is not a refusal: the session stays complete_in_progress with its stock, and the next retry
+// finds the money captured and records the order. Before the fix the shop released the session
+// and the stock while Purser captured, and no order was ever written.
+both!(a_capture_in_flight_is_not_a_refusal, |storage| {
+    let w = world(&storage);
+    let shop = start_shop(&w.p, &w.merchant, &[]);
+    let agent = Shopper::new(&shop.base, key_of(&w.agent)).unwrap();
+    let s = agent
+        .create(
+            &[("boot_trailridge_mid", 1)],
+            Some(&address()),
+            &unique("c"),
+        )
+        .unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    let stock = trailridge_stock(&agent);
+    let (credential, pay_id) = pay_for_id(&w, &s).unwrap();
+
+    // The shop's first capture of this credential: it reaches Purser and is captured there...
+    let body = json!({"credential": credential, "amount": {"amount": 69_900, "currency": "CNY"},
+        "checkout_id": id});
+    let first = unique("first");
+    let r = crate::people::call(
+        &w.p,
+        "POST",
+        "/v1/merchant/captures",
+        Some(&w.merchant.key),
+        &[("Idempotency-Key", &first)],
+        Some(&body),
+    );
+    assert_eq!(r.want(200)["status"], "captured");
+    // ...and Purser still holds it in flight under the key the shop captures with.
+    let shop_key = purser_merchant::checkout::capture_key_for(&id, &credential);
+    purser_sql(&w, &storage, &format!(
+        "INSERT INTO idempotency (scope, key, request_hash, state, created_at) SELECT scope, '{shop_key}', request_hash, 'started', {} FROM idempotency WHERE key = '{first}'",
+        now_ms()
+    ));
+
+    // The retry meets 409 idempotency_in_flight: outcome unknown, nothing released.
+    let e = agent
+        .complete(&id, &credential, None, &unique("d"))
+        .unwrap_err();
+    assert_eq!(api_code(&e), (503, "payment_pending".to_string()), "{e}");
+    let now = agent.get(&id).unwrap();
+    assert_eq!(now["status"], "complete_in_progress", "{now}");
+    assert_eq!(
+        trailridge_stock(&agent),
+        stock - 1,
+        "the stock stays reserved"
+    );
+    // Another credential cannot take the session meanwhile.
+    let e = agent
+        .complete(&id, "pct_someothercredential", None, &unique("d"))
+        .unwrap_err();
+    assert_eq!(api_code(&e).0, 409, "{e}");
+
+    // Purser's in-flight row goes stale (its request died): the next retry is taken over,
+    // Purser says the credential was redeemed, and the shop finds the capture and finishes.
+    purser_sql(
+        &w,
+        &storage,
+        &format!(
+            "UPDATE idempotency SET created_at = {} WHERE key = '{shop_key}'",
+            now_ms() - 120_000
+        ),
+    );
+    let done = agent
+        .complete(&id, &credential, None, &unique("d"))
+        .expect("finished from Purser's record");
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(done["order"]["id"].as_str().unwrap().starts_with("ord_"));
+    assert_eq!(trailridge_stock(&agent), stock - 1);
+    let p = merchant_payment(&w, &pay_id);
+    assert_eq!(
+        (p["status"].as_str(), p["captured"]["amount"].as_i64()),
+        (Some("captured"), Some(69_900))
+    );
+    assert_eq!(w.user.available(&w.p), 500_000 - 69_900, "captured once");
+
+    // A credential issued to another agent is refused before anything is captured.
+    let (other, _) = bound_agent(&w.p, &w.user, &w.user);
+    let thief = Shopper::new(&shop.base, key_of(&other)).unwrap();
+    let s = thief
+        .create(&[("sock_merino_hiker", 1)], Some(&address()), &unique("c"))
+        .unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    let (credential, pay_id) = pay_for_id(&w, &s).unwrap();
+    let e = thief
+        .complete(&id, &credential, None, &unique("d"))
+        .unwrap_err();
+    assert_eq!(
+        api_code(&e),
+        (403, "credential_agent_mismatch".to_string()),
+        "{e}"
+    );
+    assert_eq!(thief.get(&id).unwrap()["status"], "ready_for_payment");
+    assert_eq!(
+        merchant_payment(&w, &pay_id)["status"],
+        "approved",
+        "nothing captured"
+    );
+    // The agent it was issued to completes the same session with it.
+    let done = agent
+        .complete(&id, &credential, None, &unique("d"))
+        .expect("the right agent completes");
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(merchant_payment(&w, &pay_id)["status"], "captured");
+
+    drop(shop);
+    let (code, out, err) = verify(w.dir.path(), &storage);
+    assert_eq!(code, 0, "{out}{err}");
+});
