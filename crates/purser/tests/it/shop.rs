@@ -844,7 +844,11 @@ both!(a_capture_in_flight_is_not_a_refusal, |storage| {
     let (other, _) = bound_agent(&w.p, &w.user, &w.user);
     let thief = Shopper::new(&shop.base, key_of(&other)).unwrap();
     let s = thief
-        .create(&[("sock_merino_hiker", 1)], Some(&address()), &unique("c"))
+        .create(
+            &[("boot_pathfinder_light", 1)],
+            Some(&address()),
+            &unique("c"),
+        )
         .unwrap();
     let id = s["id"].as_str().unwrap().to_string();
     let (credential, pay_id) = pay_for_id(&w, &s).unwrap();
