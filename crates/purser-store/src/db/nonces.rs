@@ -19,6 +19,9 @@ const MAX_BATCH: usize = 1024;
 /// concurrent commits, so a few parallel batches beat one serial stream.
 const WORKERS: usize = 4;
 
+/// Retries of a batch PostgreSQL rolled back to break a deadlock.
+const DEADLOCK_RETRIES: u32 = 3;
+
 /// Requests waiting for the batcher; beyond this callers wait (backpressure).
 const QUEUE: usize = 16_384;
 
@@ -74,6 +77,9 @@ async fn run(url: String, rx: Queue) {
                     Err(_) => break,
                 }
             }
+            // One order for every batch: concurrent batches that share a nonce then wait for
+            // each other instead of deadlocking on each other's unique-index entries.
+            batch.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
             batch
         };
         if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
@@ -114,10 +120,21 @@ async fn insert(
     let keyids: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
     let nonces: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
     let expiry: Vec<i64> = batch.iter().map(|b| b.2).collect();
-    let rows = c
-        .query(stmt, &[&keyids, &nonces, &expiry])
-        .await
-        .map_err(db_err)?;
+    // A deadlock PostgreSQL broke (it rolls one side back) is retried: nothing was inserted.
+    let mut attempt = 0;
+    let rows = loop {
+        match c.query(stmt, &[&keyids, &nonces, &expiry]).await {
+            Ok(rows) => break rows,
+            Err(e)
+                if attempt < DEADLOCK_RETRIES
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    };
     Ok(rows
         .iter()
         .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
