@@ -137,7 +137,9 @@ async def exercise(session, s, c, tag):
     await session.initialize()
     tools = (await session.list_tools()).tools
     names = {t.name for t in tools}
-    c.check(f"{tag}: tools/list names every tool", names == EXPECTED_TOOLS, sorted(names))
+    # Only stdio holds the agent's key, which paying an HTTP 402 resource signs with.
+    expected = EXPECTED_TOOLS | {"pay_http_402_resource"} if tag == "stdio" else EXPECTED_TOOLS
+    c.check(f"{tag}: tools/list names every tool", names == expected, sorted(names))
     for t in tools:
         schema = t.input_schema if hasattr(t, "input_schema") else t.inputSchema
         c.check(

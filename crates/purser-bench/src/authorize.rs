@@ -63,6 +63,9 @@ pub enum Loops {
     Closed,
     Open,
     Both,
+    /// A soak: this many open-loop windows of `seconds` each at `rate`, back to back, with the
+    /// process's memory, file descriptors and threads sampled after each (`soak.rs`).
+    Soak(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +135,9 @@ pub struct Phase {
     pub other_processes_cores: Option<f64>,
     pub goal: String,
     pub goal_met: bool,
+    /// A soak window: the process after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<crate::soak::Sample>,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,9 +218,19 @@ async fn run_in(opts: &Options, store: &StoreConfig, data_dir: PathBuf) -> Resul
     let measured = match opts.loops {
         Loops::Closed | Loops::Open => opts.seconds,
         Loops::Both => 2.0 * opts.seconds,
+        Loops::Soak(windows) => windows as f64 * opts.seconds,
     };
     let seconds = opts.warmup_seconds + measured;
-    let provision = PROVISION_PER_SECOND.max(opts.rate) * seconds * load::MAX_AMOUNT as f64;
+    let provision = match opts.loops {
+        // A soak is open loop only (never more than the rate) after a closed-loop warm-up:
+        // provisioning a long soak at the closed-loop rate would take hours of top-ups.
+        Loops::Soak(_) => {
+            (opts.rate * measured + PROVISION_PER_SECOND * opts.warmup_seconds)
+                * 1.1
+                * load::MAX_AMOUNT as f64
+        }
+        _ => PROVISION_PER_SECOND.max(opts.rate) * seconds * load::MAX_AMOUNT as f64,
+    };
     let per_user = (provision / opts.agents.max(1) as f64).ceil();
     if !(per_user.is_finite() && per_user < 1e15) {
         return Err("the run is too long to provision for; use fewer --seconds".into());
@@ -352,7 +368,9 @@ async fn phases(
         Loops::Closed => vec![Mode::Closed],
         Loops::Open => vec![Mode::Open(opts.rate)],
         Loops::Both => vec![Mode::Closed, Mode::Open(opts.rate)],
+        Loops::Soak(windows) => vec![Mode::Open(opts.rate); windows],
     };
+    let soak = matches!(opts.loops, Loops::Soak(_));
     let mut out = Vec::new();
     for mode in modes {
         let metrics_before = scrape(target.addr).await;
@@ -365,7 +383,16 @@ async fn phases(
         let mut phase = summarize(mode, opts, &tally, secs, floor, server);
         phase.cpu = cpu::between(&cpu_before, &cpu_after, secs);
         phase.other_processes_cores = others;
+        if soak {
+            phase.process = Some(crate::soak::sample());
+        }
         out.push(phase);
+        let mut tally = tally;
+        if soak {
+            // Only the books need the whole run; keeping every latency of a long soak would
+            // itself grow the memory the soak watches.
+            tally.latencies = Vec::new();
+        }
         total.merge(tally);
     }
     Ok((out, total))
@@ -465,6 +492,7 @@ fn summarize(
         other_processes_cores: None,
         goal,
         goal_met,
+        process: None,
     }
 }
 

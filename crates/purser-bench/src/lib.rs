@@ -6,6 +6,7 @@ pub mod ledger;
 pub mod mandates;
 mod scratch_db;
 pub mod signatures;
+pub mod soak;
 
 /// Percentile of sorted latencies (microseconds).
 pub fn percentile(sorted: &[u32], p: f64) -> u32 {

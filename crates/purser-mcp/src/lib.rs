@@ -94,6 +94,9 @@ pub enum Op {
         task_id: Option<String>,
         limit: u32,
     },
+    /// Call an HTTP 402 resource and pay it (the agent SDK's `x402_request`). Only a backend
+    /// that holds the agent's key can: the payment for the resource is signed with it.
+    PayHttp402(tools::PayHttp402),
 }
 
 /// Where tool calls go: Purser's REST API over signed HTTP, or the wallet in-process. Either
@@ -106,6 +109,13 @@ pub trait Backend: Send + Sync + 'static {
         ctx: &RequestContext<RoleServer>,
         op: Op,
     ) -> impl Future<Output = Result<Value, Failure>> + Send;
+
+    /// Whether this backend can run [`Op::PayHttp402`]: it needs the agent's private key, to
+    /// sign the payment it sends to the resource. `purser mcp` (stdio) has it; `/mcp` in
+    /// `purser serve` never holds an agent's key, so it does not list the tool.
+    fn pays_http_402(&self) -> bool {
+        false
+    }
 }
 
 /// The MCP server: Purser's tools over one backend.
@@ -191,6 +201,10 @@ impl<B: Backend> PurserMcp<B> {
                 },
                 Err(f) => Err(f),
             },
+            PAY_HTTP_402 => match parse::<PayHttp402>(args) {
+                Ok(a) => pay_http_402(b, ctx, a).await,
+                Err(f) => Err(f),
+            },
             WHOAMI => match parse::<WhoAmI>(args) {
                 Ok(_) => b
                     .call(ctx, Op::WhoAmI)
@@ -261,6 +275,61 @@ async fn pay<B: Backend>(
     Ok((words::payment(&v), v))
 }
 
+async fn pay_http_402<B: Backend>(
+    b: &Arc<B>,
+    ctx: &RequestContext<RoleServer>,
+    a: tools::PayHttp402,
+) -> Result<(String, Value), Failure> {
+    if !b.pays_http_402() {
+        return Err(Failure::new(
+            "invalid_request",
+            "tool_unavailable_here",
+            "pay_http_402_resource signs the payment with your own key, which this server never \
+             holds; run `purser mcp` (stdio) beside your agent with its key file, or pay with the \
+             agent SDK's x402_get",
+        ));
+    }
+    let method = a.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    if method != "GET" && method != "POST" {
+        return Err(Failure::invalid(
+            "method_invalid",
+            "method is \"GET\" or \"POST\"",
+            Some("method".into()),
+        ));
+    }
+    if method == "GET" && a.body.is_some() {
+        return Err(Failure::invalid(
+            "body_not_allowed",
+            "a body is sent only with method \"POST\"",
+            Some("body".into()),
+        ));
+    }
+    if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
+        return Err(Failure::invalid(
+            "url_invalid",
+            "url must be an absolute http:// or https:// URL",
+            Some("url".into()),
+        ));
+    }
+    if a.max.amount <= 0 {
+        return Err(Failure::invalid(
+            "max_invalid",
+            "max.amount must be a positive integer of minor units",
+            Some("max".into()),
+        ));
+    }
+    let v = b
+        .call(
+            ctx,
+            Op::PayHttp402(tools::PayHttp402 {
+                method: Some(method),
+                ..a
+            }),
+        )
+        .await?;
+    Ok((words::http_402(&v), v))
+}
+
 async fn wait<B: Backend>(
     b: &Arc<B>,
     ctx: &RequestContext<RoleServer>,
@@ -325,11 +394,15 @@ impl<B: Backend> ServerHandler for PurserMcp<B> {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::list()))
+        Ok(ListToolsResult::with_all_items(tools::list(
+            self.backend.pays_http_402(),
+        )))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        tools::list().into_iter().find(|t| t.name == name)
+        tools::list(self.backend.pays_http_402())
+            .into_iter()
+            .find(|t| t.name == name)
     }
 
     async fn call_tool(
@@ -364,8 +437,9 @@ mod tests {
 
     #[test]
     fn every_tool_has_an_inline_object_schema_naming_its_required_arguments() {
-        let tools = tools::list();
-        assert_eq!(tools.len(), 7);
+        assert_eq!(tools::list(false).len(), 7);
+        let tools = tools::list(true);
+        assert_eq!(tools.len(), 8);
         for t in &tools {
             let schema = Value::Object((*t.input_schema).clone());
             assert_eq!(schema["type"], "object", "{}", t.name);
@@ -381,6 +455,9 @@ mod tests {
             .iter()
             .find(|t| t.name == tools::REQUEST_PAYMENT)
             .expect("pay");
+        assert!(!tools::list(false)
+            .iter()
+            .any(|t| t.name == tools::PAY_HTTP_402));
         let required: Vec<&str> = pay.input_schema["required"]
             .as_array()
             .expect("required")

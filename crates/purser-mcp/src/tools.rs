@@ -23,6 +23,11 @@ pub const LIST_MANDATES: &str = "list_mandates";
 pub const SIMULATE_PURCHASE: &str = "simulate_purchase";
 pub const LIST_PAYMENTS: &str = "list_payments";
 pub const WHOAMI: &str = "whoami";
+pub const PAY_HTTP_402: &str = "pay_http_402_resource";
+
+/// Most bytes of a paid resource's body a tool answer carries (the SDK reads at most its own
+/// response limit; a model needs far less).
+pub const MAX_RESOURCE_BODY: usize = 64 * 1024;
 
 /// Money in integer minor units of an ISO 4217 currency.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -258,16 +263,43 @@ pub struct ListPayments {
     pub limit: Option<u32>,
 }
 
+/// Arguments of `pay_http_402_resource`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayHttp402 {
+    /// The resource to call, an absolute http(s) URL, e.g. "https://api.example.com/weather".
+    pub url: String,
+    /// "GET" (default) or "POST".
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The JSON body to POST (only with method "POST").
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// The person you pay for, "usr_…".
+    pub user_id: String,
+    /// The mandate the payment falls under, "mdt_…" (see `list_mandates`).
+    pub mandate_id: String,
+    /// Your own id for the task this call belongs to (1-128 visible ASCII characters).
+    pub task_id: String,
+    /// The most this one call may cost, in minor units, and the only currency you will pay in.
+    /// A resource asking for more is refused before Purser is asked.
+    pub max: Amount,
+    /// "wallet" or an agent card "ecd_…"; default: what the person set for you.
+    #[serde(default)]
+    pub funding_source: Option<String>,
+}
+
 /// Arguments of `whoami` (none).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhoAmI {}
 
-/// Every tool: name, description, and the argument type its schema comes from.
-pub fn list() -> Vec<rmcp::model::Tool> {
+/// Every tool: name, description, and the argument type its schema comes from. `with_http_402`:
+/// whether the backend can pay HTTP 402 resources (see `Backend::pays_http_402`).
+pub fn list(with_http_402: bool) -> Vec<rmcp::model::Tool> {
     use rmcp::model::{Tool, ToolAnnotations};
     let read_only = |t: Tool| t.annotate(ToolAnnotations::new().read_only(true));
-    vec![
+    let all = vec![
         Tool::new(
             REQUEST_PAYMENT,
             "Ask Purser to pay a merchant for the person you act for, within one of their \
@@ -314,13 +346,27 @@ pub fn list() -> Vec<rmcp::model::Tool> {
              currency: your own spending record.",
             schema::<ListPayments>(),
         )),
+        Tool::new(
+            PAY_HTTP_402,
+            "Call a paid HTTP resource (an API that answers 402 Payment Required with x402 v2 \
+             headers) and pay for it through Purser: the price is checked against your max, \
+             then Purser decides under the mandate like request_payment. Only an approved \
+             payment is sent to the resource; one that needs the person's confirmation or is \
+             declined comes back as an error and nothing is paid. Returns the resource's status \
+             and body, and what was charged (payment id, amount). A resource that does not ask \
+             for payment is simply returned.",
+            schema::<PayHttp402>(),
+        ),
         read_only(Tool::new(
             WHOAMI,
             "Which agent you are, the key you sign with, and the people you are bound to (their \
              user ids, and whether each binding is active, pending or frozen).",
             schema::<WhoAmI>(),
         )),
-    ]
+    ];
+    all.into_iter()
+        .filter(|t| with_http_402 || t.name != PAY_HTTP_402)
+        .collect()
 }
 
 /// The JSON Schema (2020-12, no `$ref`s: some clients do not follow them) of an argument type.

@@ -207,3 +207,29 @@ pub fn whoami(v: &Value) -> String {
     }
     out
 }
+
+/// A paid (or free) HTTP resource's answer: what it cost, and the start of what it said.
+pub fn http_402(v: &Value) -> String {
+    let url = s(&v["url"]);
+    let status = &v["status"];
+    let said = match v["body"].as_str() {
+        Some(t) if !t.is_empty() => {
+            let short: String = t.chars().take(200).collect();
+            let more = if short.len() < t.len() { "…" } else { "" };
+            format!(": {short}{more}")
+        }
+        _ => String::new(),
+    };
+    let paid = &v["paid"];
+    if paid.is_null() {
+        return format!(
+            "{url} answered {status} without asking for payment; nothing was paid{said}"
+        );
+    }
+    format!(
+        "Paid {} (Purser payment {}, under mandate {}) for {url}; it answered {status}{said}",
+        money(&paid["charged"]),
+        s(&paid["payment_id"]),
+        s(&paid["mandate_id"]),
+    )
+}

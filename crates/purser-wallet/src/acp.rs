@@ -884,6 +884,7 @@ impl Wallet {
                     asked.manual_review.join(", ")
                 )
             }),
+            mcp_envelope: None,
         };
         let agent = AgentCaller {
             agent_id: caller.agent_id.clone(),

@@ -224,6 +224,69 @@ pub async fn run_authorize(args: AuthorizeBenchArgs) -> Result<(), String> {
 }
 
 #[derive(Args)]
+pub struct SoakBenchArgs {
+    /// Minutes of sustained load (one row each; BENCHMARKS.md records a 30-minute run).
+    #[arg(long, default_value_t = 5)]
+    minutes: usize,
+    /// Authorizations offered per second, steadily: below what the machine sustains, so the
+    /// latencies are the service's, not a queue's.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Soak PostgreSQL: a scratch database is created on this server and dropped after.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Agents, each bound to its own person with a consented mandate.
+    #[arg(long, default_value_t = 32)]
+    agents: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_soak(args: SoakBenchArgs) -> Result<(), String> {
+    use purser_bench::authorize::{MAX_AGENTS, MAX_CONNECTIONS};
+    use purser_bench::soak;
+    if !(1..=24 * 60).contains(&args.minutes) {
+        return Err("--minutes must be from 1 to 1440".into());
+    }
+    if !(args.rate >= 1.0 && args.rate <= 100_000.0) {
+        return Err("--rate must be from 1 to 100,000 requests per second".into());
+    }
+    if !(1..=MAX_AGENTS).contains(&args.agents) {
+        return Err(format!("--agents must be from 1 to {MAX_AGENTS}"));
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&args.connections) {
+        return Err(format!("--connections must be from 1 to {MAX_CONNECTIONS}"));
+    }
+    let report = soak::run(soak::Options {
+        database_url: args.database_url,
+        minutes: args.minutes,
+        rate: args.rate,
+        agents: args.agents,
+        connections: args.connections,
+    })
+    .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", soak::render(&report));
+    }
+    if !report.clean() {
+        return Err(
+            "the soak was not flat or not clean (the table above says which); see BENCHMARKS.md"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
 pub struct AllBenchArgs {
     /// Measure on PostgreSQL at this URL (scratch databases are created and dropped) instead of
     /// SQLite in temporary directories.

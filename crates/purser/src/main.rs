@@ -158,7 +158,6 @@ enum Command {
     /// agent's tools (pay, check, wait, mandates, simulate, spending), each call signed with
     /// the agent's key to a running Purser. Streamable HTTP is at /mcp in `purser serve`.
     Mcp(mcp_cmd::McpArgs),
-    /// Measure performance and print figures.
     /// Measure performance and print figures. With no subcommand: the whole path in one run
     /// (`purser bench all`, with its defaults).
     Bench {
@@ -199,6 +198,10 @@ enum BenchCommand {
     /// (SQLite, or PostgreSQL with --database-url), closed and open loop, with p50/p99/p99.9
     /// latency beside the crypto floor; then checks the books.
     Authorize(bench::AuthorizeBenchArgs),
+    /// Sustained authorizations for N minutes, open loop at a steady rate: memory (heap and
+    /// file-backed), file descriptors, threads and latency sampled each minute, judged flat or
+    /// not; then checks the books.
+    Soak(bench::SoakBenchArgs),
 }
 
 /// Where the data lives. Shared by every command that opens storage.
@@ -387,6 +390,12 @@ fn main() -> ExitCode {
         } => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             runtime().and_then(|rt| rt.block_on(bench::run_authorize(args)))
+        }
+        Command::Bench {
+            command: Some(BenchCommand::Soak(args)),
+        } => {
+            init_logs(LogFormat::Text, tracing::Level::WARN);
+            runtime().and_then(|rt| rt.block_on(bench::run_soak(args)))
         }
     };
     match result {

@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use base64::Engine;
 use clap::Args;
 use purser_mcp::rmcp::service::RequestContext;
 use purser_mcp::rmcp::{RoleServer, ServiceExt};
 use purser_mcp::{Backend, Failure, Op, PurserMcp};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[derive(Args)]
 pub struct McpArgs {
@@ -85,10 +86,81 @@ fn run(c: &purser_agent::Client, op: Op) -> Result<Value, purser_agent::Error> {
             task_id,
             limit,
         } => c.payments(user_id.as_deref(), task_id.as_deref(), Some(limit)),
+        Op::PayHttp402(a) => pay_http_402(c, a),
     }
 }
 
+/// `{amount, currency, display}` as Purser answers money, from minor units.
+fn money(minor: i64, currency: &str) -> Value {
+    let display = purser_core::Currency::from_code(currency)
+        .map(|c| purser_core::Money::new(minor, c).with_symbol())
+        .unwrap_or_else(|| format!("{minor} {currency} (minor units)"));
+    json!({"amount": minor, "currency": currency, "display": display})
+}
+
+/// Call the resource through the SDK (which pays it within the mandate and `max`), and say
+/// what it answered and what it cost.
+fn pay_http_402(
+    c: &purser_agent::Client,
+    a: purser_mcp::tools::PayHttp402,
+) -> Result<Value, purser_agent::Error> {
+    let opts = purser_agent::X402Options {
+        user_id: a.user_id,
+        mandate_id: a.mandate_id.clone(),
+        task_id: a.task_id,
+        max: purser_agent::Money::new(a.max.amount, &a.max.currency),
+        funding_source: a.funding_source,
+    };
+    let r = match (a.method.as_deref(), &a.body) {
+        (Some("POST"), Some(body)) => c.x402_post(&a.url, body, &opts)?,
+        (Some("POST"), None) => c.x402_request("POST", &a.url, None, &opts)?,
+        _ => c.x402_get(&a.url, &opts)?,
+    };
+    let limit = purser_mcp::tools::MAX_RESOURCE_BODY;
+    let truncated = r.body.len() > limit;
+    let shown = &r.body[..r.body.len().min(limit)];
+    let body = match std::str::from_utf8(shown) {
+        Ok(t) => json!(t),
+        // Cut inside a character: keep the valid prefix.
+        Err(e) if e.error_len().is_none() => {
+            json!(String::from_utf8_lossy(&shown[..e.valid_up_to()]))
+        }
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(shown)}),
+    };
+    let paid = r.paid.map(|p| {
+        let charged = p
+            .settlement
+            .amount
+            .as_deref()
+            .unwrap_or(&p.requirements.amount)
+            .parse::<i64>()
+            .unwrap_or(p.payment.amount.amount);
+        json!({
+            "payment_id": p.payment.id,
+            "mandate_id": a.mandate_id,
+            "status": p.payment.status,
+            "charged": money(charged, &p.requirements.asset),
+            "scheme": p.requirements.scheme,
+            "pay_to": p.requirements.pay_to,
+            "receipt": p.payment.receipt,
+            "settlement": p.settlement,
+        })
+    });
+    Ok(json!({
+        "url": a.url,
+        "status": r.status,
+        "content_type": r.content_type,
+        "body": body,
+        "body_truncated": truncated,
+        "paid": paid,
+    }))
+}
+
 impl Backend for SdkBackend {
+    fn pays_http_402(&self) -> bool {
+        true
+    }
+
     async fn call(&self, _ctx: &RequestContext<RoleServer>, op: Op) -> Result<Value, Failure> {
         // The SDK is blocking (ureq); its calls run on the blocking pool.
         let client = self.client.clone();

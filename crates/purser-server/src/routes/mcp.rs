@@ -44,6 +44,10 @@ use crate::caller::{json, Signed};
 use crate::error::ApiError;
 use crate::AppState;
 
+/// The JSON-RPC message of this HTTP request, exactly as the agent signed it.
+#[derive(Clone)]
+struct SignedEnvelope(axum::body::Bytes);
+
 /// The tools' backend in `purser serve`: the wallet, as the agent verified on the request.
 pub struct WalletBackend {
     wallet: Arc<Wallet>,
@@ -69,7 +73,12 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ApiError> {
 }
 
 impl WalletBackend {
-    async fn run(&self, agent: &AgentCaller, op: Op) -> Result<Value, ApiError> {
+    async fn run(
+        &self,
+        agent: &AgentCaller,
+        envelope: Option<&[u8]>,
+        op: Op,
+    ) -> Result<Value, ApiError> {
         let w = &self.wallet;
         match op {
             Op::WhoAmI => {
@@ -86,7 +95,13 @@ impl WalletBackend {
                     ApiError::invalid("invalid_json", "the payment cannot be encoded", "body")
                 })?;
                 let b: PaymentBody = json(&raw)?;
-                let (view, _) = w.authorize(agent, &idempotency_key, &raw, b).await?;
+                let (view, _) = match envelope {
+                    Some(env) => {
+                        w.authorize_over_mcp(agent, &idempotency_key, &raw, b, env)
+                            .await?
+                    }
+                    None => w.authorize(agent, &idempotency_key, &raw, b).await?,
+                };
                 to_value(view)
             }
             Op::Payment { id } => to_value(w.payment_for_agent(agent, &id).await?),
@@ -113,6 +128,13 @@ impl WalletBackend {
                 )
                 .await?,
             ),
+            // Never reached: the tool is not offered here (`pays_http_402` is false), because
+            // paying a resource needs the agent's key, which Purser never holds.
+            Op::PayHttp402(_) => Err(ApiError::invalid(
+                "tool_unavailable_here",
+                "paying an HTTP 402 resource needs the agent's own key; use `purser mcp` (stdio) or the agent SDK",
+                "name",
+            )),
         }
     }
 }
@@ -132,7 +154,14 @@ impl Backend for WalletBackend {
                     "every request to /mcp must be signed with the agent's key (RFC 9421)",
                 )
             })?;
-        self.run(&agent, op).await.map_err(failure)
+        let envelope = ctx
+            .extensions
+            .get::<Parts>()
+            .and_then(|p| p.extensions.get::<SignedEnvelope>())
+            .map(|e| e.0.clone());
+        self.run(&agent, envelope.as_deref(), op)
+            .await
+            .map_err(failure)
     }
 }
 
@@ -180,6 +209,8 @@ async fn handle(state: AppState, service: Service, req: Request) -> Response {
     };
     let mut parts = parts;
     parts.extensions.insert(signed.agent);
+    // The bytes the agent signed: a payment records them as its request (evidence).
+    parts.extensions.insert(SignedEnvelope(signed.body.clone()));
     let resp = service
         .handle(Request::from_parts(parts, Body::from(signed.body)))
         .await;

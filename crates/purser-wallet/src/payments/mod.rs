@@ -156,15 +156,22 @@ pub struct PaymentBody {
     pub credential_ttl_seconds: Option<i64>,
 }
 
+/// Where MCP's streamable HTTP transport is served; a payment asked for there records the
+/// signed JSON-RPC message as its request.
+pub const MCP_PATH: &str = "/mcp";
+
 /// How a payment request reached Purser, when not as a signed `POST /v1/agent/payments`
-/// (ACP's delegate payment, `crate::acp`): what is recorded instead of the agent's signature,
-/// and whether the person must confirm whatever the mandate says.
+/// (ACP's delegate payment, `crate::acp`; a tool call at `/mcp`): what is recorded as the
+/// request, and whether the person must confirm whatever the mandate says.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Via {
     /// The request as recorded, without any card number (`None`: a signed agent request).
     pub acp: Option<serde_json::Value>,
     /// Ask the person even when the mandate would pay on its own, for this reason.
     pub confirm: Option<String>,
+    /// A `request_payment` tool call over MCP (`POST /mcp`): the JSON-RPC message the agent
+    /// signed, recorded as the request (its tool arguments are the payment body).
+    pub mcp_envelope: Option<Vec<u8>>,
 }
 
 /// A request checked at the edge: amounts parsed, total proven.
@@ -368,6 +375,24 @@ impl Wallet {
             .await
     }
 
+    /// `authorize` for a `request_payment` tool call at `/mcp`: `raw` is the payment body made
+    /// from the tool's arguments, `envelope` the JSON-RPC message the agent signed. The
+    /// evidence records the envelope, so the agent's signature verifies offline over it.
+    pub async fn authorize_over_mcp(
+        &self,
+        agent: &AgentCaller,
+        key: &str,
+        raw: &[u8],
+        body: PaymentBody,
+        envelope: &[u8],
+    ) -> Result<(PaymentView, bool)> {
+        let via = Via {
+            mcp_envelope: Some(envelope.to_vec()),
+            ..Via::default()
+        };
+        self.authorize_via(agent, key, raw, body, via).await
+    }
+
     /// `authorize` for a request that reached Purser another way (`Via`): the same checks,
     /// decision and records.
     pub(crate) async fn authorize_via(
@@ -396,6 +421,20 @@ impl Wallet {
         let id = ids::derived_id("pay", &agent.agent_id, key);
         let now = self.now();
         let (request_hash, request) = match &c.via.acp {
+            // The idempotency hash is the payment body's alone: the same tool call retried in
+            // another JSON-RPC message (another id) is the same request.
+            None if c.via.mcp_envelope.is_some() => (
+                self.request_hash(raw),
+                json!({
+                    "method": "POST",
+                    "path": MCP_PATH,
+                    "keyid": agent.kid,
+                    "signature_base": agent.signed_base,
+                    "signature": base64_url(&agent.signature),
+                    "agent_jwk": agent.jwk,
+                    "body": String::from_utf8_lossy(c.via.mcp_envelope.as_deref().unwrap_or_default()),
+                }),
+            ),
             None => (
                 self.request_hash(raw),
                 json!({

@@ -514,7 +514,7 @@ both!(export_and_verify_through_the_cli, |storage| {
     assert_eq!(code, 0, "{out}{err}");
 });
 
-fn cli(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn cli(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(bin())
         .args(args)
         .env_remove("PURSER_URL")

@@ -194,6 +194,7 @@ both!(stdio_tools_run_the_rest_checks, |storage| {
             "get_payment",
             "list_mandates",
             "list_payments",
+            "pay_http_402_resource",
             "request_payment",
             "simulate_purchase",
             "wait_for_confirmation",
@@ -326,6 +327,74 @@ both!(stdio_tools_run_the_rest_checks, |storage| {
     assert_eq!(code, 0, "{out}{err}");
 });
 
+both!(
+    stdio_pays_http_402_resources_within_the_mandate,
+    |storage| {
+        let s = shop(&storage, 500_000);
+        let p = &s.p;
+        let dir = TempDir::new("mcp-402");
+        let key = key_file(dir.path(), &s);
+        let svc = crate::x402::service(&p.base, &s.merchant.key);
+        let mut m = Stdio_::start(&key, &p.base);
+        let args = |path: &str, max: i64| {
+            json!({
+                "url": format!("{}{path}", svc.base),
+                "user_id": s.user.id,
+                "mandate_id": s.mandate,
+                "task_id": "task-mcp-402",
+                "max": cny(max),
+            })
+        };
+
+        // Paid: ¥1.50 under the mandate, the resource's body, and a real capture to the merchant.
+        let (err, words, v) = result(&m.tool("pay_http_402_resource", args("/weather", 1_000)));
+        assert!(!err, "{words}");
+        assert_eq!(v["status"], 200, "{v}");
+        assert_eq!(v["body"], "sunny (paid 150 CNY)", "{v}");
+        assert_eq!(v["paid"]["charged"]["amount"], 150, "{v}");
+        assert!(
+            words.starts_with("Paid ¥1.50 (Purser payment pay_"),
+            "{words}"
+        );
+        let id = v["paid"]["payment_id"].as_str().expect("payment id");
+        let owner = s.user.get(p, &format!("/v1/payments/{id}"));
+        assert_eq!(owner.want(200)["status"], "captured");
+        assert_eq!(s.user.available(p), 500_000 - 150);
+        assert_eq!(svc.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Above the caller's own max: refused before Purser is asked; nothing held or run.
+        assert_eq!(
+            error_code(&m.tool("pay_http_402_resource", args("/weather", 100))),
+            "x402_above_maximum"
+        );
+        // Above the mandate (¥900 > ¥800 a payment): Purser declines, the resource never runs.
+        assert_eq!(
+            error_code(&m.tool("pay_http_402_resource", args("/report", 100_000))),
+            "above_maximum"
+        );
+        // Above the auto-pay threshold: not paid automatically.
+        assert_eq!(
+            error_code(&m.tool("pay_http_402_resource", args("/premium", 100_000))),
+            "x402_needs_confirmation"
+        );
+        assert_eq!(svc.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(s.user.available(p), 500_000 - 150 - 60_000);
+
+        // Bad arguments say which one.
+        let mut bad = args("/weather", 1_000);
+        bad["method"] = json!("DELETE");
+        let (_, _, e) = result(&m.tool("pay_http_402_resource", bad));
+        assert_eq!(e["error"]["param"], "method", "{e}");
+        let mut bad = args("/weather", 1_000);
+        bad["url"] = json!("file:///etc/passwd");
+        let (_, _, e) = result(&m.tool("pay_http_402_resource", bad));
+        assert_eq!(e["error"]["code"], "url_invalid", "{e}");
+        drop(m);
+        let (code, out, err) = verify(s.dir.path(), &storage);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+);
+
 // ---- streamable HTTP ---------------------------------------------------------------
 
 const ACCEPT: (&str, &str) = ("Accept", "application/json, text/event-stream");
@@ -405,6 +474,39 @@ both!(http_requests_are_signed_agent_requests, |storage| {
         .want(200);
     assert_eq!(owner["status"], "approved");
     assert_eq!(s.user.available(p), 500_000 - 39_900);
+
+    // Its evidence verifies offline: the agent's signature over the JSON-RPC message, whose
+    // request_payment arguments are the payment.
+    let id = a["id"].as_str().unwrap_or_default();
+    let bundle = s
+        .user
+        .get(p, &format!("/v1/payments/{id}/evidence"))
+        .want(200);
+    assert_eq!(bundle["request"]["path"], "/mcp", "{}", bundle["request"]);
+    let jwks = s.user.get(p, "/.well-known/jwks.json").want(200);
+    let file = s.dir.path().join("mcp-evidence.json");
+    let keys = s.dir.path().join("jwks.json");
+    std::fs::write(&file, bundle.to_string()).expect("write bundle");
+    std::fs::write(&keys, jwks.to_string()).expect("write keys");
+    let (code, out, err) = crate::evidence::cli(&[
+        "evidence",
+        "verify",
+        file.to_str().unwrap_or_default(),
+        "--keys",
+        keys.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("tools/call of request_payment"), "{out}");
+    // Another amount in the recorded message: the agent's digest no longer matches.
+    let mut forged = bundle.clone();
+    let body = forged["request"]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("39900"), "{body}");
+    forged["request"]["body"] = json!(body.replace("39900", "39901"));
+    std::fs::write(&file, forged.to_string()).expect("write forged");
+    let (code, out, _) =
+        crate::evidence::cli(&["evidence", "verify", file.to_str().unwrap_or_default()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("body_digest_mismatch"), "{out}");
 
     let (err, _, sim) = result(&http_tool(
         &s,

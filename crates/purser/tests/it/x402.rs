@@ -23,14 +23,14 @@ use crate::people::{bound_agent, call, send, unique, Person, TestAgent};
 use crate::support::{start, verify, Purser, Storage, TempDir};
 
 /// The metered service: its runtime stops when dropped.
-struct Service {
-    base: String,
+pub(crate) struct Service {
+    pub(crate) base: String,
     /// How many times the /weather handler ran.
-    runs: Arc<AtomicUsize>,
+    pub(crate) runs: Arc<AtomicUsize>,
     _rt: tokio::runtime::Runtime,
 }
 
-fn service(purser: &str, api_key: &str) -> Service {
+pub(crate) fn service(purser: &str, api_key: &str) -> Service {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

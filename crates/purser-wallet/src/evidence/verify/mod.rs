@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical::{canonical, parse_strict};
 use super::{FORMAT, MAX_TIMELINE_EVENTS, SEAL_TYP};
-use crate::payments::{PaymentBody, RECEIPT_TYP};
+use crate::payments::{PaymentBody, MCP_PATH, RECEIPT_TYP};
 
 mod authorization;
 mod ledger;
@@ -192,6 +192,8 @@ struct Facts {
     agent_id: String,
     keyid: String,
     signed_at: Option<i64>,
+    /// The agent signed a `request_payment` tool call at `/mcp`, not `POST /v1/agent/payments`.
+    via_mcp: bool,
     merchant: String,
     items: Vec<(String, u32)>,
     mandate_id: Option<String>,

@@ -2,6 +2,31 @@
 
 use super::*;
 
+/// The payment request inside a signed MCP message: the arguments of a `tools/call` of
+/// `request_payment`, less its `idempotency_key` (sent as the Idempotency-Key, not the body).
+fn mcp_payment_body(body: &str) -> Result<PaymentBody, Failure> {
+    let bad = |why: &str| {
+        fail(
+            "request",
+            "body_invalid",
+            format!("the signed MCP message is not a request_payment tool call: {why}"),
+        )
+    };
+    let v: Value = serde_json::from_str(body).map_err(|e| bad(&e.to_string()))?;
+    if v["jsonrpc"] != "2.0" || v["method"] != "tools/call" {
+        return Err(bad("it is not a JSON-RPC 2.0 tools/call request"));
+    }
+    if v["params"]["name"] != "request_payment" {
+        return Err(bad("it calls another tool"));
+    }
+    let mut args = match v["params"].get("arguments") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => return Err(bad("it has no arguments object")),
+    };
+    args.remove("idempotency_key");
+    serde_json::from_value(Value::Object(args)).map_err(|e| bad(&e.to_string()))
+}
+
 impl Verifier {
     // ---- the agent's signed request ------------------------------------------------------
 
@@ -66,13 +91,17 @@ impl Verifier {
                 "the signature base's keyid is not request.keyid",
             ));
         }
-        if component("@method") != Some("POST") || component("@path") != Some(PAYMENT_PATH) {
+        let path = component("@path");
+        if component("@method") != Some("POST")
+            || (path != Some(PAYMENT_PATH) && path != Some(MCP_PATH))
+        {
             return Err(fail(
                 P,
                 "signature_base_invalid",
-                format!("the signature base does not cover POST {PAYMENT_PATH}: it is not a payment request"),
+                format!("the signature base does not cover POST {PAYMENT_PATH} (or a request_payment tool call at POST {MCP_PATH}): it is not a payment request"),
             ));
         }
+        self.facts.via_mcp = path == Some(MCP_PATH);
         let digest = component("content-digest").ok_or_else(|| {
             fail(
                 P,
@@ -103,13 +132,22 @@ impl Verifier {
     pub(super) fn payment(&mut self, doc: &Value) -> Result<(), Failure> {
         const P: &str = "payment";
         let body = text(doc, "/request/body", "request")?;
-        let b: PaymentBody = serde_json::from_str(body).map_err(|e| {
-            fail(
+        let b: PaymentBody = if self.facts.via_mcp {
+            let b = mcp_payment_body(body)?;
+            self.pass(
                 "request",
-                "body_invalid",
-                format!("the signed body is not a payment request: {e}"),
-            )
-        })?;
+                "the signed body is a JSON-RPC tools/call of request_payment; its arguments are the payment request",
+            );
+            b
+        } else {
+            serde_json::from_str(body).map_err(|e| {
+                fail(
+                    "request",
+                    "body_invalid",
+                    format!("the signed body is not a payment request: {e}"),
+                )
+            })?
+        };
         let p = doc
             .get("payment")
             .ok_or_else(|| fail(P, "field_missing", "payment is missing"))?;
