@@ -375,17 +375,27 @@ async fn phases(
     for mode in modes {
         let metrics_before = scrape(target.addr).await;
         let cpu_before = cpu::snapshot();
-        let (tally, secs) =
-            load::phase(target.clone(), mode, opts.connections, opts.seconds).await?;
+        // A soak samples the process near the end of each window, under load (connections
+        // open), not after it.
+        let (loaded, under_load) = tokio::join!(
+            load::phase(target.clone(), mode, opts.connections, opts.seconds),
+            async {
+                if soak {
+                    tokio::time::sleep(Duration::from_secs_f64(opts.seconds * 0.95)).await;
+                    Some(crate::soak::sample())
+                } else {
+                    None
+                }
+            }
+        );
+        let (tally, secs) = loaded?;
         let cpu_after = cpu::snapshot();
         let others = cpu::others(&cpu_before, &cpu_after, secs);
         let server = counters(&metrics_before, &scrape(target.addr).await);
         let mut phase = summarize(mode, opts, &tally, secs, floor, server);
         phase.cpu = cpu::between(&cpu_before, &cpu_after, secs);
         phase.other_processes_cores = others;
-        if soak {
-            phase.process = Some(crate::soak::sample());
-        }
+        phase.process = under_load;
         out.push(phase);
         let mut tally = tally;
         if soak {

@@ -3,11 +3,11 @@
 //!
 //! It is the authorization bench (`authorize.rs`: a real server in-process on loopback, signed
 //! agents, durable storage) driven open loop at a steady rate in one-minute windows back to
-//! back. After each window it samples this process (server and load generator share it) from
-//! `/proc/self`: resident memory split into anonymous (heap: what a leak grows) and file-backed
-//! (the SQLite database read through its memory map, which grows with the data and is the
-//! kernel's to drop), open file descriptors and threads. At the end the books are checked as
-//! after every authorization bench.
+//! back. Near the end of each window, under load, it samples this process (server and load
+//! generator share it) from `/proc/self`: resident memory split into anonymous (heap: what a
+//! leak grows) and file-backed (the SQLite database read through its memory map, which grows
+//! with the data and is the kernel's to drop), open file descriptors and threads. At the end
+//! the books are checked as after every authorization bench.
 //!
 //! Flat means, between the first window (after the warm-up) and the last: anonymous memory grew
 //! by at most [`FLAT_ANON_GROWTH`] (plus [`FLAT_ANON_SLACK_KIB`] for allocator noise), file
@@ -177,7 +177,7 @@ pub fn render(r: &Report) -> String {
     let a = &r.authorize;
     let mut out = format!(
         "Purser soak: {} minute(s) of signed agent authorizations at {}/s offered, open loop, on {}\n\
-         ({} agents, {} connections; server and load generator in this process; sampled after each minute)\n\n",
+         ({} agents, {} connections; server and load generator in this process; sampled under load near the end of each minute)\n\n",
         r.minutes,
         authorize::thousands(r.rate),
         a.storage,
@@ -185,13 +185,13 @@ pub fn render(r: &Report) -> String {
         a.connections
     );
     out.push_str(
-        "minute  approved/s   p50 ms   p99 ms  p99.9 ms   RSS MiB  anon MiB  file MiB   fds  threads  not approved\n",
+        "minute  approved/s   p50 ms   p99 ms  p99.9 ms   RSS MiB  anon MiB  file MiB   fds  threads  not approved  cores busy elsewhere\n",
     );
     for (i, p) in a.phases.iter().enumerate() {
         let s = p.process.clone().unwrap_or_default();
         let other: u64 = p.other.values().sum::<u64>() + p.unsent;
         out.push_str(&format!(
-            "{:>6}  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}  {:>8}  {:>4}  {:>7}  {:>12}\n",
+            "{:>6}  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}  {:>8}  {:>4}  {:>7}  {:>12}  {:>19}\n",
             i + 1,
             authorize::thousands(p.approved_per_second),
             ms(p.p50_us),
@@ -202,7 +202,9 @@ pub fn render(r: &Report) -> String {
             mib(s.rss_file_kib),
             s.fds,
             s.threads,
-            other
+            other,
+            p.other_processes_cores
+                .map_or_else(|| "-".to_string(), |c| format!("{c:.2}"))
         ));
     }
     let v = &r.verdict;
