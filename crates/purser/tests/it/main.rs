@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod durability;
 mod evidence;
+mod faults;
 mod http;
 mod keys;
 pub mod mandates;

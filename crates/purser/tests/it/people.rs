@@ -120,10 +120,18 @@ impl Resp {
 }
 
 pub fn into_resp(r: Result<ureq::Response, ureq::Error>, what: &str) -> Resp {
+    match try_into_resp(r) {
+        Ok(r) => r,
+        Err(e) => panic!("{what}: transport error {e}"),
+    }
+}
+
+/// An answer, or the transport error when there was none (the server is gone).
+pub fn try_into_resp(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{what}: transport error {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = resp.status();
     let headers = resp
@@ -134,13 +142,13 @@ pub fn into_resp(r: Result<ureq::Response, ureq::Error>, what: &str) -> Resp {
             (n.to_ascii_lowercase(), v)
         })
         .collect();
-    let text = resp.into_string().unwrap_or_default();
-    Resp {
+    let text = resp.into_string().map_err(|e| e.to_string())?;
+    Ok(Resp {
         status,
         body: serde_json::from_str(&text).unwrap_or(Value::Null),
         text,
         headers,
-    }
+    })
 }
 
 /// Send `method path` with an optional bearer token, extra headers and a JSON body.
@@ -165,6 +173,21 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Resp {
+    match try_send(p, method, path, token, headers, body) {
+        Ok(r) => r,
+        Err(e) => panic!("{method} {path}: transport error {e}"),
+    }
+}
+
+/// [`send`] that says when no answer came (the server is gone) instead of panicking.
+pub fn try_send(
+    p: &dyn Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Resp, String> {
     let mut req = agent().request(method, &format!("{}{path}", p.base()));
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
@@ -176,7 +199,7 @@ pub fn send(
         Some(b) => req.set("Content-Type", "application/json").send_bytes(b),
         None => req.call(),
     };
-    into_resp(r, &format!("{method} {path}"))
+    try_into_resp(r)
 }
 
 // ---- people --------------------------------------------------------------------------
@@ -345,6 +368,21 @@ pub fn signed_call_with(
     body: Option<&Value>,
     extra: &[(&str, &str)],
 ) -> Resp {
+    match try_signed_call_with(p, key, method, path, body, extra) {
+        Ok(r) => r,
+        Err(e) => panic!("{method} {path}: transport error {e}"),
+    }
+}
+
+/// [`signed_call_with`] that says when no answer came instead of panicking.
+pub fn try_signed_call_with(
+    p: &dyn Server,
+    key: &Ed25519KeyPair,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &[(&str, &str)],
+) -> Result<Resp, String> {
     let authority = p
         .base()
         .trim_start_matches("http://")
@@ -383,7 +421,7 @@ pub fn signed_call_with(
         headers.push(("Content-Digest", d.as_str()));
     }
     headers.extend_from_slice(extra);
-    send(p, method, path, None, &headers, bytes.as_deref())
+    try_send(p, method, path, None, &headers, bytes.as_deref())
 }
 
 /// An agent registered by a developer, with its private key.
