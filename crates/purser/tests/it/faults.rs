@@ -47,6 +47,9 @@ struct Acked {
 }
 
 struct World {
+    /// Answers other than success are allowed, as long as they are Purser's JSON error with a
+    /// 5xx status (the database connection was cut): the thread goes on.
+    tolerate_outage: bool,
     user: Person,
     card: String,
     agent: TestAgent,
@@ -115,6 +118,9 @@ fn load(at: At, w: Arc<World>, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mu
         ) else {
             return;
         };
+        if outage(&w, &r) {
+            continue;
+        }
         assert_eq!(r.status, 201, "payment: {}", r.text);
         assert_eq!(r.body["status"], "approved", "payment: {}", r.text);
         record("payment", "/v1/agent/payments", &key, &body, &r);
@@ -129,17 +135,20 @@ fn load(at: At, w: Arc<World>, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mu
         let Ok(r) = post_key(&at, &w.merchant.key, "/v1/merchant/captures", &key, &body) else {
             return;
         };
-        if r.status == 200 {
-            record("capture", "/v1/merchant/captures", &key, &body, &r);
-        } else {
-            panic!("capture of {id} refused: {} {}", r.status, r.text);
+        if outage(&w, &r) {
+            continue;
         }
+        assert_eq!(r.status, 200, "capture of {id}: {}", r.text);
+        record("capture", "/v1/merchant/captures", &key, &body, &r);
         let key = format!("rfd-{tag}-{n}");
         let path = format!("/v1/merchant/payments/{id}/refunds");
         let body = json!({"amount": cny(20)});
         let Ok(r) = post_key(&at, &w.merchant.key, &path, &key, &body) else {
             return;
         };
+        if outage(&w, &r) {
+            continue;
+        }
         assert_eq!(r.status, 200, "refund of {id}: {}", r.text);
         record("refund", &path, &key, &body, &r);
         if n % 4 == 1 {
@@ -148,10 +157,28 @@ fn load(at: At, w: Arc<World>, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mu
             let Ok(r) = post_key(&at, &w.user.token, "/v1/topups", &key, &body) else {
                 return;
             };
+            if outage(&w, &r) {
+                continue;
+            }
             assert_eq!(r.status, 201, "top-up: {}", r.text);
             record("topup", "/v1/topups", &key, &body, &r);
         }
     }
+}
+
+/// During a database outage: a failed request must fail cleanly — Purser's error shape, a
+/// server-side status, a sentence — never a hang, a panic page or a half answer.
+fn outage(w: &World, r: &Resp) -> bool {
+    if !w.tolerate_outage || r.status < 500 {
+        return false;
+    }
+    assert!(
+        r.body["code"].is_string() && r.body["message"].is_string() && r.body["type"].is_string(),
+        "an outage answer in Purser's error shape: {} {}",
+        r.status,
+        r.text
+    );
+    true
 }
 
 /// After a restart: each acknowledged operation is there as answered, and its retry replays
@@ -273,6 +300,7 @@ both!(sigkill_at_random_moments_during_mixed_load, |storage| {
         &format!("{}.example", unique("socks")),
     );
     let w = Arc::new(World {
+        tolerate_outage: false,
         user,
         card,
         agent,
@@ -326,3 +354,81 @@ both!(sigkill_at_random_moments_during_mixed_load, |storage| {
     let (code, out, err) = verify(dir.path(), &storage);
     assert_eq!(code, 0, "ledger verify after {rounds} kills: {out}{err}");
 });
+
+/// PostgreSQL's connections cut mid-load (`pg_terminate_backend`), twice: requests in flight
+/// fail cleanly, the server reconnects by itself (no restart), and nothing acknowledged is lost
+/// or half-applied.
+#[test]
+fn postgres_connections_cut_mid_load_recover_by_themselves() {
+    let Some(db) = crate::support::PgDb::create() else {
+        eprintln!("PostgreSQL is not reachable: skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let storage = Storage::Postgres(db);
+    let dir = TempDir::new("pg-cut");
+    let extra = ["--agent-payments-per-minute", "100000"];
+    let p = crate::support::start_with(dir.path(), &storage, &extra);
+    let user = Person::new(&p, "Mei");
+    let (card, _) = user.funded(&p, 10_000_000);
+    let (agent, _) = bound_agent(&p, &user, &user);
+    let mut m = boots_mandate();
+    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
+    let mandate = give_mandate(&p, &user, &agent, &m);
+    let merchant = register_merchant(
+        &p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("socks")),
+    );
+    let w = Arc::new(World {
+        tolerate_outage: true,
+        user,
+        card,
+        agent,
+        mandate,
+        merchant,
+    });
+    let at = At {
+        base: p.base.clone(),
+        operator: p.token.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (at, w, stop, acked) = (at.clone(), w.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || load(at, w, format!("cut-{t}"), stop, acked))
+        })
+        .collect();
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(700));
+        crate::support::exec(
+            &url,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ),
+        );
+    }
+    // Recovers by itself: within 30 s the load is being approved again.
+    let before = acked.lock().unwrap().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < before + 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not recover from the cut connections within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join()
+            .expect("a load thread failed (see its panic above)");
+    }
+    let all: Vec<Acked> = acked.lock().unwrap().drain(..).collect();
+    check(&at, &w, &all);
+    drop(p);
+    let (code, out, err) = verify(dir.path(), &storage);
+    assert_eq!(code, 0, "ledger verify after the cuts: {out}{err}");
+}
