@@ -18,7 +18,7 @@ use crate::payments::{boots_mandate, give_mandate, pay_body, register_merchant, 
 use crate::people::{
     bound_agent, cny, try_send, try_signed_call_with, unique, Person, Resp, Server, TestAgent,
 };
-use crate::support::{start, verify, Storage, TempDir};
+use crate::support::{verify, Storage, TempDir};
 
 /// Where the server is now (a restart gets a new port): what the load threads talk to.
 #[derive(Clone)]
@@ -431,4 +431,195 @@ fn postgres_connections_cut_mid_load_recover_by_themselves() {
     drop(p);
     let (code, out, err) = verify(dir.path(), &storage);
     assert_eq!(code, 0, "ledger verify after the cuts: {out}{err}");
+}
+
+/// A small tmpfs of its own for the data directory (root only); `None` where it cannot be
+/// mounted.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = std::env::temp_dir().join(unique("purser-small-disk"));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// SQLite on a disk that fills up: requests fail with a clear error and change nothing, the
+/// database is not corrupted, and once space returns the server works again without a restart.
+#[test]
+fn sqlite_disk_full_fails_cleanly_and_recovers() {
+    let Some(disk) = SmallDisk::mount(48) else {
+        assert!(
+            std::env::var("PURSER_TEST_REQUIRE_DISK_FULL").is_err(),
+            "cannot mount a tmpfs for the disk-full test"
+        );
+        eprintln!("disk-full test skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let data = disk.dir.join("data");
+    let storage = Storage::Sqlite;
+    let extra = ["--agent-payments-per-minute", "100000"];
+    let p = crate::support::start_with(&data, &storage, &extra);
+    let user = Person::new(&p, "Mei");
+    let (card, _) = user.funded(&p, 10_000_000);
+    let (agent, _) = bound_agent(&p, &user, &user);
+    let mut m = boots_mandate();
+    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
+    let mandate = give_mandate(&p, &user, &agent, &m);
+    let merchant = register_merchant(
+        &p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("socks")),
+    );
+    let w = World {
+        tolerate_outage: true,
+        user,
+        card,
+        agent,
+        mandate,
+        merchant,
+    };
+    let at = At {
+        base: p.base.clone(),
+        operator: p.token.clone(),
+    };
+    let available = w.user.available(&at);
+
+    // Fill the disk to the last byte.
+    let filler = disk.dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8; 512]);
+        let _ = f.sync_all();
+    }
+    // Payments now fail: cleanly, in Purser's shape, and nothing is held.
+    let mut refused = 0;
+    let mut approved = 0;
+    for n in 0..20 {
+        let body = pay_body(
+            &w.user,
+            &w.mandate,
+            &w.merchant,
+            &format!("Full {n}"),
+            1,
+            300,
+        );
+        let r = try_signed_call_with(
+            &at,
+            &w.agent.key,
+            "POST",
+            "/v1/agent/payments",
+            Some(&body),
+            &[("Idempotency-Key", &format!("full-{n}"))],
+        )
+        .expect("the server stays up when the disk is full");
+        if r.status >= 500 {
+            assert!(outage(&w, &r));
+            assert!(
+                !r.text.to_ascii_lowercase().contains("sqlite"),
+                "no internals in the answer: {}",
+                r.text
+            );
+            refused += 1;
+        } else {
+            assert_eq!(
+                (r.status, r.body["status"].as_str()),
+                (201, Some("approved")),
+                "{}",
+                r.text
+            );
+            approved += 300;
+        }
+    }
+    assert!(refused > 0, "a full disk refused some payment");
+    assert!(
+        try_send(&at, "GET", "/healthz", None, &[], None).is_ok(),
+        "the server still answers"
+    );
+
+    // Space returns: the server works again by itself.
+    std::fs::remove_file(&filler).expect("free the space");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let paid = loop {
+        let body = pay_body(&w.user, &w.mandate, &w.merchant, "After", 1, 300);
+        let r = try_signed_call_with(
+            &at,
+            &w.agent.key,
+            "POST",
+            "/v1/agent/payments",
+            Some(&body),
+            &[("Idempotency-Key", &unique("after"))],
+        )
+        .expect("answer");
+        if r.status == 201 {
+            break r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery 30 s after the disk had space again: {}",
+            r.text
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(paid["status"], "approved", "{paid}");
+    approved += 300;
+    // What is held is what was approved, plus the holds of payments the full disk interrupted
+    // after their hold: those are still `deciding` (their agents were told nothing certain)
+    // and the sweeper voids them a minute later, as after a crash. None is half-approved.
+    let listed = try_signed_call_with(
+        &at,
+        &w.agent.key,
+        "GET",
+        "/v1/agent/payments?limit=100",
+        None,
+        &[],
+    )
+    .expect("list");
+    let sum = |status: &str| -> i64 {
+        listed.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["status"] == status)
+            .map(|p| p["amount"]["amount"].as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum("approved"), approved, "{}", listed.text);
+    assert_eq!(
+        available - w.user.available(&at),
+        approved + sum("deciding"),
+        "held = approved + interrupted (to be swept): {}",
+        listed.text
+    );
+    drop(p);
+    let (code, out, err) = verify(&data, &storage);
+    assert_eq!(code, 0, "ledger verify after the disk filled: {out}{err}");
 }
