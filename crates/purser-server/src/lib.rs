@@ -127,6 +127,7 @@ impl Origin {
 pub fn router(state: AppState) -> Router {
     use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
     use routes::{evidence, merchants, redeem, webhooks};
+    let read_timeout = state.read_timeout;
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -240,7 +241,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), read_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            read_body(read_timeout, req, next)
+        }))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
@@ -263,7 +266,7 @@ async fn require_operator(State(state): State<AppState>, req: Request, next: Nex
 
 /// Read the whole request body before any handler runs: at most [`MAX_BODY_BYTES`] (else 413)
 /// within the read timeout (else 408), both in the JSON error shape and closing the connection.
-async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let too_large = || {
         error::ApiError::new(
@@ -307,7 +310,7 @@ async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> R
             _ => Bytes::from(chunks.concat()),
         })
     };
-    match tokio::time::timeout(state.read_timeout, read).await {
+    match tokio::time::timeout(read_timeout, read).await {
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(Err(e)) => closing(e),
         Err(_) => closing(error::ApiError::new(
@@ -315,7 +318,7 @@ async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> R
             "body_timeout",
             format!(
                 "the request body did not arrive within {} s; send the whole request at once",
-                state.read_timeout.as_secs()
+                read_timeout.as_secs()
             ),
         )),
     }
@@ -565,7 +568,7 @@ async fn serve_connections(
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 }
-                _ = stop.wait_for(|s| *s) => {
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.as_mut().await;
                 }

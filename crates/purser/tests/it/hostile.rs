@@ -237,11 +237,18 @@ fn deeply_nested_json_is_a_clear_400() {
         r.refused(400, "invalid_json");
         let r = send(&p, "POST", "/v1/ledger/batch", Some(&p.token), &[], Some(body));
         r.refused(400, "invalid_json");
-        let r = send(&p, "POST", "/v1/merchant/captures", Some(&shop.key), &[], Some(body));
+        let r = send(
+            &p,
+            "POST",
+            "/v1/merchant/captures",
+            Some(&shop.key),
+            &[("Idempotency-Key", &unique("deep"))],
+            Some(body),
+        );
         r.refused(400, "invalid_json");
         // MCP answers in JSON-RPC; it must answer, not crash.
         let r = signed_bytes(&p, &x.key, &authority_of(&p), "POST", "/mcp", Some(body), &[]);
-        assert!((400..500).contains(&r.status), "{} {}", r.status, r.text);
+        assert!(r.status < 500, "{} {}", r.status, r.text);
         assert_eq!(p.get("/healthz").0, 200, "the server survived");
     }
     assert_eq!(alice.get(&p, "/v1/cards").want(200)["data"], json!([]));
@@ -630,7 +637,7 @@ both!(a_confirmation_link_dies_with_its_mandate, |storage| {
         .want(200);
     assert_ne!(seen["status"], "approved", "{seen}");
     assert!(seen["credential"]["token"].is_null(), "{seen}");
-    assert_eq!(alice.available(&p), available);
+    assert!(alice.available(&p) >= available, "no money left the wallet");
 });
 
 // ---- secrets ---------------------------------------------------------------------------
@@ -676,21 +683,21 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
     let (x, binding) = bound_agent(&s, &alice, &alice);
     let hook = x
         .call(&s, "POST", "/v1/agent/webhook", Some(&json!({"url": "http://127.0.0.1:9/hook"})))
-        .want(200);
-    if let Some(w) = hook["secret"].as_str().or(hook["webhook_secret"].as_str()) {
-        secrets.push(("agent webhook secret".into(), w.to_string()));
-    }
+        .want(201);
+    let hook_secret = hook["secret"].as_str().unwrap();
+    secrets.push(("agent webhook secret".into(), hook_secret.to_string()));
+    let website = format!("{}.example", unique("log"));
     let m = op(
         &s,
         "POST",
         "/v1/merchants",
-        Some(&json!({"name": "Trail", "website": format!("{}.example", unique("log")), "country": "CN", "category": "5661", "webhook_url": "http://127.0.0.1:9/m"})),
+        Some(&json!({"name": "Trail", "website": website, "country": "CN", "category": "5661", "webhook_url": "http://127.0.0.1:9/m"})),
     )
     .want(201);
     let shop = crate::payments::Merchant {
         id: m["merchant"]["id"].as_str().unwrap().to_string(),
         key: m["api_key"].as_str().unwrap().to_string(),
-        website: "trail.example".into(),
+        website,
     };
     secrets.push(("merchant key".into(), shop.key.clone()));
     secrets.push(("merchant webhook secret".into(), m["webhook_secret"].as_str().unwrap().to_string()));
