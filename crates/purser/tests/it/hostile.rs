@@ -222,9 +222,20 @@ fn deeply_nested_json_is_a_clear_400() {
         "]".repeat(100_000)
     )
     .into_bytes();
+    // A typed body stops at the first value of the wrong type (`invalid_field`); anything
+    // parsed further stops at the depth limit (`invalid_json`). Either way a 400, never a crash.
+    let clear = |r: Resp| {
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(
+            ["invalid_json", "invalid_field"].contains(&r.code()),
+            "{}",
+            r.text
+        );
+        r.refused(400, r.code());
+    };
     for body in [&open, &deep] {
         let r = send(&p, "POST", "/v1/cards", Some(&alice.token), &[], Some(body));
-        r.refused(400, "invalid_json");
+        clear(r);
         let r = signed_bytes(
             &p,
             &x.key,
@@ -234,9 +245,9 @@ fn deeply_nested_json_is_a_clear_400() {
             Some(body),
             &[("Idempotency-Key", &unique("deep"))],
         );
-        r.refused(400, "invalid_json");
+        clear(r);
         let r = send(&p, "POST", "/v1/ledger/batch", Some(&p.token), &[], Some(body));
-        r.refused(400, "invalid_json");
+        clear(r);
         let r = send(
             &p,
             "POST",
@@ -245,10 +256,35 @@ fn deeply_nested_json_is_a_clear_400() {
             &[("Idempotency-Key", &unique("deep"))],
             Some(body),
         );
-        r.refused(400, "invalid_json");
+        clear(r);
         // MCP answers in JSON-RPC; it must answer, not crash.
         let r = signed_bytes(&p, &x.key, &authority_of(&p), "POST", "/mcp", Some(body), &[]);
         assert!(r.status < 500, "{} {}", r.status, r.text);
+        // Deep inside an untyped value (MCP tool arguments): the parser's depth limit.
+        let call = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"wallet_funds\",\"arguments\":{{\"x\":{}1{}}}}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let r = signed_bytes(
+            &p,
+            &x.key,
+            &authority_of(&p),
+            "POST",
+            "/mcp",
+            Some(call.as_bytes()),
+            &[("Accept", "application/json, text/event-stream")],
+        );
+        assert!(r.status < 500, "{} {}", r.status, r.text);
+        // A body with a deep untyped value where Purser itself parses JSON values: the
+        // x402 payload.
+        let x402 = format!(
+            "{{\"x402Version\":2,\"paymentPayload\":{}1{},\"paymentRequirements\":{{}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let r = send(&p, "POST", "/x402/verify", Some(&shop.key), &[], Some(x402.as_bytes()));
+        clear(r);
         assert_eq!(p.get("/healthz").0, 200, "the server survived");
     }
     assert_eq!(alice.get(&p, "/v1/cards").want(200)["data"], json!([]));
@@ -449,6 +485,12 @@ fn a_signed_request_replayed_on_another_node_is_refused() {
     // Both nodes serve one public address, as behind a load balancer.
     let public = ["--public-url", "http://pay.purser.test"];
     let a = start_with(da.path(), &storage, &public);
+    // Every node on one database holds the same vault key.
+    std::fs::copy(
+        da.path().join("vault-keys.json"),
+        db_.path().join("vault-keys.json"),
+    )
+    .unwrap();
     let b = start_with(db_.path(), &storage, &public);
     let alice = Person::new(&a, "Alice");
     let agent = register_agent(&a, &alice, "Roamer");
@@ -604,7 +646,7 @@ both!(a_confirmation_link_dies_with_its_mandate, |storage| {
     alice.funded(&p, 500_000);
     let (x, _) = bound_agent(&p, &alice, &alice);
     let mandate = give_mandate(&p, &alice, &x, &boots_mandate());
-    let shop = register_merchant(&p, "Trail", &format!("{}.example", unique("link")));
+    let shop = register_merchant(&p, "Trail Outfitters", &format!("{}.example", unique("link")));
     alice
         .post(&p, "/v1/me/pin", &json!({"pin": "482913"}))
         .want(200);
@@ -691,7 +733,7 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
         &s,
         "POST",
         "/v1/merchants",
-        Some(&json!({"name": "Trail", "website": website, "country": "CN", "category": "5661", "webhook_url": "http://127.0.0.1:9/m"})),
+        Some(&json!({"name": "Trail Outfitters", "website": website, "country": "CN", "category": "5661", "webhook_url": "http://127.0.0.1:9/m"})),
     )
     .want(201);
     let shop = crate::payments::Merchant {
