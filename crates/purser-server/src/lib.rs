@@ -311,7 +311,10 @@ async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) 
         })
     };
     match tokio::time::timeout(read_timeout, read).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(e)) => closing(e),
         Err(_) => closing(error::ApiError::new(
             StatusCode::REQUEST_TIMEOUT,

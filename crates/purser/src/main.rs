@@ -304,8 +304,7 @@ fn main() -> ExitCode {
                         rate_limits: purser_server::RateLimits {
                             agent_per_minute: Some(args.agent_requests_per_minute)
                                 .filter(|n| *n > 0),
-                            user_per_minute: Some(args.user_requests_per_minute)
-                                .filter(|n| *n > 0),
+                            user_per_minute: Some(args.user_requests_per_minute).filter(|n| *n > 0),
                         },
                         read_timeout: std::time::Duration::from_secs(args.read_timeout),
                     },

@@ -199,7 +199,14 @@ fn oversized_bodies_are_refused_in_the_json_shape() {
     let mut exact = b"{\"number\": 1".to_vec();
     exact.resize(LIMIT - 1, b' ');
     exact.push(b'}');
-    let r = send(&p, "POST", "/v1/cards", Some(&alice.token), &[], Some(&exact));
+    let r = send(
+        &p,
+        "POST",
+        "/v1/cards",
+        Some(&alice.token),
+        &[],
+        Some(&exact),
+    );
     r.refused(400, "invalid_field");
     // Nothing was added, and the server is fine.
     assert_eq!(alice.get(&p, "/v1/cards").want(200)["data"], json!([]));
@@ -246,7 +253,14 @@ fn deeply_nested_json_is_a_clear_400() {
             &[("Idempotency-Key", &unique("deep"))],
         );
         clear(r);
-        let r = send(&p, "POST", "/v1/ledger/batch", Some(&p.token), &[], Some(body));
+        let r = send(
+            &p,
+            "POST",
+            "/v1/ledger/batch",
+            Some(&p.token),
+            &[],
+            Some(body),
+        );
         clear(r);
         let r = send(
             &p,
@@ -258,7 +272,15 @@ fn deeply_nested_json_is_a_clear_400() {
         );
         clear(r);
         // MCP answers in JSON-RPC; it must answer, not crash.
-        let r = signed_bytes(&p, &x.key, &authority_of(&p), "POST", "/mcp", Some(body), &[]);
+        let r = signed_bytes(
+            &p,
+            &x.key,
+            &authority_of(&p),
+            "POST",
+            "/mcp",
+            Some(body),
+            &[],
+        );
         assert!(r.status < 500, "{} {}", r.status, r.text);
         // Deep inside an untyped value (MCP tool arguments): the parser's depth limit.
         let call = format!(
@@ -283,7 +305,14 @@ fn deeply_nested_json_is_a_clear_400() {
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
-        let r = send(&p, "POST", "/x402/verify", Some(&shop.key), &[], Some(x402.as_bytes()));
+        let r = send(
+            &p,
+            "POST",
+            "/x402/verify",
+            Some(&shop.key),
+            &[],
+            Some(x402.as_bytes()),
+        );
         clear(r);
         assert_eq!(p.get("/healthz").0, 200, "the server survived");
     }
@@ -302,8 +331,14 @@ fn slow_clients_are_cut_off() {
     let mut s = connect(&p);
     let started = Instant::now();
     let mut got = Vec::new();
-    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Slow: ", authority_of(&p)).as_bytes())
-        .unwrap();
+    s.write_all(
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Slow: ",
+            authority_of(&p)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let mut closed = false;
     while started.elapsed() < Duration::from_secs(15) {
         if s.write_all(b"a").is_err() || drain(&mut s, &mut got) {
@@ -360,8 +395,14 @@ fn slow_clients_are_cut_off() {
 
     // An idle kept-alive connection is closed after the same time.
     let mut s = connect(&p);
-    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", authority_of(&p)).as_bytes())
-        .unwrap();
+    s.write_all(
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n",
+            authority_of(&p)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let started = Instant::now();
     let (got, closed) = read_to_close(&mut s, Duration::from_secs(8));
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
@@ -544,10 +585,24 @@ fn a_signed_request_replayed_on_another_node_is_refused() {
         ("Signature", sig.signature.as_str()),
         ("Content-Digest", digest.as_str()),
     ];
-    let first = send(&b, "POST", "/v1/agent/bindings", None, &headers, Some(body.as_bytes()))
-        .want(201);
-    send(&a, "POST", "/v1/agent/bindings", None, &headers, Some(body.as_bytes()))
-        .refused(401, "nonce_reused");
+    let first = send(
+        &b,
+        "POST",
+        "/v1/agent/bindings",
+        None,
+        &headers,
+        Some(body.as_bytes()),
+    )
+    .want(201);
+    send(
+        &a,
+        "POST",
+        "/v1/agent/bindings",
+        None,
+        &headers,
+        Some(body.as_bytes()),
+    )
+    .refused(401, "nonce_reused");
     let bindings = alice.get(&a, "/v1/bindings").want(200);
     let ids: Vec<&str> = bindings["data"]
         .as_array()
@@ -603,8 +658,15 @@ fn reordered_signature_components_are_refused() {
         ("Signature", sig.signature.as_str()),
         ("Content-Digest", digest.as_str()),
     ];
-    send(&p, "POST", "/v1/agent/bindings", None, &headers, Some(body.as_bytes()))
-        .refused(401, "signature_invalid");
+    send(
+        &p,
+        "POST",
+        "/v1/agent/bindings",
+        None,
+        &headers,
+        Some(body.as_bytes()),
+    )
+    .refused(401, "signature_invalid");
     // Two requests delivered in the opposite order to the one they were signed in are each
     // judged on their own: both pass, once.
     let sign_get = || {
@@ -646,7 +708,11 @@ both!(a_confirmation_link_dies_with_its_mandate, |storage| {
     alice.funded(&p, 500_000);
     let (x, _) = bound_agent(&p, &alice, &alice);
     let mandate = give_mandate(&p, &alice, &x, &boots_mandate());
-    let shop = register_merchant(&p, "Trail Outfitters", &format!("{}.example", unique("link")));
+    let shop = register_merchant(
+        &p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("link")),
+    );
     alice
         .post(&p, "/v1/me/pin", &json!({"pin": "482913"}))
         .want(200);
@@ -703,7 +769,15 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
     // A user made by hand, to see the setup token.
     let u = op(&s, "POST", "/v1/users", Some(&json!({"name": "Alice"}))).want(201);
     let setup = u["setup_token"].as_str().unwrap().to_string();
-    let t = call(&s, "POST", "/v1/setup", None, &[], Some(&json!({"setup_token": setup}))).want(201);
+    let t = call(
+        &s,
+        "POST",
+        "/v1/setup",
+        None,
+        &[],
+        Some(&json!({"setup_token": setup})),
+    )
+    .want(201);
     let alice = Person {
         id: u["id"].as_str().unwrap().to_string(),
         name: "Alice".into(),
@@ -724,7 +798,12 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
     secrets.push(("PIN".into(), pin.into()));
     let (x, binding) = bound_agent(&s, &alice, &alice);
     let hook = x
-        .call(&s, "POST", "/v1/agent/webhook", Some(&json!({"url": "http://127.0.0.1:9/hook"})))
+        .call(
+            &s,
+            "POST",
+            "/v1/agent/webhook",
+            Some(&json!({"url": "http://127.0.0.1:9/hook"})),
+        )
         .want(201);
     let hook_secret = hook["secret"].as_str().unwrap();
     secrets.push(("agent webhook secret".into(), hook_secret.to_string()));
@@ -742,15 +821,23 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
         website,
     };
     secrets.push(("merchant key".into(), shop.key.clone()));
-    secrets.push(("merchant webhook secret".into(), m["webhook_secret"].as_str().unwrap().to_string()));
+    secrets.push((
+        "merchant webhook secret".into(),
+        m["webhook_secret"].as_str().unwrap().to_string(),
+    ));
     let acp = alice
         .post(&s, &format!("/v1/bindings/{binding}/acp-keys"), &json!({}))
         .want(201);
     secrets.push(("ACP key".into(), acp["key"].as_str().unwrap().to_string()));
     let mandate = give_mandate(&s, &alice, &x, &boots_mandate());
     // Paid at once: a credential, captured.
-    let a = pay(&s, &x, &unique("pay"), &pay_body(&alice, &mandate, &shop, "Boots", 1, 39_900))
-        .want(201);
+    let a = pay(
+        &s,
+        &x,
+        &unique("pay"),
+        &pay_body(&alice, &mandate, &shop, "Boots", 1, 39_900),
+    )
+    .want(201);
     let credential = a["credential"]["token"].as_str().unwrap().to_string();
     secrets.push(("payment credential".into(), credential.clone()));
     // A refusal never echoes a secret it was given: a credential one character off, a token
@@ -759,21 +846,37 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
     forged.pop();
     forged.push(if credential.ends_with('a') { 'b' } else { 'a' });
     let r = shop.capture(&s, &forged, 100);
-    assert!(r.status >= 400 && !r.text.contains(&forged[4..]), "{}", r.text);
+    assert!(
+        r.status >= 400 && !r.text.contains(&forged[4..]),
+        "{}",
+        r.text
+    );
     let mut wrong = alice.token.clone();
     wrong.pop();
     wrong.push(if alice.token.ends_with('a') { 'b' } else { 'a' });
     let r = call(&s, "GET", "/v1/wallet", Some(&wrong), &[], None);
-    assert!(r.status == 401 && !r.text.contains(&wrong[4..]), "{}", r.text);
+    assert!(
+        r.status == 401 && !r.text.contains(&wrong[4..]),
+        "{}",
+        r.text
+    );
     shop.capture(&s, &credential, 39_900).want(200);
     // Asked first: approved through the link with the PIN (after one wrong PIN).
-    let w = pay(&s, &x, &unique("pay"), &pay_body(&alice, &mandate, &shop, "Boots", 1, 69_900))
-        .want(201);
+    let w = pay(
+        &s,
+        &x,
+        &unique("pay"),
+        &pay_body(&alice, &mandate, &shop, "Boots", 1, 69_900),
+    )
+    .want(201);
     let url = w["confirmation"]["url"].as_str().unwrap();
     let link = url[url.find("/confirm/").unwrap()..].to_string();
     let token = link.trim_start_matches("/confirm/").to_string();
     secrets.push(("confirmation token".into(), token));
-    for form in ["pin=000000&action=approve", &format!("pin={pin}&action=approve")] {
+    for form in [
+        "pin=000000&action=approve",
+        &format!("pin={pin}&action=approve"),
+    ] {
         let r = agent()
             .post(&format!("{}{link}", s.base))
             .set("Content-Type", "application/x-www-form-urlencoded")
@@ -782,7 +885,12 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
         assert!(!occurs(&r.text, pin), "the page shows the PIN");
     }
     let seen = x
-        .call(&s, "GET", &format!("/v1/agent/payments/{}", w["id"].as_str().unwrap()), None)
+        .call(
+            &s,
+            "GET",
+            &format!("/v1/agent/payments/{}", w["id"].as_str().unwrap()),
+            None,
+        )
         .want(200);
     assert_eq!(seen["status"], "approved", "{seen}");
     if let Some(c) = seen["credential"]["token"].as_str() {
@@ -791,7 +899,11 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
     s.terminate();
     let logs = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
     // Positive controls: the log has the requests themselves.
-    for route in ["/v1/merchant/captures", "/confirm/:token", "/v1/agent/payments"] {
+    for route in [
+        "/v1/merchant/captures",
+        "/confirm/:token",
+        "/v1/agent/payments",
+    ] {
         assert!(logs.contains(route), "the log records {route}");
     }
     for (what, secret) in &secrets {
@@ -813,41 +925,171 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
 #[test]
 fn secrets_are_compared_in_constant_time() {
     const NOT_SECRET: &[(&str, &str, &str)] = &[
-        ("purser-store/src/journal_excerpt.rs", "GENESIS_HASH", "a sequence number"),
-        ("purser-merchant/src/checkout.rs", "o.kind != \"shipping\"", "shipping option kind"),
-        ("purser-merchant/src/checkout.rs", "code == \"credential_used\"", "an error code"),
-        ("purser-merchant/src/store.rs", "h != request_hash", "idempotency: hash of the request body the caller sent"),
-        ("purser-merchant/src/session.rs", "o.id == id", "shipping option id"),
-        ("purser-ap2/src/chain.rs", "want != nonce", "a public nonce in a presented chain"),
-        ("purser-ap2/src/chain.rs", "Some(want.as_str())", "a public nonce in a presented chain"),
-        ("purser-ap2/src/constraints.rs", "h == id", "public checkout hashes"),
-        ("purser-ap2/src/checkout.rs", "claimed != hash", "public checkout hash"),
-        ("purser/src/pin_cmd.rs", "[\"pin_set\"] == true", "a status flag"),
-        ("purser-wallet/src/merchants.rs", "r.text(1)? != \"active\"", "a status (the key hash is compared with constant_time_eq)"),
-        ("purser-wallet/src/x402.rs", "b.status != \"approved\"", "a status"),
-        ("purser-wallet/src/x402.rs", "scheme::item_id(&r.scheme, &a.nonce)", "a public payment nonce"),
-        ("purser-wallet/src/access.rs", "id.len() == 24", "a length check"),
-        ("purser-wallet/src/mandates.rs", "rec.content_hash != content_hash", "the public hash of the mandate the person consents to"),
-        ("purser-wallet/src/mandates.rs", "r.text(0)? != mandate_id", "idempotency: mandate id and request hash"),
-        ("purser-wallet/src/payments/redeem.rs", "p.merchant_id == m.merchant_id", "ids"),
-        ("purser-wallet/src/payments/views.rs", "viewer == Viewer::Agent", "who is looking"),
-        ("purser-wallet/src/evidence/verify/ledger.rs", "!= hash", "public journal hashes"),
-        ("purser-wallet/src/evidence/verify/ledger.rs", "h != prev_hash", "public journal hashes"),
-        ("purser-wallet/src/evidence/verify/ledger.rs", "!= head_hash", "public journal hashes"),
-        ("purser-wallet/src/evidence/verify/authorization.rs", "!= hash", "public evidence hashes"),
-        ("purser-wallet/src/evidence/verify/request.rs", "cart_hash", "public cart hash"),
-        ("purser-core/src/ledger/verify.rs", "expected.as_slice() != row.hash", "public journal hashes"),
-        ("purser-core/src/ledger/verify.rs", "last_seq == 0", "a sequence number"),
-        ("purser-core/src/ledger/verify.rs", "*b == 0", "public journal hashes"),
-        ("purser-core/src/ledger/verify.rs", "self.prev_hash.as_slice()", "public journal hashes"),
-        ("purser-core/src/ledger/verify.rs", "head.seq != last_seq", "public journal hashes"),
+        (
+            "purser-store/src/journal_excerpt.rs",
+            "GENESIS_HASH",
+            "a sequence number",
+        ),
+        (
+            "purser-merchant/src/checkout.rs",
+            "o.kind != \"shipping\"",
+            "shipping option kind",
+        ),
+        (
+            "purser-merchant/src/checkout.rs",
+            "code == \"credential_used\"",
+            "an error code",
+        ),
+        (
+            "purser-merchant/src/store.rs",
+            "h != request_hash",
+            "idempotency: hash of the request body the caller sent",
+        ),
+        (
+            "purser-merchant/src/session.rs",
+            "o.id == id",
+            "shipping option id",
+        ),
+        (
+            "purser-ap2/src/chain.rs",
+            "want != nonce",
+            "a public nonce in a presented chain",
+        ),
+        (
+            "purser-ap2/src/chain.rs",
+            "Some(want.as_str())",
+            "a public nonce in a presented chain",
+        ),
+        (
+            "purser-ap2/src/constraints.rs",
+            "h == id",
+            "public checkout hashes",
+        ),
+        (
+            "purser-ap2/src/checkout.rs",
+            "claimed != hash",
+            "public checkout hash",
+        ),
+        (
+            "purser/src/pin_cmd.rs",
+            "[\"pin_set\"] == true",
+            "a status flag",
+        ),
+        (
+            "purser-wallet/src/merchants.rs",
+            "r.text(1)? != \"active\"",
+            "a status (the key hash is compared with constant_time_eq)",
+        ),
+        (
+            "purser-wallet/src/x402.rs",
+            "b.status != \"approved\"",
+            "a status",
+        ),
+        (
+            "purser-wallet/src/x402.rs",
+            "scheme::item_id(&r.scheme, &a.nonce)",
+            "a public payment nonce",
+        ),
+        (
+            "purser-wallet/src/access.rs",
+            "id.len() == 24",
+            "a length check",
+        ),
+        (
+            "purser-wallet/src/mandates.rs",
+            "rec.content_hash != content_hash",
+            "the public hash of the mandate the person consents to",
+        ),
+        (
+            "purser-wallet/src/mandates.rs",
+            "r.text(0)? != mandate_id",
+            "idempotency: mandate id and request hash",
+        ),
+        (
+            "purser-wallet/src/payments/redeem.rs",
+            "p.merchant_id == m.merchant_id",
+            "ids",
+        ),
+        (
+            "purser-wallet/src/payments/views.rs",
+            "viewer == Viewer::Agent",
+            "who is looking",
+        ),
+        (
+            "purser-wallet/src/evidence/verify/ledger.rs",
+            "!= hash",
+            "public journal hashes",
+        ),
+        (
+            "purser-wallet/src/evidence/verify/ledger.rs",
+            "h != prev_hash",
+            "public journal hashes",
+        ),
+        (
+            "purser-wallet/src/evidence/verify/ledger.rs",
+            "!= head_hash",
+            "public journal hashes",
+        ),
+        (
+            "purser-wallet/src/evidence/verify/authorization.rs",
+            "!= hash",
+            "public evidence hashes",
+        ),
+        (
+            "purser-wallet/src/evidence/verify/request.rs",
+            "cart_hash",
+            "public cart hash",
+        ),
+        (
+            "purser-core/src/ledger/verify.rs",
+            "expected.as_slice() != row.hash",
+            "public journal hashes",
+        ),
+        (
+            "purser-core/src/ledger/verify.rs",
+            "last_seq == 0",
+            "a sequence number",
+        ),
+        (
+            "purser-core/src/ledger/verify.rs",
+            "*b == 0",
+            "public journal hashes",
+        ),
+        (
+            "purser-core/src/ledger/verify.rs",
+            "self.prev_hash.as_slice()",
+            "public journal hashes",
+        ),
+        (
+            "purser-core/src/ledger/verify.rs",
+            "head.seq != last_seq",
+            "public journal hashes",
+        ),
         ("purser-core/src/webhook.rs", "MAX_SIGNATURES", "a count"),
-        ("purser-core/src/httpsig/verify.rs", "\"signature-agent\"", "a header name"),
-        ("purser-core/src/httpsig/sfv.rs", "c == b'*'", "a parser character"),
+        (
+            "purser-core/src/httpsig/verify.rs",
+            "\"signature-agent\"",
+            "a header name",
+        ),
+        (
+            "purser-core/src/httpsig/sfv.rs",
+            "c == b'*'",
+            "a parser character",
+        ),
     ];
     let words = [
-        "token", "secret", "hmac", "_mac", "pin", "phc", "credential", "api_key", "signature",
-        "password", "nonce", "hash",
+        "token",
+        "secret",
+        "hmac",
+        "_mac",
+        "pin",
+        "phc",
+        "credential",
+        "api_key",
+        "signature",
+        "password",
+        "nonce",
+        "hash",
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
@@ -875,7 +1117,8 @@ fn secrets_are_compared_in_constant_time() {
             .to_string_lossy()
             .replace('\\', "/");
         // The benchmark's load generator holds no secret of anybody's.
-        if rel.starts_with("purser-bench/") || rel.contains("/tests/") || rel.ends_with("/tests.rs") {
+        if rel.starts_with("purser-bench/") || rel.contains("/tests/") || rel.ends_with("/tests.rs")
+        {
             continue;
         }
         let text = std::fs::read_to_string(f).unwrap();
@@ -915,5 +1158,8 @@ fn secrets_are_compared_in_constant_time() {
         .filter(|(_, u)| !**u)
         .map(|(e, _)| e)
         .collect();
-    assert!(stale.is_empty(), "NOT_SECRET entries that match nothing any more: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "NOT_SECRET entries that match nothing any more: {stale:?}"
+    );
 }

@@ -10,9 +10,7 @@
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::payments::{
-    boots_mandate, give_mandate, pay, pay_body, register_merchant, Merchant,
-};
+use crate::payments::{boots_mandate, give_mandate, pay, pay_body, register_merchant, Merchant};
 use crate::people::*;
 use crate::support::*;
 
@@ -496,9 +494,8 @@ fn send_as(p: &Purser, w: &World, r: &Row, c: Caller) -> Resp {
         ("Accept", "application/json, text/event-stream"),
     ];
     let bearer = |t: &str| call(p, method, &r.path, Some(t), &headers, r.body.as_ref());
-    let signed = |a: &TestAgent| {
-        signed_call_with(p, &a.key, method, &r.path, r.body.as_ref(), &headers)
-    };
+    let signed =
+        |a: &TestAgent| signed_call_with(p, &a.key, method, &r.path, r.body.as_ref(), &headers);
     match c {
         Caller::Anonymous => call(p, method, &r.path, None, &headers, r.body.as_ref()),
         Caller::OtherUser => bearer(&w.bob.token),
@@ -707,7 +704,11 @@ both!(only_the_right_caller_passes_every_route, |storage| {
                         assert_eq!(resp.status, status, "{what}: {}", resp.text);
                         if r.door == Door::Link {
                             // A page for people: HTML that says nothing about the token.
-                            assert!(resp.text.starts_with("<!doctype html>"), "{what}: {}", resp.text);
+                            assert!(
+                                resp.text.starts_with("<!doctype html>"),
+                                "{what}: {}",
+                                resp.text
+                            );
                             return;
                         }
                         assert_error_shape(&what, &resp);
@@ -791,7 +792,11 @@ both!(only_the_right_caller_passes_every_route, |storage| {
             Door::Operator if r.path.contains("xyz_") => resp.status == 404,
             _ => resp.status == 200,
         };
-        assert!(ok, "owner {} {}: {} {}", r.method, r.path, resp.status, resp.text);
+        assert!(
+            ok,
+            "owner {} {}: {} {}",
+            r.method, r.path, resp.status, resp.text
+        );
     }
     // The confirmation link itself opens for whoever holds it.
     let page = call(&p, "GET", &w.link, None, &[], None);
