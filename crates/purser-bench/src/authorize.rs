@@ -258,6 +258,9 @@ async fn run_in(opts: &Options, store: &StoreConfig, data_dir: PathBuf) -> Resul
             public_url: None,
             // The bench measures authorizations, not the velocity rule.
             agent_payments_per_minute: Some(1_000_000_000),
+            // Nor the request rate limits: every agent sends as fast as it can.
+            rate_limits: purser_server::RateLimits::off(),
+            read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
         },
         async move {
             let _ = stop_rx.await;

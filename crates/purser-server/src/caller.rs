@@ -59,7 +59,9 @@ impl FromRequestParts<AppState> for User {
                 "send your API token as 'Authorization: Bearer pst_…' (get one with `purser user setup`)",
             )
         })?;
-        Ok(User(state.wallet.authenticate(token).await?))
+        let who = state.wallet.authenticate(token).await?;
+        state.limiter.user(&who.user_id)?;
+        Ok(User(who))
     }
 }
 
@@ -139,6 +141,7 @@ impl FromRequest<AppState> for Signed {
             state.wallet.parse_signed(&req, signed_body)?
         };
         let agent = state.wallet.authenticate_signed(parsed).await?;
+        state.limiter.agent(&agent.agent_id)?;
         Ok(Signed {
             agent,
             body,

@@ -29,6 +29,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -51,6 +53,7 @@ impl ApiError {
                 message: message.into(),
                 param: None,
             },
+            retry_after: None,
         }
     }
 
@@ -188,6 +191,10 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(self.body)).into_response();
         resp.headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+        }
         resp
     }
 }

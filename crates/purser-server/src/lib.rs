@@ -10,6 +10,7 @@ mod idempotency;
 mod merchant_auth;
 mod metrics;
 mod openapi;
+mod ratelimit;
 pub mod routes;
 
 use std::future::Future;
@@ -17,18 +18,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::StreamExt;
 use purser_store::{Ledger, StoreConfig};
 use purser_wallet::Wallet;
 
 pub use auth::OperatorKey;
 pub use metrics::HttpMetrics;
 pub use openapi::ApiDoc;
+pub use ratelimit::{RateLimits, DEFAULT_AGENT_PER_MINUTE, DEFAULT_USER_PER_MINUTE};
 
 /// Address `purser serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
@@ -40,6 +44,11 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// After SIGTERM, how long open requests may take to finish before their connections are
 /// closed. Operations already handed to the ledger writer are committed either way.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How long a client may take to send a request's headers, and then its body (each), before
+/// the connection is closed (`--read-timeout`). An idle kept-alive connection is closed after
+/// the same time. A client trickling bytes to hold a connection open is cut off.
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -53,6 +62,10 @@ pub struct AppState {
     /// Where agents reach Purser: the scheme and the authorities (`host[:port]`) a signed
     /// request's `@authority` may name. A signature made for another site is refused here.
     pub origin: Arc<Origin>,
+    /// Requests per minute per agent and per user (in memory, per node).
+    pub limiter: Arc<ratelimit::Limiter>,
+    /// How long a request body may take to arrive.
+    pub read_timeout: std::time::Duration,
 }
 
 /// The origin agents sign requests for.
@@ -114,6 +127,7 @@ impl Origin {
 pub fn router(state: AppState) -> Router {
     use routes::{agents, keys, ledger, mandates, oversight, payments, system, users, wallet};
     use routes::{evidence, merchants, redeem, webhooks};
+    let read_timeout = state.read_timeout;
     let operator_routes = Router::new()
         .route("/v1/ledger/accounts", post(ledger::create_account))
         .route("/v1/ledger/accounts/:id", get(ledger::get_account))
@@ -227,6 +241,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            read_body(read_timeout, req, next)
+        }))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
@@ -245,6 +262,77 @@ async fn require_operator(State(state): State<AppState>, req: Request, next: Nex
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// Read the whole request body before any handler runs: at most [`MAX_BODY_BYTES`] (else 413)
+/// within the read timeout (else 408), both in the JSON error shape and closing the connection.
+async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        error::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the request body is larger than the {} KiB Purser accepts",
+                MAX_BODY_BYTES / 1024
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return closing(too_large());
+    }
+    let read = async {
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| {
+                error::ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "the request body could not be read; send it again",
+                )
+            })?;
+            len = len.saturating_add(chunk.len());
+            if len > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            chunks.push(chunk);
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().unwrap_or_default(),
+            _ => Bytes::from(chunks.concat()),
+        })
+    };
+    match tokio::time::timeout(read_timeout, read).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => closing(e),
+        Err(_) => closing(error::ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s; send the whole request at once",
+                read_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+/// An error answer after which the connection is closed (its body may be half-read).
+fn closing(e: error::ApiError) -> Response {
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// Count and log every request by its route pattern (never the raw path or any header).
@@ -281,6 +369,10 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// Payment request limits per agent and user per minute (default 60).
     pub agent_payments_per_minute: Option<i64>,
+    /// Requests per minute per agent and per user ([`RateLimits::default`]).
+    pub rate_limits: RateLimits,
+    /// Header and body read timeout ([`DEFAULT_READ_TIMEOUT`]).
+    pub read_timeout: std::time::Duration,
 }
 
 /// What `purser serve` prints on start: where things are, and what is simulated.
@@ -388,6 +480,8 @@ async fn serve_with(
         wallet: wallet.clone(),
         public_url,
         origin,
+        limiter: Arc::new(ratelimit::Limiter::new(opts.rate_limits)),
+        read_timeout: opts.read_timeout,
     };
     let sweeper = {
         let wallet = wallet.clone();
@@ -410,9 +504,9 @@ async fn serve_with(
         shutdown.await;
         let _ = started_tx.send(());
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(signal);
+    let server = serve_connections(listener, router(state), opts.read_timeout, signal);
     let served = tokio::select! {
-        r = std::future::IntoFuture::into_future(server) => r,
+        r = server => r,
         _ = async {
             if started_rx.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -433,6 +527,63 @@ async fn serve_with(
     ledger.shutdown().await;
     tracing::info!("stopped; every acknowledged operation is committed");
     served.map_err(|e| format!("the server stopped with an error: {e}"))
+}
+
+/// Accept connections and serve `app` on each (HTTP/1.1) until `signal` resolves; then stop
+/// accepting, let every open connection finish its request, and return once all are closed.
+/// A client gets `read_timeout` to send each request's headers (and idle keep-alive connections
+/// are closed after it): a connection trickling bytes is cut off.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    read_timeout: std::time::Duration,
+    signal: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut signal => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(read_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(open_rx);
+    open_tx.closed().await;
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

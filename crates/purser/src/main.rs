@@ -246,6 +246,17 @@ struct ServeArgs {
     /// Payment requests one agent may make for one user per minute (anomaly rule; default 60).
     #[arg(long, value_name = "N", env = "PURSER_AGENT_PAYMENTS_PER_MINUTE")]
     agent_payments_per_minute: Option<i64>,
+    /// Requests one agent may send a minute, any route (bursts up to N, refilled at N a
+    /// minute; counted per node, in memory); beyond it `429` with `Retry-After`. 0 turns it off.
+    #[arg(long, value_name = "N", env = "PURSER_AGENT_REQUESTS_PER_MINUTE", default_value_t = purser_server::DEFAULT_AGENT_PER_MINUTE)]
+    agent_requests_per_minute: u32,
+    /// Requests one user's API tokens may send a minute, together (as above). 0 turns it off.
+    #[arg(long, value_name = "N", env = "PURSER_USER_REQUESTS_PER_MINUTE", default_value_t = purser_server::DEFAULT_USER_PER_MINUTE)]
+    user_requests_per_minute: u32,
+    /// Seconds a client may take to send a request's headers, and then its body; slower
+    /// connections (and idle kept-alive ones) are closed.
+    #[arg(long, value_name = "SECONDS", env = "PURSER_READ_TIMEOUT", default_value_t = purser_server::DEFAULT_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    read_timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -293,6 +304,12 @@ fn main() -> ExitCode {
                         store: args.storage.store(),
                         public_url: args.public_url,
                         agent_payments_per_minute: args.agent_payments_per_minute,
+                        rate_limits: purser_server::RateLimits {
+                            agent_per_minute: Some(args.agent_requests_per_minute)
+                                .filter(|n| *n > 0),
+                            user_per_minute: Some(args.user_requests_per_minute).filter(|n| *n > 0),
+                        },
+                        read_timeout: std::time::Duration::from_secs(args.read_timeout),
                     },
                     purser_server::shutdown_signal(),
                 ))

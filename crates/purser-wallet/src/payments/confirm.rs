@@ -251,7 +251,7 @@ impl Wallet {
             )
             .expect(Expect::One, "pending"),
             Stmt::exec(
-                "UPDATE payments SET status = 'approved', credential_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation' AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = payments.binding_id AND b.frozen = 0 AND b.status = 'active')",
+                "UPDATE payments SET status = 'approved', credential_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation' AND EXISTS (SELECT 1 FROM bindings b WHERE b.id = payments.binding_id AND b.frozen = 0 AND b.status = 'active') AND NOT EXISTS (SELECT 1 FROM mandates m WHERE m.id = payments.mandate_id AND m.status = 'revoked')",
                 vals![&p.id, cred_exp],
             )
             .expect(Expect::One, "pending"),
@@ -284,11 +284,33 @@ impl Wallet {
                     "this agent was frozen (or unbound) after it asked; the payment was cancelled and its money released",
                 ));
             }
+            Err(DbError::Precondition(_)) if self.mandate_revoked(&p.id).await? => {
+                self.end_payment(&p.id, &["needs_confirmation"], "voided", "mandate_revoked")
+                    .await?;
+                return Err(WalletError::conflict(
+                    "mandate_revoked",
+                    "the mandate this payment relied on was revoked after the agent asked; the payment was cancelled and its money released",
+                ));
+            }
             Err(DbError::Precondition(_)) => return Err(used()),
             Err(e) => return Err(e.into()),
         }
         self.outbox_nudge();
         self.confirmation_by_id(&view.confirmation_id).await
+    }
+}
+
+impl Wallet {
+    /// Whether the mandate payment `id` relies on has been revoked.
+    async fn mandate_revoked(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM payments p JOIN mandates m ON m.id = p.mandate_id WHERE p.id = $1 AND m.status = 'revoked'",
+                vals![id],
+            )
+            .await?
+            .is_some())
     }
 }
 

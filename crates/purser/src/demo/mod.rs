@@ -89,6 +89,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             store: purser_store::StoreConfig::sqlite_in(&data),
             public_url: None,
             agent_payments_per_minute: None,
+            rate_limits: purser_server::RateLimits::default(),
+            read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
         },
         async move {
             let _ = stop_rx.await;
