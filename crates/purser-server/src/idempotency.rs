@@ -50,6 +50,9 @@ pub enum Key {
     Optional,
 }
 
+/// Tries at keeping an answer for replays (50, 200, … ms apart).
+const FINISH_ATTEMPTS: u32 = 3;
+
 /// A user's POST to `route`, run at most once per Idempotency-Key. `work` gets the key (always
 /// `Some` when it is required).
 pub async fn post_once<F, Fut>(
@@ -124,17 +127,31 @@ where
                     serde_json::to_value(&e.body).unwrap_or(serde_json::Value::Null),
                 ),
             };
-            if let Err(e) = idempotency::finish(
-                state.wallet.db(),
-                scope,
-                key,
-                claimed_at,
-                status.as_u16(),
-                &value.to_string(),
-            )
-            .await
-            {
-                tracing::warn!(error = %e, "could not keep an idempotent answer");
+            // The work is done and durable; keep its answer for replays. A lost database
+            // connection is retried (the store reconnects); if it still fails, a retry under
+            // the key waits for the takeover window and then converges on the same records
+            // (handlers derive their ids from the key).
+            let body = value.to_string();
+            for attempt in 0..FINISH_ATTEMPTS {
+                match idempotency::finish(
+                    state.wallet.db(),
+                    scope,
+                    key,
+                    claimed_at,
+                    status.as_u16(),
+                    &body,
+                )
+                .await
+                {
+                    Ok(()) => break,
+                    Err(e) if attempt + 1 == FINISH_ATTEMPTS => {
+                        tracing::error!(error = %e, "could not keep an idempotent answer; a retry under this key waits for the takeover window");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << (2 * attempt)))
+                            .await;
+                    }
+                }
             }
             into_response(result)
         }
