@@ -302,6 +302,60 @@ impl Mandate {
             }
         }
 
+        if let Some(s) = &self.schedule {
+            use super::constraints::Frequency;
+            c.text("schedule.merchant_id", &s.merchant_id, true);
+            c.amount("schedule.amount", s.amount, true);
+            if let Some(d) = &s.description {
+                c.text("schedule.description", d, false);
+            }
+            if let Some(f) = &s.funding_source {
+                c.text("schedule.funding_source", f, true);
+            }
+            if when.recurrence.frequency == Frequency::OnDemand {
+                c.fail(
+                    "schedule_needs_frequency",
+                    "when.recurrence.frequency",
+                    "a schedule charges daily, weekly, monthly or annually; say which".into(),
+                );
+            }
+            if when.timezone.as_deref().is_some_and(|z| z != "UTC") {
+                c.fail(
+                    "schedule_timezone",
+                    "when.timezone",
+                    "a scheduled mandate counts its periods in UTC; leave the time zone out or set UTC".into(),
+                );
+            }
+            if s.reminder_lead_seconds
+                .is_some_and(|l| l > super::schedule::MAX_REMINDER_LEAD_SECONDS)
+            {
+                c.fail(
+                    "schedule_reminder_too_early",
+                    "schedule.reminder_lead_seconds",
+                    "the reminder goes out at most 31 days before a charge".into(),
+                );
+            }
+            if self.confirmation.needs_confirmation(s.amount) {
+                c.fail(
+                    "schedule_needs_confirmation",
+                    "confirmation",
+                    format!(
+                        "nobody is there to confirm a scheduled charge: the confirmation policy must pay {} without asking",
+                        s.amount.with_symbol()
+                    ),
+                );
+            }
+            if let Some(until) = when.valid_until {
+                if until.latest_end() <= s.first_charge_at.earliest_start() {
+                    c.fail(
+                        "until_before_from",
+                        "schedule.first_charge_at",
+                        format!("the first charge ({}) is after the mandate ends ({until})", s.first_charge_at),
+                    );
+                }
+            }
+        }
+
         c.list("other", self.other.len());
         for (i, o) in self.other.iter().enumerate() {
             c.text(&format!("other[{i}].type"), &o.kind, true);

@@ -25,6 +25,15 @@ impl Verifier {
             .map(|t| format!(" at {}", when(t)))
             .unwrap_or_default();
         let mandate = f.mandate_id.clone().unwrap_or_default();
+        if let Some(s) = &f.scheduled {
+            out.push(format!(
+                "Purser's scheduler, not an agent, asked to pay {} to {} for {items}: occurrence {} of the recurring mandate {mandate}, due at {}, exactly as its consented schedule says.",
+                self.money(f.amount),
+                f.merchant,
+                s.occurrence,
+                when(s.due_at)
+            ));
+        } else {
         out.push(format!(
             "The agent {} with key {} signed a request{signed_at} to pay {} to {} for {items}, relying on mandate {mandate}.",
             f.agent_id,
@@ -32,6 +41,7 @@ impl Verifier {
             self.money(f.amount),
             f.merchant,
         ));
+        }
         match &f.decision {
             Some((d, at, reasons)) => {
                 let words = f
