@@ -734,7 +734,9 @@ impl Wallet {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let usage = self.usage_of(&r.text(0)?).await?;
-            out.push(self.mandate_from(r, &usage)?);
+            let mut rec = self.mandate_from(r, &usage)?;
+            rec.schedule = self.schedule_progress(&rec).await?;
+            out.push(rec);
         }
         Ok(out)
     }

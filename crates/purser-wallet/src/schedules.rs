@@ -649,7 +649,7 @@ impl Wallet {
                         &rec.id,
                         i64::from(n),
                         status,
-                        payment_id,
+                        payment_id.map(str::to_string),
                         reason.map(|r| r.0.to_string()),
                         reason.map(|r| r.1.chars().take(1000).collect::<String>()),
                         now.0

@@ -36,7 +36,7 @@ impl Verifier {
             P,
             "the mandate's content_hash is the SHA-256 of its content",
         );
-        if let Some(s) = &self.facts.scheduled {
+        let scheduled_check = if let Some(s) = &self.facts.scheduled {
             let parsed = serde_json::from_str::<Mandate>(content).map_err(|e| {
                 fail(
                     P,
@@ -74,17 +74,19 @@ impl Verifier {
             if sched.due_at(rec.frequency, s.occurrence).map(|t| t.0) != Some(s.due_at) {
                 return Err(mismatch("due time"));
             }
-            self.pass(
-                P,
-                format!(
-                    "the consented mandate's schedule charges {} to {} {}, and occurrence {} is due at {}: the payment is exactly that",
-                    sched.amount.with_symbol(),
-                    sched.merchant_id,
-                    rec.frequency.adverb(),
-                    s.occurrence,
-                    when(s.due_at)
-                ),
-            );
+            Some(format!(
+                "the consented mandate's schedule charges {} to {} {}, and occurrence {} is due at {}: the payment is exactly that",
+                sched.amount.with_symbol(),
+                sched.merchant_id,
+                rec.frequency.adverb(),
+                s.occurrence,
+                when(s.due_at)
+            ))
+        } else {
+            None
+        };
+        if let Some(check) = scheduled_check {
+            self.pass(P, check);
         }
         if let Ok(parsed) = serde_json::from_str::<Mandate>(content) {
             let words = parsed.provenance.user_words.trim();
