@@ -98,6 +98,9 @@ pub struct ScheduleProgress {
     pub next_charge_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_reminder_at: Option<String>,
+    /// What cancelling means, once cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One occurrence as the person sees it.
@@ -246,6 +249,11 @@ impl Wallet {
             next_reminder_at: due
                 .filter(|_| open)
                 .map(|d| Timestamp(d.0.saturating_sub(s.reminder_lead_ms())).to_rfc3339()),
+            note: (state == "cancelled").then(|| {
+                format!(
+                    "Cancelled: no further charge will be made. The {charged} charge(s) already captured stand (the merchant can refund them); one held but not yet captured when you cancelled was released."
+                )
+            }),
             state,
         }))
     }

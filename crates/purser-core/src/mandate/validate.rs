@@ -304,13 +304,38 @@ impl Mandate {
 
         if let Some(s) = &self.schedule {
             use super::constraints::Frequency;
-            c.text("schedule.merchant_id", &s.merchant_id, true);
+            let id_like = |v: &str, prefix: &str| {
+                v.len() <= 64
+                    && v.strip_prefix(prefix).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    })
+            };
+            if !id_like(&s.merchant_id, "mch_") {
+                c.fail(
+                    "schedule_merchant_invalid",
+                    "schedule.merchant_id",
+                    "must be a Purser merchant id (mch_…)".into(),
+                );
+            }
             c.amount("schedule.amount", s.amount, true);
             if let Some(d) = &s.description {
-                c.text("schedule.description", d, false);
+                if d.chars().count() > 200 || d.chars().any(char::is_control) {
+                    c.fail(
+                        "schedule_description_invalid",
+                        "schedule.description",
+                        "at most 200 characters on one line (it is each charge's line title)".into(),
+                    );
+                }
             }
             if let Some(f) = &s.funding_source {
-                c.text("schedule.funding_source", f, true);
+                if f != "wallet" && !id_like(f, "ecd_") {
+                    c.fail(
+                        "schedule_funding_invalid",
+                        "schedule.funding_source",
+                        "is \"wallet\" or an exclusive card id (ecd_…)".into(),
+                    );
+                }
             }
             if when.recurrence.frequency == Frequency::OnDemand {
                 c.fail(

@@ -202,6 +202,7 @@ both!(occurrences_charge_on_schedule_once_each_with_a_reminder, |storage| {
         let pid = charges[0].payment_id.clone().expect("payment id");
         let p = w.payment(&f.user, &pid).await.expect("payment");
         assert_eq!(p.status, "captured");
+        assert_eq!(p.origin, "schedule");
         assert_eq!(p.captured.amount, 20_000);
         assert_eq!(p.task_id, format!("schedule:{mdt}"));
         let hold = purser_core::ledger::TransferId::parse(&format!("hold:{pid}")).expect("id");
