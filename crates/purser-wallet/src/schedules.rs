@@ -509,7 +509,7 @@ impl Wallet {
             Err(e) => {
                 // Refused before any payment existed (the agent's binding ended, …).
                 return self
-                    .settle(rec, n, "declined", None, Some((&e.code, &e.message)), report)
+                    .settle_occurrence(rec, n, "declined", None, Some((&e.code, &e.message)), report)
                     .await;
             }
         };
@@ -546,12 +546,12 @@ impl Wallet {
         };
         match status.as_str() {
             "captured" | "refunded" => {
-                self.settle(rec, n, "charged", Some(&payment_id), None, report)
+                self.settle_occurrence(rec, n, "charged", Some(&payment_id), None, report)
                     .await
             }
             "declined" | "voided" | "expired" => {
                 let (code, message) = self.payment_reason(&payment_id).await?;
-                self.settle(
+                self.settle_occurrence(
                     rec,
                     n,
                     "declined",
@@ -566,7 +566,7 @@ impl Wallet {
                 // again under the next attempt, a fresh payment id.
                 if attempt + 1 >= MAX_ATTEMPTS {
                     return self
-                        .settle(
+                        .settle_occurrence(
                             rec,
                             n,
                             "declined",
@@ -638,7 +638,7 @@ impl Wallet {
     }
 
     /// Record how occurrence `n` ended and move the schedule to the next one, together.
-    async fn settle(
+    async fn settle_occurrence(
         &self,
         rec: &MandateRecord,
         n: u32,

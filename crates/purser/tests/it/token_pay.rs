@@ -8,7 +8,7 @@ use std::sync::Arc;
 use purser_core::mandate::{
     recurring_mandate, DateOrInstant, Frequency, RecurringRequest, Schedule,
 };
-use purser_core::{Currency, ManualClock, Money, Timestamp};
+use purser_core::{Clock, Currency, ManualClock, Money, Timestamp};
 use purser_store::{vals, Ledger, StoreConfig};
 use purser_wallet::evidence::verify::verify_bundle;
 use purser_wallet::merchants::NewMerchant;
@@ -297,7 +297,7 @@ both!(insufficient_funds_declines_one_occurrence_and_the_next_runs, |storage| {
         let card = w
             .add_card(
                 &f.user,
-                serde_json::from_value(crate::people::card_body(crate::people::VISA_OK, "123"))
+                serde_json::from_value(crate::people::card_body(crate::people::MASTERCARD_OK, "123"))
                     .expect("card"),
             )
             .await
@@ -435,7 +435,7 @@ both!(a_restart_neither_skips_nor_repeats_an_occurrence, |storage| {
                     vals![&mdt],
                 ),
                 purser_store::db::Stmt::exec(
-                    "UPDATE schedules SET next_occurrence = 4, charged = 3 WHERE mandate_id = $1",
+                    "UPDATE schedules SET next_occurrence = 4, charged = 3, next_at = 0 WHERE mandate_id = $1",
                     vals![&mdt],
                 ),
             ])
