@@ -164,7 +164,11 @@ fn internal(what: &str) -> WalletError {
 impl Wallet {
     /// The statement that starts a recurring mandate's schedule, part of the consent write;
     /// `None` for a mandate without one. Refuses a schedule whose first charge has passed.
-    pub(crate) fn schedule_start(&self, rec: &MandateRecord, now: Timestamp) -> Result<Option<Stmt>> {
+    pub(crate) fn schedule_start(
+        &self,
+        rec: &MandateRecord,
+        now: Timestamp,
+    ) -> Result<Option<Stmt>> {
         let Some(s) = &rec.mandate.schedule else {
             return Ok(None);
         };
@@ -509,7 +513,14 @@ impl Wallet {
             Err(e) => {
                 // Refused before any payment existed (the agent's binding ended, …).
                 return self
-                    .settle_occurrence(rec, n, "declined", None, Some((&e.code, &e.message)), report)
+                    .settle_occurrence(
+                        rec,
+                        n,
+                        "declined",
+                        None,
+                        Some((&e.code, &e.message)),
+                        report,
+                    )
                     .await;
             }
         };
@@ -601,7 +612,10 @@ impl Wallet {
 
     async fn payment_status(&self, payment_id: &str) -> Result<String> {
         self.db
-            .query_opt("SELECT status FROM payments WHERE id = $1", vals![payment_id])
+            .query_opt(
+                "SELECT status FROM payments WHERE id = $1",
+                vals![payment_id],
+            )
             .await?
             .ok_or_else(|| internal("read the scheduled payment"))?
             .text(0)

@@ -66,7 +66,9 @@ impl Schedule {
         let days = anchor.div_euclid(MS_PER_DAY);
         let time_of_day = anchor.rem_euclid(MS_PER_DAY);
         let step_days = |d: i64| -> Option<Timestamp> {
-            anchor.checked_add(k.checked_mul(d)?.checked_mul(MS_PER_DAY)?).map(Timestamp)
+            anchor
+                .checked_add(k.checked_mul(d)?.checked_mul(MS_PER_DAY)?)
+                .map(Timestamp)
         };
         let months = |per: i64| -> Option<Timestamp> {
             let (y, m, d) = civil_from_days(days);
@@ -241,8 +243,14 @@ mod tests {
             s.first_charge_at,
             DateOrInstant::Date(CivilDate::new(2026, 11, 22).expect("date"))
         );
-        assert_eq!(rfc(s.due_at(Frequency::Daily, 10)), "2026-12-01T00:00:00.000Z");
-        assert_eq!(rfc(s.due_at(Frequency::Weekly, 2)), "2026-11-29T00:00:00.000Z");
+        assert_eq!(
+            rfc(s.due_at(Frequency::Daily, 10)),
+            "2026-12-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc(s.due_at(Frequency::Weekly, 2)),
+            "2026-11-29T00:00:00.000Z"
+        );
         assert_eq!(s.due_at(Frequency::Daily, 0), None);
         assert_eq!(s.due_at(Frequency::OnDemand, 1), None);
         // No overflow panics at the edge.

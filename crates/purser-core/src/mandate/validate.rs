@@ -324,7 +324,8 @@ impl Mandate {
                     c.fail(
                         "schedule_description_invalid",
                         "schedule.description",
-                        "at most 200 characters on one line (it is each charge's line title)".into(),
+                        "at most 200 characters on one line (it is each charge's line title)"
+                            .into(),
                     );
                 }
             }
@@ -375,7 +376,10 @@ impl Mandate {
                     c.fail(
                         "until_before_from",
                         "schedule.first_charge_at",
-                        format!("the first charge ({}) is after the mandate ends ({until})", s.first_charge_at),
+                        format!(
+                            "the first charge ({}) is after the mandate ends ({until})",
+                            s.first_charge_at
+                        ),
                     );
                 }
             }

@@ -56,7 +56,9 @@ impl Verifier {
                 fail(
                     P,
                     "schedule_mismatch",
-                    format!("the scheduled payment's {what} is not what the consented schedule says"),
+                    format!(
+                        "the scheduled payment's {what} is not what the consented schedule says"
+                    ),
                 )
             };
             if s.mandate_id != id {
@@ -214,7 +216,11 @@ impl Verifier {
                 said("/payment_id"),
                 p.get("id").cloned().unwrap_or(Value::Null),
             ),
-            ("request.sha256", said("/request/sha256"), json!(request_hash)),
+            (
+                "request.sha256",
+                said("/request/sha256"),
+                json!(request_hash),
+            ),
             (
                 "request.signature",
                 said("/request/signature"),

@@ -112,7 +112,13 @@ impl Verifier {
         let occurrence = u32::try_from(occurrence)
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| fail(P, "field_invalid", "request.occurrence is not an occurrence number"))?;
+            .ok_or_else(|| {
+                fail(
+                    P,
+                    "field_invalid",
+                    "request.occurrence is not an occurrence number",
+                )
+            })?;
         let due_at = int(doc, "/request/due_at", P)?;
         let b: PaymentBody = serde_json::from_str(body).map_err(|e| {
             fail(

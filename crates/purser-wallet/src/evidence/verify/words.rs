@@ -34,7 +34,7 @@ impl Verifier {
                 when(s.due_at)
             ));
         } else {
-        out.push(format!(
+            out.push(format!(
             "The agent {} with key {} signed a request{signed_at} to pay {} to {} for {items}, relying on mandate {mandate}.",
             f.agent_id,
             f.keyid,
