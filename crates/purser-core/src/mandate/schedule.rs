@@ -62,7 +62,7 @@ impl Schedule {
     /// frequency or an instant out of range.
     pub fn due_at(&self, frequency: Frequency, n: u32) -> Option<Timestamp> {
         let k = i64::from(n.checked_sub(1)?);
-        let anchor = self.first_charge_at.earliest_start().0;
+        let anchor = self.first_charge_at().0;
         let days = anchor.div_euclid(MS_PER_DAY);
         let time_of_day = anchor.rem_euclid(MS_PER_DAY);
         let step_days = |d: i64| -> Option<Timestamp> {
@@ -90,6 +90,14 @@ impl Schedule {
             Frequency::Weekly => step_days(7),
             Frequency::Monthly => months(1),
             Frequency::Annually => months(12),
+        }
+    }
+
+    /// Occurrence 1's instant: the instant given, or 00:00 UTC of the date given.
+    pub fn first_charge_at(&self) -> Timestamp {
+        match self.first_charge_at {
+            DateOrInstant::Date(d) => d.start_utc(),
+            DateOrInstant::Instant(t) => t,
         }
     }
 

@@ -372,7 +372,7 @@ impl Mandate {
                 );
             }
             if let Some(until) = when.valid_until {
-                if until.latest_end() <= s.first_charge_at.earliest_start() {
+                if until.latest_end() <= s.first_charge_at() {
                     c.fail(
                         "until_before_from",
                         "schedule.first_charge_at",
