@@ -204,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/mandates/:id/consent", post(mandates::consent))
         .route("/v1/mandates/:id/simulate", post(mandates::simulate))
         .route("/v1/mandates/:id/revoke", post(mandates::revoke))
+        .route("/v1/mandates/:id/charges", get(mandates::charges))
         .route("/v1/mandates/:id/credentials", get(mandates::credentials))
         .route("/v1/mandate-status/:id", get(mandates::status))
         .route("/v1/agent/whoami", get(agents::whoami))
@@ -493,6 +494,19 @@ async fn serve_with(
             }
         })
     };
+    // Token Pay: charges recurring mandates on schedule (safe on every node at once).
+    let scheduler = {
+        let wallet = wallet.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(purser_wallet::schedules::SCHEDULE_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = wallet.run_schedules().await {
+                    tracing::warn!(code = %e.code, "the scheduler could not run; retrying");
+                }
+            }
+        })
+    };
     let (outbox_stop, outbox_stopped) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(wallet.clone().run_outbox(outbox_stopped));
     if banner {
@@ -519,6 +533,7 @@ async fn serve_with(
         }
     };
     sweeper.abort();
+    scheduler.abort();
     // The outbox records what it is sending (bounded by its own grace) before the records
     // writer stops; whatever it could not send stays pending for the next start.
     let _ = outbox_stop.send(true);

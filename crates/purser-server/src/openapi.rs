@@ -23,7 +23,7 @@ use crate::routes::{evidence, merchants, redeem, webhooks};
         agents::list_bindings, agents::get_binding, agents::approve, agents::decline, agents::freeze, agents::unfreeze,
         agents::revoke_binding, agents::funding_source, agents::whoami, agents::request_binding, agents::funds,
         mandates::draft_mandate, mandates::create, mandates::list, mandates::get, mandates::update,
-        mandates::consent, mandates::simulate, mandates::revoke, mandates::credentials, mandates::agent_credentials, mandates::status,
+        mandates::consent, mandates::simulate, mandates::revoke, mandates::charges, mandates::credentials, mandates::agent_credentials, mandates::status,
         payments::authorize, payments::agent_payment, payments::agent_payments, mandates::agent_list, mandates::agent_simulate, payments::get, evidence::evidence,
         oversight::tasks, oversight::timeline, oversight::task_stream, oversight::payment_stream, oversight::bills,
         keys::jwks, keys::directory, keys::agent_key, keys::vault_status, keys::vault_rotate, keys::vault_destroy, keys::signing_rotate,

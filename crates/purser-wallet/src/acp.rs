@@ -877,6 +877,7 @@ impl Wallet {
             "metadata": r.metadata,
         });
         let via = Via {
+            schedule: None,
             acp: Some(record),
             confirm: (!asked.manual_review.is_empty()).then(|| {
                 format!(

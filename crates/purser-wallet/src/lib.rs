@@ -25,6 +25,7 @@ pub mod merchants;
 pub mod outbox;
 pub mod payments;
 pub mod pins;
+pub mod schedules;
 pub mod signed;
 pub mod signing_keys;
 pub mod topups;

@@ -108,6 +108,12 @@ pub struct MandateRecord {
     pub revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
+    /// Token Pay: what the schedule has charged and what is left (`crate::schedules`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedules::ScheduleProgress>,
+    /// The person the mandate belongs to (not shown: they are the only one who sees it).
+    #[serde(skip)]
+    pub owner: String,
 }
 
 /// A dry run: what would happen to this payment now.
@@ -164,7 +170,7 @@ struct StoredBucket {
     counts: bool,
 }
 
-const COLUMNS: &str = "m.id, m.agent_id, a.name, a.operator, a.status, m.status, m.content, m.content_hash, m.timezone, m.issuer_kid, m.agent_kid, m.credential_expires_at, m.created_at, m.consented_at, m.revoked_at, m.revoked_reason";
+const COLUMNS: &str = "m.id, m.agent_id, a.name, a.operator, a.status, m.status, m.content, m.content_hash, m.timezone, m.issuer_kid, m.agent_kid, m.credential_expires_at, m.created_at, m.consented_at, m.revoked_at, m.revoked_reason, m.user_id";
 
 fn select(filter: &str) -> String {
     format!("SELECT {COLUMNS} FROM mandates m JOIN agents a ON a.id = m.agent_id {filter}")
@@ -212,7 +218,7 @@ pub fn at_in(zone: &str, instant: Timestamp) -> Result<At> {
 }
 
 /// The first instant after an inclusive end bound, in the zone.
-fn end_instant(zone: &str, bound: DateOrInstant) -> Result<Timestamp> {
+pub(crate) fn end_instant(zone: &str, bound: DateOrInstant) -> Result<Timestamp> {
     match bound {
         DateOrInstant::Instant(t) => Ok(t),
         DateOrInstant::Date(d) => {
@@ -289,6 +295,8 @@ impl Wallet {
             consented_at: r.opt_int(13)?.map(|t| Timestamp(t).to_rfc3339()),
             revoked_at: r.opt_int(14)?.map(|t| Timestamp(t).to_rfc3339()),
             revoked_reason: r.opt_text(15)?,
+            schedule: None,
+            owner: r.text(16)?,
         })
     }
 
@@ -374,7 +382,9 @@ impl Wallet {
     pub(crate) async fn load_mandate(&self, user_id: &str, id: &str) -> Result<MandateRecord> {
         let row = self.mandate_row(user_id, id).await?;
         let usage = self.usage_of(id).await?;
-        self.mandate_from(&row, &usage)
+        let mut rec = self.mandate_from(&row, &usage)?;
+        rec.schedule = self.schedule_progress(&rec).await?;
+        Ok(rec)
     }
 
     fn checked_content(m: &Mandate) -> Result<String> {
@@ -502,7 +512,8 @@ impl Wallet {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let usage = self.usage_of(&r.text(0)?).await?;
-            let rec = self.mandate_from(r, &usage)?;
+            let mut rec = self.mandate_from(r, &usage)?;
+            rec.schedule = self.schedule_progress(&rec).await?;
             if status.is_none_or(|s| s == rec.status) {
                 out.push(rec);
             }
@@ -563,12 +574,13 @@ impl Wallet {
                 "mandate.when.valid_until",
             ));
         }
+        let schedule_start = self.schedule_start(&rec, now)?;
         let issued = self
             .issue_mandate_credentials(&rec, issuer, now, Timestamp(exp))
             .await?;
         let r = self
             .db
-            .write(vec![Stmt::exec(
+            .write(schedule_start.into_iter().chain([Stmt::exec(
                 "UPDATE mandates SET status = 'active', consented_at = $4, updated_at = $4, issuer_kid = $5, agent_kid = $6, checkout_credential = $7, payment_credential = $8, credential_expires_at = $9 WHERE id = $1 AND user_id = $2 AND status = 'draft' AND content_hash = $3",
                 vals![
                     id,
@@ -582,7 +594,7 @@ impl Wallet {
                     exp
                 ],
             )
-            .expect(Expect::One, "draft")])
+            .expect(Expect::One, "draft")]).collect())
             .await;
         match r {
             Ok(_) => self.load_mandate(&who.user_id, id).await,
@@ -722,7 +734,9 @@ impl Wallet {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let usage = self.usage_of(&r.text(0)?).await?;
-            out.push(self.mandate_from(r, &usage)?);
+            let mut rec = self.mandate_from(r, &usage)?;
+            rec.schedule = self.schedule_progress(&rec).await?;
+            out.push(rec);
         }
         Ok(out)
     }
@@ -787,6 +801,22 @@ impl Wallet {
         payment_id: &str,
         req: &PaymentRequest,
     ) -> Result<Evaluation> {
+        self.charge_mandate_at(user_id, agent_id, mandate_id, payment_id, req, None)
+            .await
+    }
+
+    /// `charge_mandate`, with the mandate's constraints evaluated as of `as_of` instead of now
+    /// (a Token Pay occurrence charged late is judged in its own period). The mandate's
+    /// status (revoked, expired, exhausted) is always read as of now.
+    pub(crate) async fn charge_mandate_at(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        mandate_id: &str,
+        payment_id: &str,
+        req: &PaymentRequest,
+        as_of: Option<Timestamp>,
+    ) -> Result<Evaluation> {
         check_id("mdt", mandate_id, "mandate_id")?;
         let request_hash = {
             let body = serde_json::to_vec(req).map_err(|_| internal("encode the payment"))?;
@@ -811,11 +841,24 @@ impl Wallet {
                     "the user froze this agent or ended its binding; it cannot pay for them now",
                 ));
             }
+            // A recurring mandate is charged by Purser on its schedule, never by the agent.
+            if rec.mandate.schedule.is_some() && as_of.is_none() {
+                return Ok(Evaluation {
+                    failures: vec![Failure {
+                        code: "mandate_scheduled",
+                        message: "This mandate is charged by Purser on its schedule (Token Pay); an agent cannot pay under it.".into(),
+                    }],
+                    needs_confirmation: false,
+                    charge: purser_core::mandate::Charge::default(),
+                });
+            }
             let usage = self.usage_of(mandate_id).await?;
             let now = self.now();
-            let mut e =
-                rec.mandate
-                    .evaluate(req, at_in(&rec.timezone, now)?, &Spent { buckets: usage });
+            let mut e = rec.mandate.evaluate(
+                req,
+                at_in(&rec.timezone, as_of.unwrap_or(now))?,
+                &Spent { buckets: usage },
+            );
             if let Some(f) = status_failure(&rec.status) {
                 e.failures.insert(0, f);
             }
@@ -1117,8 +1160,24 @@ impl Wallet {
         req: &PaymentRequest,
         hold: &HoldSpec,
     ) -> Result<Evaluation> {
+        self.reserve_under_mandate_at(user_id, agent_id, mandate_id, payment_id, req, hold, None)
+            .await
+    }
+
+    /// `reserve_under_mandate` evaluated as of `as_of` (see `charge_mandate_at`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn reserve_under_mandate_at(
+        &self,
+        user_id: &str,
+        agent_id: &str,
+        mandate_id: &str,
+        payment_id: &str,
+        req: &PaymentRequest,
+        hold: &HoldSpec,
+        as_of: Option<Timestamp>,
+    ) -> Result<Evaluation> {
         let e = self
-            .charge_mandate(user_id, agent_id, mandate_id, payment_id, req)
+            .charge_mandate_at(user_id, agent_id, mandate_id, payment_id, req, as_of)
             .await?;
         if !e.allowed() {
             return Ok(e);

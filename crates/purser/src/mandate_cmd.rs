@@ -1,6 +1,6 @@
 //! `purser mandate …`: `draft` runs the deterministic drafter locally (no server, nothing
-//! stored); `create`, `consent`, `list`, `show`, `simulate`, `revoke` and `export` talk to a
-//! running server through the REST API.
+//! stored); `create`, `recurring` (Token Pay), `consent`, `list`, `show`, `charges`,
+//! `simulate`, `revoke` and `export` talk to a running server through the REST API.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -88,7 +88,16 @@ pub enum MandateCommand {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Revoke a mandate now.
+    /// Token Pay: set up a recurring charge that Purser makes on schedule, without the agent
+    /// (a draft mandate; consent to it with `purser mandate consent`). Cancel it any time
+    /// with `purser mandate revoke`.
+    ///
+    /// Example: purser mandate recurring --agent agt_… --merchant mch_… --amount "20.00 USD"
+    ///   --every monthly --first 2026-12-01T09:00:00Z --max 12 --description "Model tokens"
+    Recurring(RecurringArgs),
+    /// Token Pay: the occurrences of a recurring mandate — reminded, charged or declined.
+    Charges { id: String },
+    /// Revoke a mandate now (for a recurring one: cancel every charge not yet made).
     Revoke {
         id: String,
         #[arg(long)]
@@ -101,6 +110,42 @@ pub enum MandateCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+pub struct RecurringArgs {
+    /// The agent (agt_…) the mandate is given to; it must be bound to you. Its binding's
+    /// funding restriction and freeze apply to every charge.
+    #[arg(long)]
+    pub agent: String,
+    /// The merchant charged (mch_…): the AI service.
+    #[arg(long)]
+    pub merchant: String,
+    /// Each charge, e.g. "20.00 USD".
+    #[arg(long)]
+    pub amount: String,
+    /// daily, weekly, monthly or annually.
+    #[arg(long, value_parser = ["daily", "weekly", "monthly", "annually"])]
+    pub every: String,
+    /// The first charge: an RFC 3339 instant or a date (00:00 UTC). Monthly charges keep its
+    /// day of the month (the last day of a shorter month).
+    #[arg(long)]
+    pub first: String,
+    /// Stop after this many charges.
+    #[arg(long)]
+    pub max: Option<u32>,
+    /// Stop at this date or instant (inclusive date, UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// wallet (default) or an exclusive card ecd_… of the agent.
+    #[arg(long)]
+    pub funding: Option<String>,
+    /// Send the reminder this many hours before each charge (default 24).
+    #[arg(long)]
+    pub remind_hours: Option<u32>,
+    /// What each charge is for, e.g. "Model tokens top-up".
+    #[arg(long, default_value = "Scheduled charge")]
+    pub description: String,
 }
 
 #[derive(Args)]
@@ -191,6 +236,10 @@ pub fn run(command: MandateCommand, client: ClientArgs) -> ExitCode {
             show(&c, &v, simulation);
             Ok(())
         })(),
+        MandateCommand::Recurring(args) => recurring(&c, args),
+        MandateCommand::Charges { id } => c
+            .call(As::User, "GET", &format!("/v1/mandates/{id}/charges"), None)
+            .map(|v| show(&c, &v, |v| list(v, charge_line))),
         MandateCommand::Revoke { id, reason } => c
             .call(
                 As::User,
@@ -251,6 +300,73 @@ fn create(
         out
     });
     Ok(())
+}
+
+fn recurring(c: &Client, a: RecurringArgs) -> Result<(), String> {
+    use purser_core::mandate::{
+        recurring_mandate, DateOrInstant, Frequency, RecurringRequest, Schedule,
+    };
+    let money: purser_core::Money = serde_json::from_value(json!({
+        "minor": amount(&a.amount)?["amount"],
+        "currency": amount(&a.amount)?["currency"],
+    }))
+    .map_err(|e| format!("--amount: {e}"))?;
+    let when = |flag: &str, v: &str| {
+        DateOrInstant::parse(v).ok_or_else(|| {
+            format!("{flag}: {v} is neither a date (2026-12-01) nor an RFC 3339 instant")
+        })
+    };
+    let frequency = match a.every.as_str() {
+        "daily" => Frequency::Daily,
+        "weekly" => Frequency::Weekly,
+        "annually" => Frequency::Annually,
+        _ => Frequency::Monthly,
+    };
+    let lead = match a.remind_hours {
+        Some(h) => Some(
+            h.checked_mul(3600)
+                .ok_or("--remind-hours: at most 744 (31 days)")?,
+        ),
+        None => None,
+    };
+    let m = recurring_mandate(RecurringRequest {
+        description: a.description.clone(),
+        schedule: Schedule {
+            merchant_id: a.merchant,
+            amount: money,
+            first_charge_at: when("--first", &a.first)?,
+            funding_source: a.funding,
+            reminder_lead_seconds: lead,
+            description: Some(a.description),
+        },
+        frequency,
+        max_occurrences: a.max,
+        valid_until: a.until.as_deref().map(|u| when("--until", u)).transpose()?,
+    });
+    let body = json!({"agent_id": a.agent, "mandate": m});
+    let v = c.call(As::User, "POST", "/v1/mandates", Some(&body))?;
+    show(c, &v, |v| {
+        format!(
+            "{}\n\nThis is a draft: nothing will be charged until you consent: purser mandate consent {}",
+            mandate_full(v),
+            s(v, "id")
+        )
+    });
+    Ok(())
+}
+
+fn charge_line(v: &Value) -> String {
+    let why = match (v["reason_code"].as_str(), v["reason"].as_str()) {
+        (Some(code), Some(r)) => format!("  {r} ({code})"),
+        _ => String::new(),
+    };
+    format!(
+        "#{:<4} due {}  {:<9}  {}{why}",
+        v["occurrence"],
+        s(v, "due_at"),
+        s(v, "status"),
+        v["payment_id"].as_str().unwrap_or("-"),
+    )
 }
 
 fn consent(c: &Client, id: &str, yes: bool) -> Result<(), String> {
@@ -367,6 +483,27 @@ fn mandate_full(v: &Value) -> String {
     ));
     if let Some(left) = u["remaining_budget"]["display"].as_str() {
         out.push_str(&format!("; {left} of the budget left"));
+    }
+    let sch = &v["schedule"];
+    if sch.is_object() {
+        out.push_str(&format!(
+            "\nSchedule {}: {} {} to {}; {} charged, {} declined",
+            s(sch, "state"),
+            sch["amount"]["display"].as_str().unwrap_or("-"),
+            s(sch, "frequency"),
+            s(sch, "merchant_id"),
+            sch["charged"],
+            sch["declined"]
+        ));
+        if let Some(r) = sch["remaining"].as_i64() {
+            out.push_str(&format!(", {r} to come"));
+        }
+        if let Some(next) = sch["next_charge_at"].as_str() {
+            out.push_str(&format!(
+                "; next charge {next} (reminder {})",
+                s(sch, "next_reminder_at")
+            ));
+        }
     }
     out.push_str(&format!(
         "\nTime zone {}; content hash {}",

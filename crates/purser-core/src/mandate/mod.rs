@@ -10,6 +10,7 @@
 //! - `validate` / `summary`: [`Mandate::validate`] and [`Mandate::summary`].
 //! - [`evaluate`]: [`Mandate::evaluate`], the pure decision for one payment, naming every
 //!   failed constraint in a sentence, and the spending buckets the payment charges.
+//! - [`schedule`]: a recurring mandate's charges (Token Pay): when occurrence `n` is due.
 //! - [`draft`]: a deterministic parser from plain requests to a proposed mandate, saying what
 //!   it understood and what it did not.
 //!
@@ -21,6 +22,7 @@ pub mod date;
 pub mod draft;
 pub mod evaluate;
 pub mod model;
+pub mod schedule;
 mod summary;
 mod validate;
 
@@ -36,6 +38,7 @@ pub use evaluate::{
     PaymentRequest, Spent, Usage, ALL,
 };
 pub use model::{ExecutionWindow, HowMuch, Mandate, MandateProposal, What, When, Where, WithWhat};
+pub use schedule::{recurring_mandate, RecurringRequest, Schedule};
 pub use validate::{Problem, ValidationError, MAX_LIST_LEN, MAX_TEXT_CHARS};
 
 #[cfg(test)]

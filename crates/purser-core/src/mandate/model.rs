@@ -113,6 +113,9 @@ pub struct Mandate {
     /// Constraints Purser does not understand; evaluation refuses any mandate that has one.
     #[serde(default)]
     pub other: Vec<OtherConstraint>,
+    /// Token Pay: Purser charges this on `when.recurrence`'s schedule, without the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 /// A mandate as proposed by the drafter: the same shape, but not consented and not active.

@@ -144,6 +144,15 @@ impl Mandate {
             ));
         }
 
+        if let Some(s) = &self.schedule {
+            parts.push(format!(
+                "Purser charging {} to {} {} from {} without the agent",
+                s.amount.with_symbol(),
+                s.merchant_id,
+                r.frequency.adverb(),
+                s.first_charge_at
+            ));
+        }
         let confirmation = confirmation_sentence(&self.confirmation.rules);
         let description = self.description.trim();
         let head = if description.is_empty() {

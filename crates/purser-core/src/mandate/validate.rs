@@ -302,6 +302,89 @@ impl Mandate {
             }
         }
 
+        if let Some(s) = &self.schedule {
+            use super::constraints::Frequency;
+            let id_like = |v: &str, prefix: &str| {
+                v.len() <= 64
+                    && v.strip_prefix(prefix).is_some_and(|rest| {
+                        !rest.is_empty()
+                            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    })
+            };
+            if !id_like(&s.merchant_id, "mch_") {
+                c.fail(
+                    "schedule_merchant_invalid",
+                    "schedule.merchant_id",
+                    "must be a Purser merchant id (mch_…)".into(),
+                );
+            }
+            c.amount("schedule.amount", s.amount, true);
+            if let Some(d) = &s.description {
+                if d.chars().count() > 200 || d.chars().any(char::is_control) {
+                    c.fail(
+                        "schedule_description_invalid",
+                        "schedule.description",
+                        "at most 200 characters on one line (it is each charge's line title)"
+                            .into(),
+                    );
+                }
+            }
+            if let Some(f) = &s.funding_source {
+                if f != "wallet" && !id_like(f, "ecd_") {
+                    c.fail(
+                        "schedule_funding_invalid",
+                        "schedule.funding_source",
+                        "is \"wallet\" or an exclusive card id (ecd_…)".into(),
+                    );
+                }
+            }
+            if when.recurrence.frequency == Frequency::OnDemand {
+                c.fail(
+                    "schedule_needs_frequency",
+                    "when.recurrence.frequency",
+                    "a schedule charges daily, weekly, monthly or annually; say which".into(),
+                );
+            }
+            if when.timezone.as_deref().is_some_and(|z| z != "UTC") {
+                c.fail(
+                    "schedule_timezone",
+                    "when.timezone",
+                    "a scheduled mandate counts its periods in UTC; leave the time zone out or set UTC".into(),
+                );
+            }
+            if s.reminder_lead_seconds
+                .is_some_and(|l| l > super::schedule::MAX_REMINDER_LEAD_SECONDS)
+            {
+                c.fail(
+                    "schedule_reminder_too_early",
+                    "schedule.reminder_lead_seconds",
+                    "the reminder goes out at most 31 days before a charge".into(),
+                );
+            }
+            if self.confirmation.needs_confirmation(s.amount) {
+                c.fail(
+                    "schedule_needs_confirmation",
+                    "confirmation",
+                    format!(
+                        "nobody is there to confirm a scheduled charge: the confirmation policy must pay {} without asking",
+                        s.amount.with_symbol()
+                    ),
+                );
+            }
+            if let Some(until) = when.valid_until {
+                if until.latest_end() <= s.first_charge_at() {
+                    c.fail(
+                        "until_before_from",
+                        "schedule.first_charge_at",
+                        format!(
+                            "the first charge ({}) is after the mandate ends ({until})",
+                            s.first_charge_at
+                        ),
+                    );
+                }
+            }
+        }
+
         c.list("other", self.other.len());
         for (i, o) in self.other.iter().enumerate() {
             c.text(&format!("other[{i}].type"), &o.kind, true);

@@ -480,3 +480,19 @@ pub async fn status(
 ) -> ApiResult<Response> {
     Ok(Json(state.wallet.mandate_status(&id).await?).into_response())
 }
+
+/// Token Pay: the occurrences of a recurring mandate — reminded, charged or declined (with
+/// the reason), oldest first. What is left and the next charge are on the mandate itself
+/// (`schedule`).
+#[utoipa::path(get, path = "/v1/mandates/{id}/charges", tag = "mandates", security(("user" = [])),
+    params(("id" = String, Path, description = "mdt_…")),
+    responses((status = 200, description = "The schedule's occurrences"),
+        (status = 404, description = "No such mandate", body = ErrorBody)))]
+pub async fn charges(
+    State(state): State<AppState>,
+    User(who): User,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let charges = state.wallet.scheduled_charges(&who, &id).await?;
+    Ok(Json(json!({"object": "list", "data": charges})).into_response())
+}

@@ -365,6 +365,38 @@ ALTER TABLE payments ADD COLUMN ap2_reference TEXT;
 CREATE UNIQUE INDEX payments_ap2_reference ON payments(ap2_reference);
 "#,
     ),
+    (
+        9,
+        r#"
+ALTER TABLE payments ADD COLUMN origin TEXT NOT NULL DEFAULT 'agent';
+CREATE TABLE schedules (
+    mandate_id TEXT PRIMARY KEY REFERENCES mandates(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    next_occurrence BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    charged BIGINT NOT NULL DEFAULT 0,
+    declined BIGINT NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX schedules_due ON schedules(state, next_at);
+CREATE TABLE scheduled_charges (
+    mandate_id TEXT NOT NULL REFERENCES schedules(mandate_id),
+    occurrence BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    attempt BIGINT NOT NULL DEFAULT 0,
+    payment_id TEXT,
+    status TEXT NOT NULL,
+    reason_code TEXT,
+    reason TEXT,
+    reminded_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (mandate_id, occurrence)
+);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

@@ -1,7 +1,7 @@
 //! Every state change of a payment is an event: a row in `events` (the task's timeline) and,
 //! in the same transaction, one `deliveries` row per webhook recipient (the durable outbox).
-//! The merchant hears about what concerns it (approved, captured, voided, refunded,
-//! expired); the agent, when it registered a webhook, about everything of its payments.
+//! The merchant hears about what concerns it (upcoming scheduled charges, approved, captured,
+//! voided, refunded, expired); the agent, when it registered a webhook, about everything of its payments.
 
 use purser_core::Timestamp;
 use purser_store::db::Stmt;
@@ -13,7 +13,8 @@ use crate::ids;
 use crate::Wallet;
 
 /// Event types a merchant receives.
-const MERCHANT_EVENTS: [&str; 5] = [
+const MERCHANT_EVENTS: [&str; 6] = [
+    "payment.upcoming",
     "payment.approved",
     "payment.captured",
     "payment.voided",

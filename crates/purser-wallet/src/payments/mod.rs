@@ -172,6 +172,21 @@ pub(crate) struct Via {
     /// A `request_payment` tool call over MCP (`POST /mcp`): the JSON-RPC message the agent
     /// signed, recorded as the request (its tool arguments are the payment body).
     pub mcp_envelope: Option<Vec<u8>>,
+    /// A Token Pay occurrence Purser charges itself (`crate::schedules`): no agent signed it.
+    pub schedule: Option<ScheduleVia>,
+}
+
+/// The occurrence of a recurring mandate a scheduled payment charges.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ScheduleVia {
+    pub mandate_id: String,
+    pub occurrence: u32,
+    pub attempt: i64,
+    /// When the occurrence was due: the mandate is evaluated as of this instant, so a late
+    /// occurrence falls in its own period.
+    pub due_at: Timestamp,
+    /// SHA-256 (hex) of the payment body Purser built (filled in by `authorize_via`).
+    pub body_sha256: String,
 }
 
 /// A request checked at the edge: amounts parsed, total proven.
@@ -405,6 +420,9 @@ impl Wallet {
     ) -> Result<(PaymentView, bool)> {
         let mut c = check_body(body)?;
         c.via = via;
+        if let Some(s) = c.via.schedule.as_mut() {
+            s.body_sha256 = hex::encode(Sha256::digest(raw));
+        }
         // Only an agent the user bound (pending bindings included: refused below as not bound)
         // may put anything in their timeline.
         let binding = self
@@ -435,6 +453,21 @@ impl Wallet {
                     "body": String::from_utf8_lossy(c.via.mcp_envelope.as_deref().unwrap_or_default()),
                 }),
             ),
+            None if c.via.schedule.is_some() => {
+                let s = c.via.schedule.clone().unwrap_or_default();
+                (
+                    self.request_hash(raw),
+                    json!({
+                        "origin": "schedule",
+                        "keyid": agent.kid,
+                        "mandate_id": s.mandate_id,
+                        "occurrence": s.occurrence,
+                        "attempt": s.attempt,
+                        "due_at": s.due_at.0,
+                        "body": String::from_utf8_lossy(raw),
+                    }),
+                )
+            }
             None => (
                 self.request_hash(raw),
                 json!({
@@ -483,7 +516,7 @@ impl Wallet {
         };
         c.ap2_reference = ap2_reference.clone();
         let insert = Stmt::exec(
-            "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at, ap2_reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16, $17)",
+            "INSERT INTO payments (id, user_id, agent_id, binding_id, agent_kid, mandate_id, task_id, merchant_id, checkout_id, amount, currency, cart_hash, max_quantity, funding, request, request_hash, status, reasons, created_at, updated_at, ap2_reference, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, 'deciding', '[]', $16, $16, $17, $18)",
             vals![
                 &id,
                 &c.body.user_id,
@@ -501,7 +534,14 @@ impl Wallet {
                 &request,
                 &request_hash,
                 now.0,
-                ap2_reference.clone()
+                ap2_reference.clone(),
+                if c.via.schedule.is_some() {
+                    "schedule"
+                } else if c.via.acp.is_some() {
+                    "acp"
+                } else {
+                    "agent"
+                }
             ],
         );
         match self.db.write(vec![insert]).await {
@@ -652,9 +692,14 @@ impl Wallet {
             Err(o) => return Ok(o),
         };
         funding_used.clone_from(&funding.source);
-        if let Some(o) = self.anomaly(agent, id, c, now).await? {
-            return Ok(o);
+        // The anomaly rules watch an agent's behaviour; a scheduled charge is the exact
+        // amount, merchant and cadence the person consented to, decided by Purser itself.
+        if c.via.schedule.is_none() {
+            if let Some(o) = self.anomaly(agent, id, c, now).await? {
+                return Ok(o);
+            }
         }
+        let as_of = c.via.schedule.as_ref().map(|s| s.due_at);
         // The mandate: constraints and budgets charged with the hold, both or neither.
         let facts = PaymentRequest {
             amount: c.total,
@@ -686,13 +731,14 @@ impl Wallet {
             ),
         };
         let e: Evaluation = match self
-            .reserve_under_mandate(
+            .reserve_under_mandate_at(
                 &c.body.user_id,
                 &agent.agent_id,
                 &c.body.mandate_id,
                 id,
                 &facts,
                 &hold,
+                as_of,
             )
             .await
         {
@@ -988,6 +1034,15 @@ impl Wallet {
             "user_id": c.body.user_id,
             "agent": {"id": agent.agent_id, "kid": agent.kid},
             "request": match &c.via.acp {
+                None if c.via.schedule.is_some() => {
+                    let s = c.via.schedule.clone().unwrap_or_default();
+                    json!({
+                        "via": "schedule",
+                        "sha256": s.body_sha256,
+                        "occurrence": s.occurrence,
+                        "due_at": s.due_at.0,
+                    })
+                }
                 None => json!({
                     "sha256": hex::encode(Sha256::digest(agent.signed_base.as_bytes())),
                     "signature": base64_url(&agent.signature),
@@ -1073,6 +1128,7 @@ impl Wallet {
                     "merchant_id": c.body.merchant.id,
                     "mandate_id": c.body.mandate_id,
                     "reasons": reasons,
+                    "origin": if c.via.schedule.is_some() { "schedule" } else if c.via.acp.is_some() { "acp" } else { "agent" },
                     "items": c.items.iter().map(|i| json!({"title": i.title, "quantity": i.quantity})).collect::<Vec<_>>(),
                 }),
             },

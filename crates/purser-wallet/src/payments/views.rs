@@ -81,6 +81,9 @@ pub struct PaymentView {
     pub refunded: Shown,
     /// `wallet` or the exclusive card paid from.
     pub funding_source: String,
+    /// Who asked: `agent` (a signed request), `acp` (ACP delegated payment) or `schedule`
+    /// (Token Pay: Purser's scheduler, for a recurring mandate).
+    pub origin: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decline: Option<Decline>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,7 +108,7 @@ pub(crate) enum Viewer {
     Merchant,
 }
 
-pub(crate) const COLUMNS: &str = "p.id, p.status, p.user_id, p.agent_id, p.task_id, p.mandate_id, p.merchant_id, p.checkout_id, p.amount, p.currency, p.captured, p.refunded, p.funding, p.decline_code, p.reasons, p.receipt, p.credential_expires_at, p.created_at, p.updated_at, c.id, c.status, c.expires_at, p.capture_amount";
+pub(crate) const COLUMNS: &str = "p.id, p.status, p.user_id, p.agent_id, p.task_id, p.mandate_id, p.merchant_id, p.checkout_id, p.amount, p.currency, p.captured, p.refunded, p.funding, p.decline_code, p.reasons, p.receipt, p.credential_expires_at, p.created_at, p.updated_at, c.id, c.status, c.expires_at, p.capture_amount, p.origin";
 
 pub(crate) fn select(filter: &str) -> String {
     format!(
@@ -196,6 +199,7 @@ impl Wallet {
             captured: money(r.int(10)?),
             refunded: money(r.int(11)?),
             funding_source: r.text(12)?,
+            origin: r.text(23)?,
             decline,
             credential,
             confirmation,

@@ -23,6 +23,7 @@ mod secrets;
 mod shop;
 mod signatures;
 pub mod support;
+mod token_pay;
 mod tokens;
 mod wallet;
 mod webhooks;

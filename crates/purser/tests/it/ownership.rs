@@ -360,6 +360,7 @@ fn probes(w: &World, fresh_jwk: &Value, own_card: &str) -> Vec<Probe> {
         let nf = "mandate_not_found";
         v.push(Probe::get(format!("/v1/mandates/{m}"), nf));
         v.push(Probe::get(format!("/v1/mandates/{m}/credentials"), nf));
+        v.push(Probe::get(format!("/v1/mandates/{m}/charges"), nf));
         v.push(Probe::post(
             format!("/v1/mandates/{m}"),
             json!({"mandate": {"description": "Anything at all"}}),

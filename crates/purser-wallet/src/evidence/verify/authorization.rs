@@ -36,6 +36,60 @@ impl Verifier {
             P,
             "the mandate's content_hash is the SHA-256 of its content",
         );
+        let scheduled_check = if let Some(s) = &self.facts.scheduled {
+            let parsed = serde_json::from_str::<Mandate>(content).map_err(|e| {
+                fail(
+                    P,
+                    "mandate_invalid",
+                    format!("the mandate's content is not a mandate: {e}"),
+                )
+            })?;
+            let sched = parsed.schedule.as_ref().ok_or_else(|| {
+                fail(
+                    P,
+                    "schedule_mismatch",
+                    "the payment says Purser's scheduler made it, but the mandate has no schedule",
+                )
+            })?;
+            let rec = parsed.when.recurrence;
+            let mismatch = |what: &str| {
+                fail(
+                    P,
+                    "schedule_mismatch",
+                    format!(
+                        "the scheduled payment's {what} is not what the consented schedule says"
+                    ),
+                )
+            };
+            if s.mandate_id != id {
+                return Err(mismatch("mandate"));
+            }
+            if s.merchant_id != sched.merchant_id {
+                return Err(mismatch("merchant"));
+            }
+            if s.total != (sched.amount.minor, sched.amount.currency.code().to_string()) {
+                return Err(mismatch("amount"));
+            }
+            if rec.max_occurrences.is_some_and(|m| s.occurrence > m) {
+                return Err(mismatch("occurrence number (beyond the maximum)"));
+            }
+            if sched.due_at(rec.frequency, s.occurrence).map(|t| t.0) != Some(s.due_at) {
+                return Err(mismatch("due time"));
+            }
+            Some(format!(
+                "the consented mandate's schedule charges {} to {} {}, and occurrence {} is due at {}: the payment is exactly that",
+                sched.amount.with_symbol(),
+                sched.merchant_id,
+                rec.frequency.adverb(),
+                s.occurrence,
+                when(s.due_at)
+            ))
+        } else {
+            None
+        };
+        if let Some(check) = scheduled_check {
+            self.pass(P, check);
+        }
         if let Ok(parsed) = serde_json::from_str::<Mandate>(content) {
             let words = parsed.provenance.user_words.trim();
             self.facts.mandate_words = Some(if words.is_empty() {
@@ -135,10 +189,28 @@ impl Verifier {
             "Purser's ES256 signature on the decision receipt verifies",
         );
         let c = Value::Object(c);
-        let base = text(doc, "/request/signature_base", "request")?;
         let p = doc.get("payment").cloned().unwrap_or(Value::Null);
         let said = |ptr: &str| c.pointer(ptr).cloned().unwrap_or(Value::Null);
-        let expect: Vec<(&str, Value, Value)> = vec![
+        let (request_hash, mut expect): (String, Vec<(&str, Value, Value)>) =
+            match &self.facts.scheduled {
+                Some(s) => (
+                    sha256_hex(s.body.as_bytes()),
+                    vec![
+                        ("request.via", said("/request/via"), json!("schedule")),
+                        (
+                            "request.occurrence",
+                            said("/request/occurrence"),
+                            json!(s.occurrence),
+                        ),
+                        ("request.due_at", said("/request/due_at"), json!(s.due_at)),
+                    ],
+                ),
+                None => (
+                    sha256_hex(text(doc, "/request/signature_base", "request")?.as_bytes()),
+                    Vec::new(),
+                ),
+            };
+        expect.extend(vec![
             (
                 "payment_id",
                 said("/payment_id"),
@@ -147,7 +219,7 @@ impl Verifier {
             (
                 "request.sha256",
                 said("/request/sha256"),
-                json!(sha256_hex(base.as_bytes())),
+                json!(request_hash),
             ),
             (
                 "request.signature",
@@ -197,7 +269,7 @@ impl Verifier {
                     .cloned()
                     .unwrap_or(Value::Null),
             ),
-        ];
+        ]);
         for (what, receipt, bundle) in expect {
             if receipt != bundle {
                 return Err(fail(

@@ -212,6 +212,18 @@ struct Facts {
     seqs: Vec<i64>,
     head: Option<(i64, String)>,
     sealed: Option<(i64, String)>,
+    /// A Token Pay charge (request origin `schedule`): no agent signed it.
+    scheduled: Option<Scheduled>,
+}
+
+/// What a scheduled payment's request says it charged.
+struct Scheduled {
+    mandate_id: String,
+    occurrence: u32,
+    due_at: i64,
+    merchant_id: String,
+    total: (i64, String),
+    body: String,
 }
 
 struct Verifier {

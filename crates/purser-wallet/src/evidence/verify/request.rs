@@ -32,6 +32,9 @@ impl Verifier {
 
     pub(super) fn request(&mut self, doc: &Value) -> Result<(), Failure> {
         const P: &str = "request";
+        if doc.pointer("/request/origin").and_then(Value::as_str) == Some("schedule") {
+            return self.scheduled_request(doc);
+        }
         let keyid = text(doc, "/request/keyid", P)?;
         let base = text(doc, "/request/signature_base", P)?;
         let sig = text(doc, "/request/signature", P)?;
@@ -124,6 +127,55 @@ impl Verifier {
         self.facts.signed_at = param(params, "created")
             .and_then(|c| c.parse::<i64>().ok())
             .and_then(|s| s.checked_mul(1000));
+        Ok(())
+    }
+
+    /// A payment Purser's scheduler made for a recurring mandate (Token Pay): there is no
+    /// agent signature; what it charged is held against the consented mandate's schedule
+    /// (in `mandate`) and the receipt names the SHA-256 of the body Purser built.
+    fn scheduled_request(&mut self, doc: &Value) -> Result<(), Failure> {
+        const P: &str = "request";
+        let body = text(doc, "/request/body", P)?;
+        let mandate_id = text(doc, "/request/mandate_id", P)?.to_string();
+        let occurrence = int(doc, "/request/occurrence", P)?;
+        let occurrence = u32::try_from(occurrence)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                fail(
+                    P,
+                    "field_invalid",
+                    "request.occurrence is not an occurrence number",
+                )
+            })?;
+        let due_at = int(doc, "/request/due_at", P)?;
+        let b: PaymentBody = serde_json::from_str(body).map_err(|e| {
+            fail(
+                P,
+                "body_invalid",
+                format!("the scheduled payment's body is not a payment request: {e}"),
+            )
+        })?;
+        if b.mandate_id != mandate_id {
+            return Err(fail(
+                P,
+                "summary_mismatch",
+                "request.mandate_id is not the mandate the scheduled payment's body names",
+            ));
+        }
+        self.facts.keyid = opt_text(doc, "/request/keyid").unwrap_or("").to_string();
+        self.facts.scheduled = Some(Scheduled {
+            mandate_id,
+            occurrence,
+            due_at,
+            merchant_id: b.merchant.id.clone(),
+            total: (b.total.amount, b.total.currency.to_ascii_uppercase()),
+            body: body.to_string(),
+        });
+        self.pass(
+            P,
+            format!("a scheduled charge (origin schedule): occurrence {occurrence} of a recurring mandate, due at {}; no agent signed it", when(due_at)),
+        );
         Ok(())
     }
 

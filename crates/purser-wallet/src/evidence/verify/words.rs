@@ -25,13 +25,23 @@ impl Verifier {
             .map(|t| format!(" at {}", when(t)))
             .unwrap_or_default();
         let mandate = f.mandate_id.clone().unwrap_or_default();
-        out.push(format!(
+        if let Some(s) = &f.scheduled {
+            out.push(format!(
+                "Purser's scheduler, not an agent, asked to pay {} to {} for {items}: occurrence {} of the recurring mandate {mandate}, due at {}, exactly as its consented schedule says.",
+                self.money(f.amount),
+                f.merchant,
+                s.occurrence,
+                when(s.due_at)
+            ));
+        } else {
+            out.push(format!(
             "The agent {} with key {} signed a request{signed_at} to pay {} to {} for {items}, relying on mandate {mandate}.",
             f.agent_id,
             f.keyid,
             self.money(f.amount),
             f.merchant,
         ));
+        }
         match &f.decision {
             Some((d, at, reasons)) => {
                 let words = f
