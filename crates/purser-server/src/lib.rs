@@ -308,7 +308,10 @@ fn print_banner(
     println!("  Health:   http://{addr}/healthz");
     let link = wallet.confirmation_url("");
     if let Some(origin) = web::passkeys::rp_origin(link.trim_end_matches("/confirm/")) {
-        println!("  Wallet:   {}  (sign in with a passkey or your PIN)", origin.as_str());
+        println!(
+            "  Wallet:   {}  (sign in with a passkey or your PIN)",
+            origin.as_str()
+        );
     }
     println!("  Storage:  {}", opts.store.describe());
     println!(

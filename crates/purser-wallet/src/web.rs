@@ -450,10 +450,7 @@ impl Wallet {
     }
 
     /// Confirmations waiting for this person's answer, soonest to expire first.
-    pub async fn pending_confirmations(
-        &self,
-        who: &Principal,
-    ) -> Result<Vec<PendingConfirmation>> {
+    pub async fn pending_confirmations(&self, who: &Principal) -> Result<Vec<PendingConfirmation>> {
         who.require(Scope::WalletRead)?;
         let now = self.now().0;
         let rows = self

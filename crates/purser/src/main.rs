@@ -11,8 +11,8 @@ mod merchant_cmd;
 mod payment_cmd;
 mod pin_cmd;
 mod verify;
-mod web_fixture;
 mod wallet_cmd;
+mod web_fixture;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

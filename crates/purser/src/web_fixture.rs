@@ -50,7 +50,12 @@ fn cny(minor: i64) -> Value {
 fn fixture(args: &FixtureArgs) -> Result<Value, String> {
     let purser = Http::new(&args.server);
     let operator = std::fs::read_to_string(args.data.join(purser_server::auth::TOKEN_FILE))
-        .map_err(|e| format!("cannot read the operator token in {}: {e}", args.data.display()))?
+        .map_err(|e| {
+            format!(
+                "cannot read the operator token in {}: {e}",
+                args.data.display()
+            )
+        })?
         .trim()
         .to_string();
     let op = Some(operator.as_str());
@@ -108,7 +113,10 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
     let ds = purser
         .post("/v1/setup", None, &json!({"setup_token": d["setup_token"]}))?
         .ok("set up the developer")?;
-    let dev_token = ds["token"]["token"].as_str().unwrap_or_default().to_string();
+    let dev_token = ds["token"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let key = AgentKey::generate().map_err(|e| e.to_string())?;
     let proof = key
         .possession_proof(d["id"].as_str().unwrap_or_default())
@@ -136,7 +144,10 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
         .ok("create the agent's card")?;
     purser
         .post(
-            &format!("/v1/exclusive-cards/{}/fund", e["id"].as_str().unwrap_or_default()),
+            &format!(
+                "/v1/exclusive-cards/{}/fund",
+                e["id"].as_str().unwrap_or_default()
+            ),
             mei,
             &json!({"amount": cny(50_000)}),
         )?

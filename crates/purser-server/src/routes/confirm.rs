@@ -431,7 +431,8 @@ fn decided_page(ctx: &Ctx, v: &ConfirmationView, action: ConfirmAction) -> Respo
         ("declined", _) => (
             l.t("Declined"),
             "notice",
-            l.t("Declined — the agent cannot make this payment.").to_string(),
+            l.t("Declined — the agent cannot make this payment.")
+                .to_string(),
         ),
         (other, _) => {
             return settled_page(ctx, StatusCode::OK, v, other);
@@ -511,7 +512,15 @@ mod tests {
     async fn hostile_names_are_shown_as_text_on_every_page() {
         let v = view("pending");
         let now = v.expires_at_ms - 14 * 60_000 - 1;
-        let (status, html) = text(view_page(&ctx(), StatusCode::OK, &v, "pcf_abc_def", now, None)).await;
+        let (status, html) = text(view_page(
+            &ctx(),
+            StatusCode::OK,
+            &v,
+            "pcf_abc_def",
+            now,
+            None,
+        ))
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_inert(&html);
         for shown in [
@@ -537,7 +546,12 @@ mod tests {
             assert_inert(&html);
             assert!(!html.contains("<form"), "{s}: no form once settled");
         }
-        let (_, html) = text(decided_page(&ctx(), &view("approved"), ConfirmAction::Approve)).await;
+        let (_, html) = text(decided_page(
+            &ctx(),
+            &view("approved"),
+            ConfirmAction::Approve,
+        ))
+        .await;
         assert_inert(&html);
         assert!(
             html.contains("Approved — the agent can now pay ¥1,299.00."),
@@ -548,7 +562,15 @@ mod tests {
     #[tokio::test]
     async fn a_pending_link_past_its_time_reads_as_expired() {
         let v = view("pending");
-        let (_, html) = text(view_page(&ctx(), StatusCode::OK, &v, "t", v.expires_at_ms, None)).await;
+        let (_, html) = text(view_page(
+            &ctx(),
+            StatusCode::OK,
+            &v,
+            "t",
+            v.expires_at_ms,
+            None,
+        ))
+        .await;
         assert!(html.contains("This link has expired"), "{html}");
         assert!(!html.contains("<form"), "{html}");
     }

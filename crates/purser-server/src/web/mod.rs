@@ -318,7 +318,10 @@ mod tests {
             "__Host-purser-session=pws_x; Path=/; HttpOnly; SameSite=Strict; Secure"
         );
         let c = set_cookie("purser-session", "", Some(0), false);
-        assert_eq!(c, "purser-session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        assert_eq!(
+            c,
+            "purser-session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
     }
 
     #[test]

@@ -74,9 +74,7 @@ fn ip_notice(ctx: &Ctx, path: &str) -> String {
 fn script_messages(l: Lang) -> String {
     format!(
         " data-cancelled=\"{}\" data-unsupported=\"{}\"",
-        html_escape(l.t(
-            "The passkey prompt was closed or timed out. Try again, or use your PIN."
-        )),
+        html_escape(l.t("The passkey prompt was closed or timed out. Try again, or use your PIN.")),
         html_escape(l.t("This browser cannot use passkeys. Use your PIN instead."))
     )
 }
@@ -174,16 +172,23 @@ pub async fn signin_pin(
             &ctx,
             StatusCode::BAD_REQUEST,
             "",
-            Some(l.t("The form was too old or sent from another page. It has been reloaded: try again.")),
+            Some(l.t(
+                "The form was too old or sent from another page. It has been reloaded: try again.",
+            )),
         );
     };
-    let user_id = field(&fields, "user_id").unwrap_or_default().trim().to_string();
+    let user_id = field(&fields, "user_id")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if !ctx.csrf_ok(field(&fields, "csrf")) {
         return signin_page(
             &ctx,
             StatusCode::FORBIDDEN,
             &user_id,
-            Some(l.t("The form was too old or sent from another page. It has been reloaded: try again.")),
+            Some(l.t(
+                "The form was too old or sent from another page. It has been reloaded: try again.",
+            )),
         );
     }
     let pin = field(&fields, "pin").unwrap_or_default();
@@ -252,7 +257,8 @@ pub async fn signout(
             return ctx.message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ctx.lang.t("Something went wrong"),
-                ctx.lang.t("Purser could not show this page right now. Reload it in a moment."),
+                ctx.lang
+                    .t("Purser could not show this page right now. Reload it in a moment."),
             );
         }
     }
@@ -311,7 +317,10 @@ async fn home_body(
     let now = w.now().0;
     let mut h = format!(
         "<h1>{}</h1>\n",
-        l.f("Hello, {}", &[&format!("<bdi>{}</bdi>", html_escape(&session.user_name))])
+        l.f(
+            "Hello, {}",
+            &[&format!("<bdi>{}</bdi>", html_escape(&session.user_name))]
+        )
     );
 
     // Waiting for an answer: first, it is what a person came for.
@@ -417,7 +426,9 @@ async fn home_body(
     let tasks = w.tasks(&who, Some(20)).await?;
     let busy: Vec<_> = tasks
         .iter()
-        .filter(|t| ms_of(&t.last_activity_at).is_some_and(|at| now.saturating_sub(at) <= AT_WORK_MS))
+        .filter(|t| {
+            ms_of(&t.last_activity_at).is_some_and(|at| now.saturating_sub(at) <= AT_WORK_MS)
+        })
         .collect();
     h.push_str(&format!(
         "<section class=\"card\" aria-labelledby=\"h-work\">\n<h2 id=\"h-work\">{}</h2>\n",
@@ -447,7 +458,10 @@ async fn home_body(
         h.push_str("</ul>\n");
     }
     if !bindings.is_empty() {
-        h.push_str(&format!("<h3>{}</h3>\n<ul class=\"plain\">\n", l.t("Agents you allow")));
+        h.push_str(&format!(
+            "<h3>{}</h3>\n<ul class=\"plain\">\n",
+            l.t("Agents you allow")
+        ));
         for b in &bindings {
             let frozen = if b.frozen {
                 format!(" <span class=\"badge\">{}</span>", l.t("frozen"))
@@ -479,7 +493,10 @@ async fn home_body(
         l.t("Recent spending")
     ));
     if bill.data.is_empty() {
-        h.push_str(&format!("<p class=\"muted\">{}</p>\n", l.t("No payments yet.")));
+        h.push_str(&format!(
+            "<p class=\"muted\">{}</p>\n",
+            l.t("No payments yet.")
+        ));
     } else {
         h.push_str(&format!(
             "<div class=\"scroll\"><table class=\"items\" id=\"recent\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"price\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",

@@ -115,9 +115,7 @@ async fn request<T: for<'de> Deserialize<'de>>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let token = headers
-        .get("x-purser-csrf")
-        .and_then(|v| v.to_str().ok());
+    let token = headers.get("x-purser-csrf").and_then(|v| v.to_str().ok());
     if !json || !ctx.csrf_ok(token) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -157,7 +155,11 @@ fn failed(ctx: Option<&Ctx>, e: ApiError) -> Response {
 
 /// The user's passkeys as the library's type, with their row ids.
 async fn passkeys_of(state: &AppState, user_id: &str) -> Result<Vec<(String, Passkey)>, ApiError> {
-    let rows = state.wallet.passkeys(user_id).await.map_err(ApiError::from)?;
+    let rows = state
+        .wallet
+        .passkeys(user_id)
+        .await
+        .map_err(ApiError::from)?;
     Ok(rows
         .into_iter()
         .filter_map(|r| {
@@ -474,8 +476,9 @@ pub async fn confirm_start(
         Err(e) => return failed(None, e),
     };
     let r = async {
-        let action = action_of(&req.action)
-            .ok_or_else(|| ApiError::invalid("action_invalid", "action is approve or decline", "action"))?;
+        let action = action_of(&req.action).ok_or_else(|| {
+            ApiError::invalid("action_invalid", "action is approve or decline", "action")
+        })?;
         let (cid, user_id) = state
             .wallet
             .confirmation_user(req.token.trim())

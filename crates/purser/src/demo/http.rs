@@ -99,11 +99,7 @@ impl Http {
             .to_string();
         let mut all = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
-        let resp = self
-            .agent
-            .post(&url)
-            .set("cookie", &cookie)
-            .send_form(&all);
+        let resp = self.agent.post(&url).set("cookie", &cookie).send_form(&all);
         answer(resp, &self.base)
     }
 
