@@ -48,7 +48,7 @@ cargo test --workspace --locked
 # PURSER_TEST_REQUIRE_BROWSER=1.
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "== installing Chromium for the browser tests (apt-get install chromium chromium-driver)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || true
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null) || true
 fi
 echo "== browser tests (web-tests/)"
 cargo build --locked -p purser

@@ -113,6 +113,7 @@ before(async () => {
   const env = { ...process.env };
   delete env.PURSER_DATABASE_URL;
   delete env.PURSER_PUBLIC_URL;
+  env.PURSER_LOG = env.PURSER_LOG || 'warn';
   server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--public-url', base], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env,

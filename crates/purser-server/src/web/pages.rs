@@ -513,7 +513,7 @@ async fn home_body(
                 html_escape(&line.merchant_name),
                 html_escape(&line.agent_name),
                 html_escape(&line.amount.display),
-                html_escape(&line.status),
+                html_escape(&line.status.replace('_', " ")),
             ));
         }
         h.push_str("</tbody>\n</table></div>\n");
