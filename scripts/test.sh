@@ -42,4 +42,15 @@ echo "== cargo clippy (product code: no unwrap/expect/panic)"
 cargo clippy --workspace --lib --bins --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The web wallet in a real browser (web-tests/run.sh): Debian's Chromium, installed here when
+# missing and this script runs as root with apt-get; skipped loudly otherwise, unless
+# PURSER_TEST_REQUIRE_BROWSER=1.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing Chromium for the browser tests (apt-get install chromium chromium-driver)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null) || true
+fi
+echo "== browser tests (web-tests/)"
+cargo build --locked -p purser
+./web-tests/run.sh
 echo "== all tests passed"

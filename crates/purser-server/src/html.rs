@@ -1,16 +1,18 @@
 //! Server-rendered HTML for people (the confirmation page): escaping, the page shell, and the
 //! headers every page carries.
 //!
-//! Pages load nothing from elsewhere and run no script, so the Content-Security-Policy can
-//! forbid everything but the one stylesheet Purser serves itself (`/static/purser.css`) and
+//! Pages load nothing from elsewhere and run no inline script, so the Content-Security-Policy
+//! can forbid everything but the stylesheet and the one script Purser serves itself
+//! (`/static/purser.css`, `/static/purser.js`), requests from that script back to Purser, and
 //! forms posting back to Purser. Pages are never cached and never send a Referer: the
 //! confirmation link's token is in the URL.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// Nothing but Purser's own stylesheet, forms to Purser, no framing, no `<base>`.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Nothing but Purser's own stylesheet and script, requests and forms to Purser, no framing,
+/// no `<base>`.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Where the stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/static/purser.css";
@@ -41,7 +43,7 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// The headers every HTML page and the stylesheet carry.
-fn secure(mut resp: Response, cache: &'static str) -> Response {
+pub(crate) fn secure(mut resp: Response, cache: &'static str) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -12,6 +12,7 @@ mod metrics;
 mod openapi;
 mod ratelimit;
 pub mod routes;
+pub mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -170,6 +171,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me/pin", get(routes::pins::pin_status).post(routes::pins::set_pin))
         .route("/confirm/:token", get(routes::confirm::show).post(routes::confirm::decide))
         .route(html::STYLESHEET_PATH, get(html::stylesheet))
+        .route(web::SCRIPT_PATH, get(web::script))
+        .route("/", get(web::pages::home))
+        .route("/signin", get(web::pages::signin))
+        .route("/signin/pin", post(web::pages::signin_pin))
+        .route("/signup", get(web::pages::signup))
+        .route("/signout", post(web::pages::signout))
+        .route("/web/passkeys/register/start", post(web::passkeys::register_start))
+        .route("/web/passkeys/register/finish", post(web::passkeys::register_finish))
+        .route("/web/passkeys/signin/start", post(web::passkeys::signin_start))
+        .route("/web/passkeys/signin/finish", post(web::passkeys::signin_finish))
+        .route("/web/passkeys/confirm/start", post(web::passkeys::confirm_start))
+        .route("/web/passkeys/confirm/finish", post(web::passkeys::confirm_finish))
         .route("/v1/tokens", post(users::create_token).get(users::list_tokens))
         .route("/v1/tokens/:id/revoke", post(users::revoke_token))
         .route("/v1/wallet", get(wallet::wallet))
@@ -386,6 +399,13 @@ fn print_banner(
     println!("Purser {} is running.", env!("CARGO_PKG_VERSION"));
     println!("  API:      http://{addr}/v1/  (described at http://{addr}/openapi.json)");
     println!("  Health:   http://{addr}/healthz");
+    let link = wallet.confirmation_url("");
+    if let Some(origin) = web::passkeys::rp_origin(link.trim_end_matches("/confirm/")) {
+        println!(
+            "  Wallet:   {}  (sign in with a passkey or your PIN)",
+            origin.as_str()
+        );
+    }
     println!("  Storage:  {}", opts.store.describe());
     println!(
         "  Cards:    {} rail{}",

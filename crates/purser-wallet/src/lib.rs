@@ -30,6 +30,7 @@ pub mod signed;
 pub mod signing_keys;
 pub mod topups;
 pub mod vault_keys;
+pub mod web;
 pub mod webhooks;
 pub mod x402;
 

@@ -12,6 +12,7 @@ mod payment_cmd;
 mod pin_cmd;
 mod verify;
 mod wallet_cmd;
+mod web_fixture;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -158,6 +159,12 @@ enum Command {
     /// agent's tools (pay, check, wait, mandates, simulate, spending), each call signed with
     /// the agent's key to a running Purser. Streamable HTTP is at /mcp in `purser serve`.
     Mcp(mcp_cmd::McpArgs),
+    /// Test helpers for Purser's own test suite (the browser tests' starting point).
+    #[command(hide = true)]
+    Dev {
+        #[command(subcommand)]
+        command: web_fixture::DevCommand,
+    },
     /// Measure performance and print figures. With no subcommand: the whole path in one run
     /// (`purser bench all`, with its defaults).
     Bench {
@@ -315,6 +322,7 @@ fn main() -> ExitCode {
                 ))
             })
         }
+        Command::Dev { command } => web_fixture::run(command),
         Command::Demo(args) => {
             init_logs(LogFormat::Text, tracing::Level::WARN);
             demo::run(args)

@@ -1,8 +1,9 @@
 //! The confirmation page: `GET /confirm/:token` shows the payment an agent asked for (merchant,
-//! items, total, agent, mandate, the person's own words, why they are asked, when the link
-//! expires) with a PIN field and Approve / Decline; `POST /confirm/:token` (form-encoded `pin`
-//! and `action=approve|decline`) records the answer through
-//! `Wallet::decide_confirmation` and shows the result.
+//! items, total, agent, mandate, the person's own words, why they are asked, what approving
+//! does, when the link expires) with Approve / Decline by passkey (the page's script, see
+//! `crate::web::passkeys`) or by PIN; `POST /confirm/:token` (form-encoded `csrf`, `pin` and
+//! `action=approve|decline`) records a PIN answer through `Wallet::decide_confirmation` and
+//! shows the result. Pages are in English or Simplified Chinese (`crate::web::i18n`).
 //!
 //! Every answer is a page for a person, never JSON. Every value is escaped
 //! ([`crate::html::html_escape`]). A token that is malformed, unknown or forged gets the same
@@ -12,19 +13,21 @@
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use purser_wallet::payments::confirm::{ConfirmAction, ConfirmationView};
 use purser_wallet::{Kind, WalletError};
 
 use crate::error::ApiError;
-use crate::html::{html_escape, message_page, page};
+use crate::html::html_escape;
+use crate::web::pages::{readable_time, sentence, time_left};
+use crate::web::{Ctx, Lang};
 use crate::AppState;
 
 /// Longest token looked at; a real one is about 80 characters.
 pub const MAX_TOKEN_LEN: usize = 160;
 
-/// Largest form accepted: a PIN and an action fit in well under 100 bytes.
+/// Largest form accepted: a CSRF token, a PIN and an action fit in well under 200 bytes.
 pub const MAX_FORM_BYTES: usize = 1024;
 
 /// Tokens are `pcf_<id>_<mac>`: letters, digits and `_`. Anything else is not looked up.
@@ -36,11 +39,12 @@ fn plausible(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn not_found() -> Response {
-    message_page(
+fn not_found(ctx: &Ctx) -> Response {
+    let l = ctx.lang;
+    ctx.message(
         StatusCode::NOT_FOUND,
-        "This link does not work",
-        "This confirmation link is not valid: it may have been copied incompletely. Open the link exactly as your agent or Purser sent it, or ask your agent to request the payment again.",
+        l.t("This link does not work"),
+        l.t("This confirmation link is not valid: it may have been copied incompletely. Open the link exactly as your agent or Purser sent it, or ask your agent to request the payment again."),
     )
 }
 
@@ -48,40 +52,8 @@ fn status_of(e: &WalletError) -> StatusCode {
     ApiError::from(e.clone()).status
 }
 
-/// "in 14 minutes", "in less than a minute".
-fn time_left(expires_ms: i64, now_ms: i64) -> String {
-    let minutes = expires_ms.saturating_sub(now_ms) / 60_000;
-    match minutes {
-        m if m < 1 => "in less than a minute".into(),
-        1 => "in 1 minute".into(),
-        m if m < 120 => format!("in {m} minutes"),
-        m => format!("in about {} hours", m / 60),
-    }
-}
-
-/// A message as a sentence on a page: capital first letter, final full stop.
-fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
-}
-
-/// `2026-11-21T20:30:00Z` → `2026-11-21 20:30 UTC`.
-fn readable_time(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
-        (Some(day), Some(hm)) if rfc3339.ends_with('Z') => format!("{day} {hm} UTC"),
-        _ => rfc3339.to_string(),
-    }
-}
-
 /// The payment: what, where, how much, for whom, under what.
-fn summary(v: &ConfirmationView) -> String {
+fn summary(l: Lang, v: &ConfirmationView) -> String {
     let mut h = String::with_capacity(2048);
     let country = v
         .merchant_country
@@ -89,18 +61,23 @@ fn summary(v: &ConfirmationView) -> String {
         .map(|c| format!(" · {}", html_escape(c)))
         .unwrap_or_default();
     h.push_str(&format!(
-        "<section class=\"card\">\n<h2>Pay</h2>\n<p class=\"total\">{}</p>\n<p>to <strong><bdi>{}</bdi></strong></p>\n<p class=\"muted\"><bdi>{}</bdi>{country}</p>\n</section>\n",
+        "<section class=\"card\">\n<h2>{}</h2>\n<p class=\"total\" id=\"amount\">{}</p>\n<p>{} <strong><bdi>{}</bdi></strong></p>\n<p class=\"muted\"><bdi>{}</bdi>{country}</p>\n</section>\n",
+        l.t("Pay"),
         html_escape(&v.total.display),
+        l.t("to"),
         html_escape(&v.merchant_name),
         html_escape(&v.merchant_website),
     ));
     if !v.items.is_empty() {
-        h.push_str("<section class=\"card\">\n<h2>Items</h2>\n<table class=\"items\">\n");
+        h.push_str(&format!(
+            "<section class=\"card\">\n<h2>{}</h2>\n<table class=\"items\">\n",
+            l.t("Items")
+        ));
         for it in &v.items {
             let price = it
                 .unit_price
                 .as_ref()
-                .map(|p| format!("{} each", html_escape(&p.display)))
+                .map(|p| l.f("{} each", &[&html_escape(&p.display)]))
                 .unwrap_or_default();
             h.push_str(&format!(
                 "<tr><td><bdi>{}</bdi></td><td class=\"qty\">× {}</td><td class=\"price\">{price}</td></tr>\n",
@@ -111,18 +88,23 @@ fn summary(v: &ConfirmationView) -> String {
         h.push_str("</table>\n</section>\n");
     }
     h.push_str(&format!(
-        "<section class=\"card\">\n<h2>Asked by your agent</h2>\n<p><strong><bdi>{}</bdi></strong>, run by <bdi>{}</bdi></p>\n</section>\n",
+        "<section class=\"card\">\n<h2>{}</h2>\n<p><strong><bdi>{}</bdi></strong>, {}</p>\n</section>\n",
+        l.t("Asked by your agent"),
         html_escape(&v.agent_name),
-        html_escape(&v.agent_operator),
+        l.f("run by {}", &[&format!("<bdi>{}</bdi>", html_escape(&v.agent_operator))]),
     ));
     if v.mandate_summary.is_some() || v.mandate_words.is_some() {
-        h.push_str("<section class=\"card\">\n<h2>Under your mandate</h2>\n");
+        h.push_str(&format!(
+            "<section class=\"card\">\n<h2>{}</h2>\n",
+            l.t("Under your mandate")
+        ));
         if let Some(s) = &v.mandate_summary {
             h.push_str(&format!("<p>{}</p>\n", html_escape(s)));
         }
         if let Some(w) = v.mandate_words.as_deref().filter(|w| !w.trim().is_empty()) {
             h.push_str(&format!(
-                "<p class=\"muted\">In your words:</p>\n<blockquote><p>“{}”</p></blockquote>\n",
+                "<p class=\"muted\">{}</p>\n<blockquote><p>“{}”</p></blockquote>\n",
+                l.t("In your words:"),
                 html_escape(w)
             ));
         }
@@ -131,78 +113,110 @@ fn summary(v: &ConfirmationView) -> String {
     h
 }
 
-/// The pending confirmation with its form; `notice` (already escaped) above the form.
+/// The pending confirmation with its forms; `notice` (already escaped) above them.
 fn pending_page(
+    ctx: &Ctx,
     status: StatusCode,
     v: &ConfirmationView,
     token: &str,
     now_ms: i64,
     notice: Option<&str>,
 ) -> Response {
-    let mut h = String::from("<h1>Confirm this payment</h1>\n");
+    let l = ctx.lang;
+    let mut h = format!("<h1>{}</h1>\n", l.t("Confirm this payment"));
     // Above everything: after a wrong PIN the page reloads at its top.
     if let Some(n) = notice {
         h.push_str(&format!(
-            "<section class=\"card notice\" role=\"alert\">\n<p>{n}</p>\n</section>\n"
+            "<section class=\"card notice\" role=\"alert\" id=\"notice\">\n<p>{n}</p>\n</section>\n"
         ));
     }
-    h.push_str(&summary(v));
+    h.push_str(&summary(l, v));
     h.push_str(&format!(
-        "<section class=\"card why\">\n<h2>Why you are asked</h2>\n<p>{}</p>\n<p class=\"muted\">This link expires at {} ({}).</p>\n</section>\n",
+        "<section class=\"card why\">\n<h2>{}</h2>\n<p>{}</p>\n<p class=\"muted\">{}</p>\n</section>\n",
+        l.t("Why you are asked"),
         html_escape(&v.reason),
-        html_escape(&readable_time(&v.expires_at)),
-        time_left(v.expires_at_ms, now_ms),
+        l.f(
+            "This link expires at {} ({}).",
+            &[
+                &html_escape(&readable_time(&v.expires_at)),
+                &time_left(l, v.expires_at_ms, now_ms)
+            ]
+        ),
     ));
-    // The token is checked to be [A-Za-z0-9_] before any page is made; escaped all the same.
     h.push_str(&format!(
-        "<form class=\"card\" method=\"post\" action=\"/confirm/{}\">\n<label for=\"pin\">Your Purser PIN</label>\n<input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" pattern=\"[0-9]*\" minlength=\"6\" maxlength=\"12\" autocomplete=\"off\" required>\n<div class=\"buttons\">\n<button type=\"submit\" name=\"action\" value=\"approve\" class=\"approve\">Approve {}</button>\n<button type=\"submit\" name=\"action\" value=\"decline\" class=\"decline\">Decline</button>\n</div>\n</form>\n",
-        html_escape(token),
-        html_escape(&v.total.display),
+        "<section class=\"card\">\n<h2>{}</h2>\n<p>{}</p>\n</section>\n",
+        l.t("If you approve"),
+        l.f(
+            "Purser gives your agent a single-use credential for {} at {}, valid for this merchant only. Nothing is charged until the merchant uses it; the money stays held until then. If you decline, the hold is released and the agent cannot pay.",
+            &[
+                &html_escape(&v.total.display),
+                &format!("<bdi>{}</bdi>", html_escape(&v.merchant_name))
+            ]
+        ),
     ));
-    page(status, "Confirm a payment", &h)
+    let approve = l.f("Approve {}", &[&html_escape(&v.total.display)]);
+    // The token is checked to be [A-Za-z0-9_] before any page is made; escaped all the same.
+    let t = html_escape(token);
+    h.push_str(&format!(
+        "<form class=\"card\" id=\"passkey-answer\" data-passkey=\"confirm\" data-token=\"{t}\" data-needs-js hidden data-cancelled=\"{}\" data-unsupported=\"{}\">\n<h2>{}</h2>\n<div class=\"buttons\">\n<button type=\"submit\" name=\"action\" value=\"approve\" class=\"approve\">{approve}</button>\n<button type=\"submit\" name=\"action\" value=\"decline\" class=\"decline\">{}</button>\n</div>\n<p class=\"error\" data-error role=\"alert\" hidden></p>\n</form>\n",
+        html_escape(l.t("The passkey prompt was closed or timed out. Try again, or use your PIN.")),
+        html_escape(l.t("This browser cannot use passkeys. Use your PIN instead.")),
+        l.t("Answer with your passkey"),
+        l.t("Decline"),
+    ));
+    h.push_str(&format!(
+        "<form class=\"card\" id=\"pin-answer\" method=\"post\" action=\"/confirm/{t}\">\n<h2>{}</h2>\n{}\n<label for=\"pin\">{}</label>\n<input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" pattern=\"[0-9]*\" minlength=\"6\" maxlength=\"12\" autocomplete=\"off\" required>\n<div class=\"buttons\">\n<button type=\"submit\" name=\"action\" value=\"approve\" class=\"approve\">{approve}</button>\n<button type=\"submit\" name=\"action\" value=\"decline\" class=\"decline\">{}</button>\n</div>\n</form>\n",
+        l.t("Or answer with your PIN"),
+        ctx.csrf_field(),
+        l.t("Your Purser PIN"),
+        l.t("Decline"),
+    ));
+    ctx.page(status, l.t("Confirm a payment"), &h)
 }
 
 /// A confirmation that is no longer waiting: what became of it.
-fn settled_page(status: StatusCode, v: &ConfirmationView, state_word: &str) -> Response {
+fn settled_page(ctx: &Ctx, status: StatusCode, v: &ConfirmationView, state_word: &str) -> Response {
+    let l = ctx.lang;
     let (title, class, text) = match state_word {
         "approved" => (
-            "Already approved",
+            l.t("Already approved"),
             "ok",
-            format!(
+            l.f(
                 "You approved this payment of {}. The agent can pay it now; there is nothing more to do.",
-                v.total.display
+                &[&v.total.display],
             ),
         ),
         "declined" => (
-            "Already declined",
+            l.t("Already declined"),
             "notice",
-            "You declined this payment. The agent cannot pay it.".to_string(),
+            l.t("You declined this payment. The agent cannot pay it.").to_string(),
         ),
         "expired" => (
-            "This link has expired",
+            l.t("This link has expired"),
             "notice",
-            format!(
+            l.f(
                 "It was open until {}. The payment was not approved in time, so the agent cannot pay it; if you still want it, ask your agent to request it again.",
-                readable_time(&v.expires_at)
+                &[&readable_time(&v.expires_at)],
             ),
         ),
         _ => (
-            "This confirmation is closed",
+            l.t("This confirmation is closed"),
             "notice",
-            "This payment no longer waits for an answer.".to_string(),
+            l.t("This payment no longer waits for an answer.").to_string(),
         ),
     };
     let body = format!(
-        "<h1>{}</h1>\n<section class=\"card {class}\">\n<p>{}</p>\n</section>\n{}",
+        "<h1>{}</h1>\n<section class=\"card {class}\" id=\"outcome\">\n<p>{}</p>\n</section>\n{}",
         html_escape(title),
         html_escape(&text),
-        summary(v)
+        summary(l, v)
     );
-    page(status, title, &body)
+    ctx.page(status, title, &body)
 }
 
 /// The page for a view as it stands.
 fn view_page(
+    ctx: &Ctx,
     status: StatusCode,
     v: &ConfirmationView,
     token: &str,
@@ -210,9 +224,11 @@ fn view_page(
     notice: Option<&str>,
 ) -> Response {
     match v.status.as_str() {
-        "pending" if v.expires_at_ms > now_ms => pending_page(status, v, token, now_ms, notice),
-        "pending" => settled_page(status, v, "expired"),
-        other => settled_page(status, v, other),
+        "pending" if v.expires_at_ms > now_ms => {
+            pending_page(ctx, status, v, token, now_ms, notice)
+        }
+        "pending" => settled_page(ctx, status, v, "expired"),
+        other => settled_page(ctx, status, v, other),
     }
 }
 
@@ -221,18 +237,19 @@ fn token_of(path: Result<Path<String>, PathRejection>) -> Option<String> {
 }
 
 /// An error with no view to show beside it.
-fn error_page(e: &WalletError) -> Response {
+fn error_page(ctx: &Ctx, e: &WalletError) -> Response {
+    let l = ctx.lang;
     let status = status_of(e);
     let title = match (e.kind, e.code.as_str()) {
-        (Kind::NotFound, _) => return not_found(),
-        (_, "pin_locked") => "PIN entry is locked",
-        (_, "pin_not_set") => "Set a PIN first",
-        (_, "pin_wrong") => "Wrong PIN",
-        (_, "pin_invalid") => "That is not a PIN",
-        (_, c) if c.contains("expired") => "This link has expired",
-        (Kind::Unavailable, _) => "Purser could not record your answer",
-        (Kind::Conflict, _) => "This confirmation is closed",
-        _ => "Your answer was not recorded",
+        (Kind::NotFound, _) => return not_found(ctx),
+        (_, "pin_locked") => l.t("PIN entry is locked"),
+        (_, "pin_not_set") => l.t("Set a PIN first"),
+        (_, "pin_wrong") => l.t("Wrong PIN"),
+        (_, "pin_invalid") => l.t("That is not a PIN"),
+        (_, c) if c.contains("expired") => l.t("This link has expired"),
+        (Kind::Unavailable, _) => l.t("Purser could not record your answer"),
+        (Kind::Conflict, _) => l.t("This confirmation is closed"),
+        _ => l.t("Your answer was not recorded"),
     };
     let text = match e.kind {
         Kind::Unavailable => format!(
@@ -241,28 +258,43 @@ fn error_page(e: &WalletError) -> Response {
         ),
         _ => sentence(&e.message),
     };
-    message_page(status, title, &text)
+    ctx.message(status, title, &text)
 }
 
-/// `GET /confirm/:token`
+/// `GET /confirm/:token` (`?answered=1` after a passkey answer).
 pub async fn show(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(token) = token_of(path) else {
-        return not_found();
+        return not_found(&ctx);
     };
+    let answered = uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "answered" && v == "1")
+    });
     match state.wallet.confirmation_view(&token).await {
-        Ok(v) => view_page(StatusCode::OK, &v, &token, state.wallet.now().0, None),
-        Err(e) => error_page(&e),
+        Ok(v) if answered && (v.status == "approved" || v.status == "declined") => {
+            let action = if v.status == "approved" {
+                ConfirmAction::Approve
+            } else {
+                ConfirmAction::Decline
+            };
+            decided_page(&ctx, &v, action)
+        }
+        Ok(v) => view_page(&ctx, StatusCode::OK, &v, &token, state.wallet.now().0, None),
+        Err(e) => error_page(&ctx, &e),
     }
 }
 
 /// The PIN as typed. No `Debug`, so it cannot reach a log by accident.
 struct Pin(String);
 
-/// The form's two fields. Anything else in it is ignored; a field sent twice is refused.
+/// The form's fields. Anything else in it is ignored; a field sent twice is refused.
 struct Form {
+    csrf: Option<String>,
     pin: Pin,
     action: ConfirmAction,
 }
@@ -270,12 +302,17 @@ struct Form {
 fn parse_form(bytes: &[u8]) -> Result<Form, &'static str> {
     let mut pin: Option<Pin> = None;
     let mut action = None;
+    let mut csrf = None;
     for (k, v) in form_urlencoded::parse(bytes) {
         match k.as_ref() {
             "pin" if pin.is_some() => {
                 return Err("The form was sent with two PINs. Reload the page and try once more.")
             }
             "pin" => pin = Some(Pin(v.into_owned())),
+            "csrf" if csrf.is_some() => {
+                return Err("The form was sent twice over. Reload the page and try once more.")
+            }
+            "csrf" => csrf = Some(v.into_owned()),
             "action" if action.is_some() => {
                 return Err("Choose either Approve or Decline, not both.")
             }
@@ -293,95 +330,122 @@ fn parse_form(bytes: &[u8]) -> Result<Form, &'static str> {
         .filter(|p| !p.0.is_empty())
         .ok_or("Enter your PIN, then choose Approve or Decline.")?;
     let action = action.ok_or("Choose Approve or Decline.")?;
-    Ok(Form { pin, action })
+    Ok(Form { csrf, pin, action })
 }
 
-/// `POST /confirm/:token` (form: `pin`, `action=approve|decline`).
+/// `POST /confirm/:token` (form: `csrf`, `pin`, `action=approve|decline`).
 pub async fn decide(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Response {
+    let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(token) = token_of(path) else {
-        return not_found();
+        return not_found(&ctx);
     };
     let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return message_page(
+            return ctx.message(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "Your answer was not recorded",
+                ctx.lang.t("Your answer was not recorded"),
                 "The form that arrived was far larger than a PIN and a button. Reload the page and answer again.",
             )
         }
     };
     let form = match parse_form(&bytes) {
         Ok(f) => f,
-        Err(problem) => return retry_page(&state, &token, StatusCode::BAD_REQUEST, problem).await,
+        Err(problem) => {
+            return retry_page(&ctx, &state, &token, StatusCode::BAD_REQUEST, problem).await
+        }
     };
+    if !ctx.csrf_ok(form.csrf.as_deref()) {
+        return retry_page(
+            &ctx,
+            &state,
+            &token,
+            StatusCode::FORBIDDEN,
+            ctx.lang.t(
+                "The form was too old or sent from another page. It has been reloaded: try again.",
+            ),
+        )
+        .await;
+    }
     match state
         .wallet
         .decide_confirmation(&token, &form.pin.0, form.action)
         .await
     {
-        Ok(v) => decided_page(&v, form.action),
+        Ok(v) => decided_page(&ctx, &v, form.action),
         Err(e) => match (e.kind, e.code.as_str()) {
             // A PIN the person can correct: the same page again, with what went wrong.
             (_, "pin_wrong" | "pin_invalid") => {
-                retry_page(&state, &token, status_of(&e), &sentence(&e.message)).await
+                retry_page(&ctx, &state, &token, status_of(&e), &sentence(&e.message)).await
             }
             // Already answered, expired, …: show what became of it, if it can be read.
             (Kind::Conflict | Kind::Unprocessable, c) if !c.starts_with("pin_") => {
                 match state.wallet.confirmation_view(&token).await {
                     Ok(v) if v.status != "pending" || v.expires_at_ms <= state.wallet.now().0 => {
-                        view_page(status_of(&e), &v, &token, state.wallet.now().0, None)
+                        view_page(&ctx, status_of(&e), &v, &token, state.wallet.now().0, None)
                     }
-                    _ => error_page(&e),
+                    _ => error_page(&ctx, &e),
                 }
             }
-            _ => error_page(&e),
+            _ => error_page(&ctx, &e),
         },
     }
 }
 
 /// The confirmation page again with `problem` (plain text) above the form.
-async fn retry_page(state: &AppState, token: &str, status: StatusCode, problem: &str) -> Response {
+async fn retry_page(
+    ctx: &Ctx,
+    state: &AppState,
+    token: &str,
+    status: StatusCode,
+    problem: &str,
+) -> Response {
     match state.wallet.confirmation_view(token).await {
         Ok(v) => view_page(
+            ctx,
             status,
             &v,
             token,
             state.wallet.now().0,
             Some(&html_escape(problem)),
         ),
-        Err(e) => error_page(&e),
+        Err(e) => error_page(ctx, &e),
     }
 }
 
 /// The result of a recorded answer.
-fn decided_page(v: &ConfirmationView, action: ConfirmAction) -> Response {
+fn decided_page(ctx: &Ctx, v: &ConfirmationView, action: ConfirmAction) -> Response {
+    let l = ctx.lang;
     let (title, class, text) = match (v.status.as_str(), action) {
         ("approved", _) => (
-            "Approved",
+            l.t("Approved"),
             "ok",
-            format!("Approved — the agent can now pay {}.", v.total.display),
+            l.f("Approved — the agent can now pay {}.", &[&v.total.display]),
         ),
         ("declined", _) => (
-            "Declined",
+            l.t("Declined"),
             "notice",
-            "Declined — the agent cannot make this payment.".to_string(),
+            l.t("Declined — the agent cannot make this payment.")
+                .to_string(),
         ),
         (other, _) => {
-            return settled_page(StatusCode::OK, v, other);
+            return settled_page(ctx, StatusCode::OK, v, other);
         }
     };
     let body = format!(
-        "<h1>{}</h1>\n<section class=\"card {class}\" role=\"status\">\n<p>{}</p>\n</section>\n{}",
+        "<h1>{}</h1>\n<section class=\"card {class}\" role=\"status\" id=\"outcome\">\n<p>{}</p>\n<p><a href=\"/\">{}</a></p>\n</section>\n{}",
         html_escape(title),
         html_escape(&text),
-        summary(v)
+        l.t("Go to your wallet"),
+        summary(l, v)
     );
-    page(StatusCode::OK, title, &body)
+    ctx.page(StatusCode::OK, title, &body)
 }
 
 #[cfg(test)]
@@ -390,6 +454,10 @@ mod tests {
     use purser_wallet::payments::confirm::ItemView;
 
     use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx::plain(Lang::En)
+    }
 
     const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
 
@@ -433,7 +501,7 @@ mod tests {
     }
 
     fn assert_inert(html: &str) {
-        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("onerror=alert(1)>"), "{html}");
         assert!(!html.contains('\u{202E}'), "{html}");
@@ -444,7 +512,15 @@ mod tests {
     async fn hostile_names_are_shown_as_text_on_every_page() {
         let v = view("pending");
         let now = v.expires_at_ms - 14 * 60_000 - 1;
-        let (status, html) = text(view_page(StatusCode::OK, &v, "pcf_abc_def", now, None)).await;
+        let (status, html) = text(view_page(
+            &ctx(),
+            StatusCode::OK,
+            &v,
+            "pcf_abc_def",
+            now,
+            None,
+        ))
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_inert(&html);
         for shown in [
@@ -466,11 +542,16 @@ mod tests {
         }
         assert!(!html.contains("one-time-code"));
         for s in ["approved", "declined", "expired"] {
-            let (_, html) = text(view_page(StatusCode::OK, &view(s), "t", now, None)).await;
+            let (_, html) = text(view_page(&ctx(), StatusCode::OK, &view(s), "t", now, None)).await;
             assert_inert(&html);
             assert!(!html.contains("<form"), "{s}: no form once settled");
         }
-        let (_, html) = text(decided_page(&view("approved"), ConfirmAction::Approve)).await;
+        let (_, html) = text(decided_page(
+            &ctx(),
+            &view("approved"),
+            ConfirmAction::Approve,
+        ))
+        .await;
         assert_inert(&html);
         assert!(
             html.contains("Approved — the agent can now pay ¥1,299.00."),
@@ -481,7 +562,15 @@ mod tests {
     #[tokio::test]
     async fn a_pending_link_past_its_time_reads_as_expired() {
         let v = view("pending");
-        let (_, html) = text(view_page(StatusCode::OK, &v, "t", v.expires_at_ms, None)).await;
+        let (_, html) = text(view_page(
+            &ctx(),
+            StatusCode::OK,
+            &v,
+            "t",
+            v.expires_at_ms,
+            None,
+        ))
+        .await;
         assert!(html.contains("This link has expired"), "{html}");
         assert!(!html.contains("<form"), "{html}");
     }

@@ -397,6 +397,39 @@ CREATE TABLE scheduled_charges (
 );
 "#,
     ),
+    (
+        10,
+        r#"
+CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    credential_id TEXT NOT NULL UNIQUE,
+    passkey TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX passkeys_user ON passkeys(user_id);
+CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    method TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+CREATE INDEX web_sessions_expiry ON web_sessions(expires_at);
+CREATE TABLE webauthn_ceremonies (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT,
+    purpose TEXT NOT NULL,
+    state TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

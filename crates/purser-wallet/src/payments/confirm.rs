@@ -155,6 +155,28 @@ impl Wallet {
         pin: &str,
         action: ConfirmAction,
     ) -> Result<ConfirmationView> {
+        self.decide_confirmation_by(token, Proof::Pin(pin), action)
+            .await
+    }
+
+    /// Approve or decline after the person proved themselves with a passkey: `user_id` is who
+    /// the WebAuthn assertion (bound to this confirmation) verified as. Anyone else is refused.
+    pub async fn decide_confirmation_with_passkey(
+        &self,
+        token: &str,
+        user_id: &str,
+        action: ConfirmAction,
+    ) -> Result<ConfirmationView> {
+        self.decide_confirmation_by(token, Proof::Passkey(user_id), action)
+            .await
+    }
+
+    async fn decide_confirmation_by(
+        &self,
+        token: &str,
+        proof: Proof<'_>,
+        action: ConfirmAction,
+    ) -> Result<ConfirmationView> {
         let view = self.confirmation_view(token).await?;
         match view.status.as_str() {
             "pending" => {}
@@ -175,14 +197,26 @@ impl Wallet {
             .open_payment(&view.payment_id)
             .await?
             .ok_or_else(unknown_link)?;
-        self.check_pin(&p.user_id, pin).await?;
+        let method = match proof {
+            Proof::Pin(pin) => {
+                self.check_pin(&p.user_id, pin).await?;
+                "pin"
+            }
+            Proof::Passkey(user_id) if user_id == p.user_id => "passkey",
+            Proof::Passkey(_) => {
+                return Err(WalletError::forbidden(
+                    "passkey_not_yours",
+                    "this passkey belongs to someone else; only the person this payment asks can answer it",
+                ))
+            }
+        };
         let now = self.now();
         if action == ConfirmAction::Decline {
             let r = self
                 .db
                 .write(vec![Stmt::exec(
-                    "UPDATE confirmations SET status = 'declined', decided_at = $2, method = 'pin' WHERE id = $1 AND status = 'pending'",
-                    vals![&view.confirmation_id, now.0],
+                    "UPDATE confirmations SET status = 'declined', decided_at = $2, method = $3 WHERE id = $1 AND status = 'pending'",
+                    vals![&view.confirmation_id, now.0, method],
                 )
                 .expect(Expect::One, "pending")])
                 .await;
@@ -227,7 +261,7 @@ impl Wallet {
                 "confirmation": {
                     "id": view.confirmation_id,
                     "decided_by": p.user_id,
-                    "method": "pin",
+                    "method": method,
                     "decided_at": now.to_rfc3339(),
                 },
                 "user_id": p.user_id,
@@ -246,8 +280,8 @@ impl Wallet {
             .await?;
         let mut stmts = vec![
             Stmt::exec(
-                "UPDATE confirmations SET status = 'approved', decided_at = $2, method = 'pin', receipt = $3 WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                vals![&view.confirmation_id, now.0, &receipt],
+                "UPDATE confirmations SET status = 'approved', decided_at = $2, method = $4, receipt = $3 WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+                vals![&view.confirmation_id, now.0, &receipt, method],
             )
             .expect(Expect::One, "pending"),
             Stmt::exec(
@@ -312,6 +346,13 @@ impl Wallet {
             .await?
             .is_some())
     }
+}
+
+/// How the person proved who they are.
+#[derive(Clone, Copy)]
+enum Proof<'a> {
+    Pin(&'a str),
+    Passkey(&'a str),
 }
 
 fn used() -> WalletError {

@@ -70,12 +70,36 @@ impl Http {
         answer(resp, &self.base)
     }
 
-    /// A form post, as a browser sends it.
+    /// A form post, as a browser sends it from the page it opened: the page's CSRF cookie and
+    /// its token in the form.
     pub fn form(&self, path: &str, fields: &[(&str, &str)]) -> Result<Answer, String> {
-        let resp = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .send_form(fields);
+        let url = format!("{}{path}", self.base);
+        let page = match self.agent.get(&url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => {
+                return Err(format!("cannot reach {}: {t}", self.base))
+            }
+        };
+        let cookie = page
+            .all("set-cookie")
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .find(|c| c.starts_with("purser-csrf=") || c.starts_with("__Host-purser-csrf="))
+            .unwrap_or_default()
+            .to_string();
+        let text = page
+            .into_string()
+            .map_err(|e| format!("reading {path}: {e}"))?;
+        let token = text
+            .split("name=\"purser-csrf\" content=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        let resp = self.agent.post(&url).set("cookie", &cookie).send_form(&all);
         answer(resp, &self.base)
     }
 

@@ -6,7 +6,7 @@
 //! requests, and the merchant through its ACP checkout — nothing is called behind the API.
 //! Every step checks what it should have done; the demo exits 0 only if all did.
 
-mod http;
+pub(crate) mod http;
 mod progress;
 mod shop;
 

@@ -105,8 +105,43 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// A form post, as a browser sends it.
+/// The CSRF cookie and the page's token, as a browser gets them by opening `path`.
+fn csrf_of(p: &dyn Server, path: &str) -> (String, String) {
+    let r = match agent().get(&format!("{}{path}", p.base())).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("opening {path}: {e}"),
+    };
+    let cookie = r
+        .all("set-cookie")
+        .iter()
+        .find_map(|c| c.strip_prefix("purser-csrf="))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let text = r.into_string().unwrap_or_default();
+    let token = text
+        .split("name=\"purser-csrf\" content=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    (cookie, token)
+}
+
+/// A form post, as a browser sends it from the page it opened (CSRF cookie and field).
 fn form_post(p: &dyn Server, path: &str, form: &str) -> Resp {
+    let (cookie, token) = csrf_of(p, path);
+    let r = agent()
+        .post(&format!("{}{path}", p.base()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &format!("purser-csrf={cookie}"))
+        .send_string(&format!("csrf={token}&{form}"));
+    page_of(r)
+}
+
+/// A form post without the page's CSRF token (as another site would send it).
+fn form_post_without_csrf(p: &dyn Server, path: &str, form: &str) -> Resp {
     let r = agent()
         .post(&format!("{}{path}", p.base()))
         .set("Content-Type", "application/x-www-form-urlencoded")
@@ -137,12 +172,20 @@ fn assert_page(r: &Resp, status: u16) {
     assert!(r.text.starts_with("<!doctype html>"), "{}", r.text);
     assert_eq!(
         r.header("content-security-policy"),
-        Some("default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        Some("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     );
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
-    assert!(!r.text.contains("<script"), "{}", r.text);
+    // Purser's own script only, never inline script.
+    assert!(!r.text.contains("<script>"), "{}", r.text);
+    assert_eq!(r.text.matches("<script").count(), 1, "{}", r.text);
+    assert!(
+        r.text
+            .contains("<script src=\"/static/purser.js\" defer></script>"),
+        "{}",
+        r.text
+    );
 }
 
 // ---- PIN rules over REST -----------------------------------------------------------------
@@ -393,9 +436,19 @@ both!(confirm_page_for_unknown_links, |storage| {
         assert_page(&r, 404);
         assert!(!r.text.contains(FIRST), "{}", r.text);
     }
-    // Every kind of garbage gives the very same page.
-    let a = open_page(&p, &format!("/confirm/{forged}")).text;
-    let b = open_page(&p, "/confirm/nonsense").text;
+    // Every kind of garbage gives the very same page (from one browser: the page carries its
+    // CSRF cookie's value).
+    let same_browser = |path: &str| {
+        page_of(
+            agent()
+                .get(&format!("{}{path}", p.base()))
+                .set("Cookie", "purser-csrf=pwx_one_browser")
+                .call(),
+        )
+        .text
+    };
+    let a = same_browser(&format!("/confirm/{forged}"));
+    let b = same_browser("/confirm/nonsense");
     assert_eq!(a, b);
 
     // The stylesheet the CSP allows is served here, and is CSS.
@@ -500,6 +553,12 @@ both!(approve_and_decline_with_a_pin, |storage| {
     ] {
         assert!(page.text.contains(shown), "{shown} missing: {}", page.text);
     }
+
+    // A post without the page's CSRF token is refused and records nothing.
+    let r = form_post_without_csrf(&p, &link, &format!("pin={FIRST}&action=approve"));
+    assert_page(&r, 403);
+    assert!(r.text.contains("sent from another page"), "{}", r.text);
+    assert_eq!(payment_status(&p, &agent, &pay_id), "needs_confirmation");
 
     // No PIN yet: a page that says how to set one.
     let r = form_post(&p, &link, &format!("pin={FIRST}&action=approve"));

@@ -1,0 +1,342 @@
+//! The web wallet: pages for a person, served by `purser serve` itself (docs/web-wallet.md).
+//!
+//! - `GET /` Home (signed in), `GET /signin`, `POST /signin/pin`, `GET /signup`,
+//!   `POST /signout`; the confirmation page lives in `routes::confirm` and uses this shell.
+//! - `POST /web/passkeys/{register,signin,confirm}/{start,finish}`: the WebAuthn ceremonies
+//!   ([`passkeys`]), JSON for the page's script.
+//! - `GET /static/purser.js`: the only script, compiled into the binary.
+//!
+//! **Cookies.** `purser-session` (the session secret), `purser-csrf` (the CSRF token) and
+//! `purser-lang` are `HttpOnly; SameSite=Strict; Path=/`, and `Secure` with the `__Host-`
+//! prefix unless Purser's public URL is plain `http://` on a loopback name
+//! (`localhost`, `127.0.0.1`, `[::1]`) — there browsers would drop a `Secure` cookie, and
+//! nothing leaves the machine. On any other `http://` URL cookies stay `Secure`, so signing in
+//! works only behind https.
+//!
+//! **CSRF** (double submit): every page that has a form carries the `purser-csrf` cookie's
+//! value (a fresh random one is set when missing) in a hidden field, and the script sends it
+//! as `X-Purser-CSRF`. Every POST here must present the same value in the form or header as
+//! in the cookie (constant-time compare); the JSON routes also require
+//! `Content-Type: application/json`, which a cross-site form cannot send. With
+//! `SameSite=Strict` the browser does not send the cookies on cross-site requests at all.
+//!
+//! **Content-Security-Policy**: `script-src 'self'` — no inline script, no other origin.
+
+pub mod i18n;
+pub mod pages;
+pub mod passkeys;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use purser_wallet::web::WebSession;
+
+use crate::html::html_escape;
+use crate::AppState;
+pub use i18n::Lang;
+
+/// Where the script is served.
+pub const SCRIPT_PATH: &str = "/static/purser.js";
+
+const SCRIPT: &str = include_str!("purser.js");
+
+/// Largest form accepted on the sign-in and sign-out routes.
+pub const MAX_FORM_BYTES: usize = 2048;
+
+/// Largest JSON body accepted by the passkey routes (an attestation is a few KiB).
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// How a request is served: language, CSRF token, cookies' security, who is signed in.
+pub struct Ctx {
+    pub lang: Lang,
+    pub csrf: String,
+    /// The CSRF cookie must be set on the response (it was missing or malformed).
+    new_csrf: bool,
+    /// `?lang=` chose the language: remember it.
+    chose_lang: bool,
+    pub secure: bool,
+    pub session: Option<WebSession>,
+    /// The session cookie's value as sent, for sign-out.
+    pub session_secret: Option<String>,
+    /// `Host` is a loopback IP address, where passkeys cannot work.
+    pub host_is_ip: Option<String>,
+}
+
+/// Cookies are `Secure` unless the public URL is plain http on a loopback name.
+pub fn secure_cookies(public_url: &str) -> bool {
+    let Some(rest) = public_url.strip_prefix("http://") else {
+        return true;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    !["localhost", "127.0.0.1", "[::1]"].contains(&host.to_ascii_lowercase().as_str())
+}
+
+/// The cookie's name: `__Host-` prefixed when secure.
+pub fn cookie_name(base: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// A cookie's value from the request, if sent once with a sane value.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 120
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// A `Set-Cookie` value; `max_age` `Some(0)` deletes it.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    c
+}
+
+fn fresh_csrf() -> String {
+    purser_wallet::ids::new_secret("pwx").unwrap_or_default()
+}
+
+/// The `lang` query parameter, if any.
+fn query_lang(query: Option<&str>) -> Option<Lang> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "lang")
+        .and_then(|(_, v)| Lang::parse(&v))
+}
+
+impl Ctx {
+    /// Read what the request says; look the session up when one is sent.
+    pub async fn of(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Ctx {
+        let secure = secure_cookies(&state.public_url);
+        let from_query = query_lang(query);
+        let lang = from_query
+            .or_else(|| {
+                read_cookie(headers, &cookie_name("purser-lang", secure))
+                    .and_then(|v| Lang::parse(&v))
+            })
+            .or_else(|| Lang::from_accept_language(headers))
+            .unwrap_or(Lang::En);
+        let sent = read_cookie(headers, &cookie_name("purser-csrf", secure))
+            .filter(|v| v.starts_with("pwx_"));
+        let new_csrf = sent.is_none();
+        let csrf = sent.unwrap_or_else(fresh_csrf);
+        let session_secret = read_cookie(headers, &cookie_name("purser-session", secure));
+        let session = match &session_secret {
+            Some(s) => state.wallet.session(s).await.ok(),
+            None => None,
+        };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let host_is_ip = ["127.0.0.1", "[::1]"]
+            .iter()
+            .find(|ip| host == **ip || host.starts_with(&format!("{ip}:")))
+            .map(|ip| host.replacen(ip, "localhost", 1));
+        Ctx {
+            lang,
+            csrf,
+            new_csrf,
+            chose_lang: from_query.is_some(),
+            secure,
+            session,
+            session_secret,
+            host_is_ip,
+        }
+    }
+
+    /// A context with no request behind it (for tests of page makers).
+    #[cfg(test)]
+    pub(crate) fn plain(lang: Lang) -> Ctx {
+        Ctx {
+            lang,
+            csrf: "pwx_test".into(),
+            new_csrf: false,
+            chose_lang: false,
+            secure: true,
+            session: None,
+            session_secret: None,
+            host_is_ip: None,
+        }
+    }
+
+    /// Whether `sent` (a form field or header) is this browser's CSRF token.
+    pub fn csrf_ok(&self, sent: Option<&str>) -> bool {
+        !self.new_csrf
+            && sent.is_some_and(|s| {
+                purser_wallet::ids::constant_time_eq(s.as_bytes(), self.csrf.as_bytes())
+            })
+    }
+
+    /// The hidden form field carrying the CSRF token.
+    pub fn csrf_field(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+            html_escape(&self.csrf)
+        )
+    }
+
+    /// Add the cookies this context must set.
+    pub fn finish(&self, mut resp: Response) -> Response {
+        let mut cookies = Vec::new();
+        if self.new_csrf {
+            cookies.push(set_cookie(
+                &cookie_name("purser-csrf", self.secure),
+                &self.csrf,
+                None,
+                self.secure,
+            ));
+        }
+        if self.chose_lang {
+            cookies.push(set_cookie(
+                &cookie_name("purser-lang", self.secure),
+                self.lang.code(),
+                Some(365 * 24 * 3600),
+                self.secure,
+            ));
+        }
+        for c in cookies {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        resp
+    }
+
+    /// A whole page in the shell: `title` plain text, `body` escaped HTML.
+    pub fn page(&self, status: StatusCode, title: &str, body: &str) -> Response {
+        let l = self.lang;
+        let other = match l {
+            Lang::En => "<a href=\"?lang=zh\" lang=\"zh-Hans\" hreflang=\"zh-Hans\">中文</a>",
+            Lang::Zh => "<a href=\"?lang=en\" lang=\"en\" hreflang=\"en\">English</a>",
+        };
+        let signout = match &self.session {
+            Some(s) => format!(
+                "<span class=\"who\"><bdi>{}</bdi></span><form method=\"post\" action=\"/signout\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form>",
+                html_escape(&s.user_name),
+                self.csrf_field(),
+                l.t("Sign out")
+            ),
+            None => String::new(),
+        };
+        let html = format!(
+            "<!doctype html>\n<html lang=\"{tag}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex, nofollow\">\n<meta name=\"purser-csrf\" content=\"{csrf}\">\n<title>{title} · Purser</title>\n<link rel=\"stylesheet\" href=\"{css}\">\n<script src=\"{SCRIPT_PATH}\" defer></script>\n</head>\n<body>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">Purser</a>\n<nav aria-label=\"{lang_label}\">{other}{signout}</nav>\n</header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+            tag = l.tag(),
+            csrf = html_escape(&self.csrf),
+            title = html_escape(title),
+            css = crate::html::STYLESHEET_PATH,
+            lang_label = l.t("Language"),
+        );
+        let resp = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            html,
+        )
+            .into_response();
+        self.finish(crate::html::secure(resp, "no-store"))
+    }
+
+    /// A page with a heading and one paragraph of plain text.
+    pub fn message(&self, status: StatusCode, title: &str, text: &str) -> Response {
+        let t = html_escape(title);
+        self.page(
+            status,
+            title,
+            &format!(
+                "<h1>{t}</h1>\n<section class=\"card notice\"><p>{}</p></section>",
+                html_escape(text)
+            ),
+        )
+    }
+}
+
+/// A redirect after a POST or to the sign-in page.
+pub fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    crate::html::secure(r, "no-store")
+}
+
+/// `GET /static/purser.js`.
+pub async fn script() -> Response {
+    let resp = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        SCRIPT,
+    )
+        .into_response();
+    crate::html::secure(resp, "public, max-age=3600")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_except_on_plain_http_loopback() {
+        assert!(!secure_cookies("http://127.0.0.1:7420"));
+        assert!(!secure_cookies("http://localhost:7420"));
+        assert!(!secure_cookies("http://[::1]:7420/"));
+        assert!(!secure_cookies("http://localhost"));
+        assert!(secure_cookies("https://localhost:7420"));
+        assert!(secure_cookies("https://pay.example.com"));
+        assert!(secure_cookies("http://pay.example.com"));
+        assert!(secure_cookies("http://localhost.example.com:80"));
+        assert_eq!(cookie_name("purser-session", true), "__Host-purser-session");
+        assert_eq!(cookie_name("purser-session", false), "purser-session");
+        let c = set_cookie("__Host-purser-session", "pws_x", None, true);
+        assert_eq!(
+            c,
+            "__Host-purser-session=pws_x; Path=/; HttpOnly; SameSite=Strict; Secure"
+        );
+        let c = set_cookie("purser-session", "", Some(0), false);
+        assert_eq!(
+            c,
+            "purser-session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name_and_sane_value() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xpurser-csrf=bad; purser-csrf=pwx_abc; other=1"),
+        );
+        assert_eq!(read_cookie(&h, "purser-csrf").as_deref(), Some("pwx_abc"));
+        assert_eq!(read_cookie(&h, "purser-session"), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("purser-csrf=<script>"),
+        );
+        assert_eq!(read_cookie(&h, "purser-csrf"), None);
+    }
+}
