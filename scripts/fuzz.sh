@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_FUZZ_VERSION="0.13.1"
+CARGO_FUZZ_VERSION="0.13.2"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 FUZZ_JOBS="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 FUZZ_TIMEOUT_SECS="${FUZZ_TIMEOUT_SECS:-10}"   # one input running longer is a hang

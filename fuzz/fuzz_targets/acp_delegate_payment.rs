@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
         // Only when the number appears nowhere else in the body (a score or a metadata value
         // may legitimately be echoed, and may happen to hold the same digits).
         let text = String::from_utf8_lossy(data);
-        if let Some(n) = number.filter(|n| n.len() >= 8 && text.matches(n.as_str()).count() == 1) {
+        let card_like = |n: &String| n.len() >= 12 && n.bytes().all(|b| b.is_ascii_digit());
+        if let Some(n) = number.filter(|n| card_like(n) && text.matches(n.as_str()).count() == 1) {
             assert!(
                 !e.message.contains(&n) && !e.param.as_deref().unwrap_or("").contains(&n),
                 "a refusal echoed the card number: {} {:?}",

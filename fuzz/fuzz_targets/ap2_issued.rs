@@ -18,7 +18,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use purser_ap2::{
     append_hop, checkout_hash, issue_root, sd_digest, verify_chain, verify_checkout,
-    verify_payment, Binding, CheckoutAuthenticity, Ed25519Signer, HopContent, JwsSigner,
+    verify_payment, Binding, CheckoutAuthenticity, Ed25519Signer, HopContent,
     PaymentBinding, VerifyOptions, SALT_BYTES,
 };
 use purser_core::Timestamp;

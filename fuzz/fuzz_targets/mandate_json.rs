@@ -78,7 +78,7 @@ fn check(m: &Mandate) {
     let _ = m.summary();
     let _ = m.currency();
     if let Err(e) = m.validate() {
-        let _ = (e.to_string(), serde_json::to_string(&e.problems));
+        let _ = (e.to_string(), format!("{:?}", e.problems));
         return;
     }
     issue(m);
