@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         assert!((t - DEFAULT_NOW).abs() <= DEFAULT_TOLERANCE_SECS);
         let mac = sign(SECRET, t, body);
         let v1 = &mac[mac.len() - 64..];
-        assert!(header.contains(v1), "a header without the MAC verified: {header}");
+        assert!(
+            header.to_ascii_lowercase().contains(v1),
+            "a header without the MAC verified: {header}"
+        );
     } else if let Err(e) = verify(&header, SECRET, body, DEFAULT_NOW, DEFAULT_TOLERANCE_SECS) {
         let _ = (e.to_string(), e.code());
     }
