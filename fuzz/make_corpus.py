@@ -258,23 +258,36 @@ def mandate_draft():
         "@today=2026-02-28 currency=USD yen=JPY\nbuy sushi under ¥3000 every month for 2 weeks",
         "@today=2024-12-31 currency=EUR yen=CNY\nspend at most 50 a day on taxis until next Friday, only in FR and DE",
     ]
+    PHRASES.extend(phrases)
     for i, p in enumerate(phrases):
         write("mandate_draft", "words-%02d" % i, p)
 
 
+PHRASES = []
+
+
 def mandate_json():
+    """Mandates as the drafter proposes them (`purser mandate draft --json` on the drafter's test
+    phrases; set PURSER_BIN to a built `purser`), each alone and with a payment to evaluate."""
+    import subprocess
+    purser = os.environ.get("PURSER_BIN")
+    if not purser:
+        print("PURSER_BIN is not set: mandate_json seeds left as they are")
+        return
     cny = lambda minor: {"minor": minor, "currency": "CNY"}
-    base = {
-        "description": "Buy hiking boots",
-        "what": {"items": [{"title": "hiking boots", "max_quantity": 1}]},
-        "how_much": {"per_payment_max": cny(80000), "budget": cny(150000)},
-        "confirmation": {"rules": [{"type": "auto_at_or_below", "amount": cny(50000)}]},
-        "provenance": {"user_words": "Help me buy a pair of hiking boots, under 800 yuan. Ask me above 500 yuan."},
-    }
-    write("mandate_json", "boots", base)
     req = {"amount": cny(45900), "merchant": {"id": "mch_1", "name": "Trailhead Outfitters", "country": "CN", "mcc": "5661"},
            "items": [{"title": "Pathfinder Lightweight Hiking Boots", "quantity": 1, "unit_price": cny(45900)}]}
-    write("mandate_json", "boots-with-payment", [base, req, NOW * 1000, 8 * 3600 * 1000])
+    for i, words in enumerate(PHRASES):
+        if words.startswith("@"):
+            continue
+        out = subprocess.run([purser, "mandate", "draft", "--json", "--today", "2026-01-01", words],
+                             capture_output=True, text=True)
+        try:
+            m = json.loads(out.stdout)["mandate"]
+        except (ValueError, KeyError):
+            continue
+        write("mandate_json", "draft-%02d" % i, m)
+        write("mandate_json", "draft-%02d-with-payment" % i, [m, req, NOW * 1000 + 3600 * 1000, 8 * 3600 * 1000])
 
 
 # ---- x402, ACP, webhooks ------------------------------------------------------------------

@@ -44,8 +44,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = receipt_reference(chain);
     for (x, y) in ROOT_KEYS {
-        let key = PublicJwk::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}))
-            .expect("the vectors' root key");
+        let key =
+            PublicJwk::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}))
+                .expect("the vectors' root key");
         let opts = VerifyOptions::new(key, Timestamp((VECTOR_IAT + 10) * 1000)).allow_eddsa();
         match verify_chain(chain, &opts) {
             Ok(v) => {

@@ -18,8 +18,8 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use purser_ap2::{
     append_hop, checkout_hash, issue_root, sd_digest, verify_chain, verify_checkout,
-    verify_payment, Binding, CheckoutAuthenticity, Ed25519Signer, HopContent,
-    PaymentBinding, VerifyOptions, SALT_BYTES,
+    verify_payment, Binding, CheckoutAuthenticity, Ed25519Signer, HopContent, PaymentBinding,
+    VerifyOptions, SALT_BYTES,
 };
 use purser_core::Timestamp;
 use purser_fuzz::DEFAULT_NOW;
@@ -35,7 +35,11 @@ fn obj(v: Option<&Value>) -> Map<String, Value> {
 
 fn names(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -134,7 +138,15 @@ fuzz_target!(|data: &[u8]| {
         };
         let signer = &signers[i + 1];
         chain = match append_hop(
-            &chain, signer, binding, AUD, NONCE, DEFAULT_NOW, onward, &content, &mut salt,
+            &chain,
+            signer,
+            binding,
+            AUD,
+            NONCE,
+            DEFAULT_NOW,
+            onward,
+            &content,
+            &mut salt,
         ) {
             Ok(c) => c,
             Err(_) => return,
@@ -154,7 +166,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(v) => {
             assert_eq!(v.hops().len(), issued.len());
             if !issued.iter().any(reserved) {
-                assert_eq!(v.hops(), issued.as_slice(), "verified mandates differ from the issued ones");
+                assert_eq!(
+                    v.hops(),
+                    issued.as_slice(),
+                    "verified mandates differ from the issued ones"
+                );
             }
         }
         Err(e) => {

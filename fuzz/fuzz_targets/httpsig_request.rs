@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
         let now = Timestamp(input.now.saturating_mul(1000));
         match parse_request(&req, input.body.as_deref(), &policy, now) {
             Ok(s) => {
-                assert!(s.base.len() <= MAX_SIGNATURE_BASE_BYTES, "base beyond its limit");
+                assert!(
+                    s.base.len() <= MAX_SIGNATURE_BASE_BYTES,
+                    "base beyond its limit"
+                );
                 assert!(s.nonce.len() <= MAX_NONCE_BYTES);
                 assert!(s.keyid.len() <= MAX_KEYID_BYTES);
                 assert!(s.components.len() <= MAX_COVERED_COMPONENTS);

@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let mut headers = input.headers.clone();
-    headers.push(("Signature-Input".into(), signed.signature_input.into_bytes()));
+    headers.push((
+        "Signature-Input".into(),
+        signed.signature_input.into_bytes(),
+    ));
     headers.push(("Signature".into(), signed.signature.into_bytes()));
     if let Some(d) = signed.content_digest {
         headers.push(("Content-Digest".into(), d.into_bytes()));
@@ -49,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
     let parsed = match parse_request(&req, input.body.as_deref(), &Policy::purser(), now) {
         Ok(p) => p,
         Err(_) if !agents_ok => return,
-        Err(e) => panic!("Purser refused a request its own signer signed: {e} ({})", e.code()),
+        Err(e) => panic!(
+            "Purser refused a request its own signer signed: {e} ({})",
+            e.code()
+        ),
     };
     assert_eq!(parsed.keyid, key.key_id());
     parsed

@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(d, draft(words, &ctx), "the drafter is not deterministic");
     let json = serde_json::to_string(&d.mandate).expect("a draft serialises");
     let again: Mandate = serde_json::from_str(&json).expect("a drafted mandate reads back");
-    assert_eq!(again, d.mandate, "a drafted mandate changed in a round trip");
+    assert_eq!(
+        again, d.mandate,
+        "a drafted mandate changed in a round trip"
+    );
     let _ = d.mandate.summary();
     let _ = d.mandate.validate();
     let _ = serde_json::to_string(&d);

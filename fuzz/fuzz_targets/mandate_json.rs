@@ -89,7 +89,14 @@ fuzz_target!(|data: &[u8]| {
         serde_json::from_slice::<(Mandate, PaymentRequest, i64, i64)>(data)
     {
         check(&m);
-        evaluate(&m, &req, At { instant: Timestamp(at_ms), utc_offset_ms: offset_ms });
+        evaluate(
+            &m,
+            &req,
+            At {
+                instant: Timestamp(at_ms),
+                utc_offset_ms: offset_ms,
+            },
+        );
     } else if let Ok(m) = serde_json::from_slice::<Mandate>(data) {
         check(&m);
         let currency = m.currency().unwrap_or(Currency::CNY);

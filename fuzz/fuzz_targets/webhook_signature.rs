@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     let at = body
         .iter()
         .take(8)
-        .fold(0i64, |acc, b| acc.wrapping_mul(131).wrapping_add(i64::from(*b)))
+        .fold(0i64, |acc, b| {
+            acc.wrapping_mul(131).wrapping_add(i64::from(*b))
+        })
         .rem_euclid(100_000_000_000);
     let h = sign(SECRET, at, body);
     assert_eq!(verify(&h, SECRET, body, at, 300), Ok(at));
@@ -50,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
     );
     let mut changed = body.to_vec();
     changed.push(b' ');
-    assert_eq!(verify(&h, SECRET, &changed, at, 300), Err(WebhookError::Mismatch));
+    assert_eq!(
+        verify(&h, SECRET, &changed, at, 300),
+        Err(WebhookError::Mismatch)
+    );
     // Rotation: an unknown signature beside the right one still verifies.
     let rotated = format!("{h},v1={}", "0".repeat(64));
     assert_eq!(verify(&rotated, SECRET, body, at, 300), Ok(at));

@@ -503,7 +503,11 @@ pub mod fuzzing {
 
     pub fn check_delegate_payment_body(body: &[u8], now: Timestamp) -> Result<(), WalletError> {
         let r: DelegatePaymentRequest = serde_json::from_slice(body).map_err(|_| {
-            WalletError::new(Kind::Invalid, "invalid_json", "not a DelegatePaymentRequest")
+            WalletError::new(
+                Kind::Invalid,
+                "invalid_json",
+                "not a DelegatePaymentRequest",
+            )
         })?;
         check_request(&r, now).map(|_| ())
     }

@@ -302,7 +302,12 @@ mod tests {
                 yen_sign: yen,
                 default_currency: None,
             };
-            assert_eq!(Money::parse(&m.with_symbol(), opts), Ok(m), "{}", m.with_symbol());
+            assert_eq!(
+                Money::parse(&m.with_symbol(), opts),
+                Ok(m),
+                "{}",
+                m.with_symbol()
+            );
         }
     }
 
