@@ -53,4 +53,21 @@ fi
 echo "== browser tests (web-tests/)"
 cargo build --locked -p purser
 ./web-tests/run.sh
+
+# Every parser of untrusted bytes under libFuzzer for a bounded time (fuzz/README.md).
+echo "== fuzzing (scripts/fuzz.sh: every target ${FUZZ_SECONDS:-30} s)"
+fuzz_rc=0
+./scripts/fuzz.sh || fuzz_rc=$?
+if [ "$fuzz_rc" -eq 3 ]; then
+  if [ "${PURSER_TEST_REQUIRE_FUZZ:-0}" = "1" ]; then
+    echo "!! cargo-fuzz could not be installed and PURSER_TEST_REQUIRE_FUZZ=1: failing"
+    exit 1
+  fi
+  echo "!! ================================================================================"
+  echo "!! FUZZING SKIPPED: cargo-fuzz could not be installed (no crates.io?)."
+  echo "!! Nothing was fuzzed. Set PURSER_TEST_REQUIRE_FUZZ=1 to make this an error."
+  echo "!! ================================================================================"
+elif [ "$fuzz_rc" -ne 0 ]; then
+  exit "$fuzz_rc"
+fi
 echo "== all tests passed"

@@ -491,6 +491,28 @@ fn check_request(r: &DelegatePaymentRequest, now: Timestamp) -> Result<Asked> {
     })
 }
 
+/// The fuzz targets' door (`fuzz/`): exactly what `POST /agentic_commerce/delegate_payment`
+/// does with the body before anything is read from the database — JSON into
+/// [`DelegatePaymentRequest`], then every shape, allowance, address, risk-signal and metadata
+/// check at `now`. Not an API: it may change with the route.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{check_request, DelegatePaymentRequest};
+    use crate::error::{Kind, WalletError};
+    use purser_core::Timestamp;
+
+    pub fn check_delegate_payment_body(body: &[u8], now: Timestamp) -> Result<(), WalletError> {
+        let r: DelegatePaymentRequest = serde_json::from_slice(body).map_err(|_| {
+            WalletError::new(
+                Kind::Invalid,
+                "invalid_json",
+                "not a DelegatePaymentRequest",
+            )
+        })?;
+        check_request(&r, now).map(|_| ())
+    }
+}
+
 // ---- keys --------------------------------------------------------------------------------
 
 /// An ACP key as the person sees it (never its secret after creation).

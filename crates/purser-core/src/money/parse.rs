@@ -55,6 +55,10 @@ fn symbol_currency(s: &str, opts: ParseOptions) -> Option<(usize, Currency)> {
         ("₫", Some(Currency::VND)),
         ("฿", Some(Currency::THB)),
         ("₱", Some(Currency::PHP)),
+        // `Money::with_symbol` writes these; what Purser writes it must read back (found by
+        // the `money` fuzz target). `RM` before `R`.
+        ("RM", Some(Currency::MYR)),
+        ("R", Some(Currency::ZAR)),
     ];
     SYMBOLS.iter().find_map(|(sym, cur)| {
         s.starts_with(sym)
@@ -281,7 +285,41 @@ mod tests {
         assert!(e.contains("799 CNY"), "{e}");
     }
 
+    #[test]
+    fn every_symbol_purser_writes_reads_back() {
+        // Regression (the `money` fuzz target): `with_symbol` wrote `RM5.00` and `R12.50`,
+        // which did not parse ("does not say which currency").
+        assert_eq!(p("RM5.00"), Ok(Money::new(500, Currency::MYR)));
+        assert_eq!(p("R12.50"), Ok(Money::new(1250, Currency::ZAR)));
+        assert_eq!(
+            p("RM70,169,967,652,934,372.81"),
+            Ok(Money::new(7_016_996_765_293_437_281, Currency::MYR))
+        );
+        for &c in Currency::ALL {
+            let m = Money::new(123_456, c);
+            let yen = if c == Currency::JPY { c } else { Currency::CNY };
+            let opts = ParseOptions {
+                yen_sign: yen,
+                default_currency: None,
+            };
+            assert_eq!(
+                Money::parse(&m.with_symbol(), opts),
+                Ok(m),
+                "{}",
+                m.with_symbol()
+            );
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn with_symbol_round_trips(minor in 0i64..=i64::MAX, idx in 0usize..Currency::ALL.len()) {
+            let m = Money::new(minor, Currency::ALL[idx]);
+            let yen = if m.currency == Currency::JPY { Currency::JPY } else { Currency::CNY };
+            let opts = ParseOptions { yen_sign: yen, default_currency: None };
+            proptest::prop_assert_eq!(Money::parse(&m.with_symbol(), opts), Ok(m));
+        }
+
         #[test]
         fn display_round_trips(minor in 0i64..=i64::MAX, idx in 0usize..Currency::ALL.len()) {
             let m = Money::new(minor, Currency::ALL[idx]);
