@@ -109,6 +109,13 @@ impl Report {
 }
 
 pub async fn run(opts: Options) -> Result<Report, String> {
+    if sample().rss_kib == 0 {
+        return Err(
+            "the soak reads memory, descriptors and threads from /proc/self (Linux); it cannot \
+             judge them here"
+                .into(),
+        );
+    }
     let report = authorize::run(authorize::Options {
         database_url: opts.database_url,
         agents: opts.agents,
@@ -238,9 +245,22 @@ pub fn render(r: &Report) -> String {
          and is not judged\n\nBooks: ledger {}; {}\n{}\n",
         a.books.verified,
         if a.books.balanced {
-            "balanced: the money held is exactly the sum of the approvals"
+            "balanced: the money held is exactly the sum of the approvals".to_string()
         } else {
-            "NOT BALANCED"
+            // Say where the difference is: payments the generator never saw answered (a
+            // decision interrupted by a timeout stays `deciding` until the sweeper ends it).
+            let by_status: Vec<String> = a
+                .books
+                .payments
+                .iter()
+                .map(|(s, (n, _))| format!("{n} {s}"))
+                .collect();
+            format!(
+                "NOT BALANCED: approvals the load generator saw {}, holds pending {}, payments {}",
+                a.books.approved_seen,
+                a.books.holds_pending,
+                by_status.join(", ")
+            )
         },
         if r.clean() {
             "Verdict: FLAT — nothing crept."

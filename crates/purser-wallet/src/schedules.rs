@@ -149,8 +149,11 @@ pub fn task_id(mandate_id: &str) -> String {
 }
 
 /// The Idempotency-Key (and so the payment id) of an occurrence's attempt.
+/// The key a scheduled charge is decided under (its payment id derives from it). It contains
+/// spaces, which no caller's Idempotency-Key may (`idempotency::check_key`), so an agent can
+/// never take a scheduled charge's payment id first.
 fn occurrence_key(mandate_id: &str, n: u32, attempt: i64) -> String {
-    format!("schedule:{mandate_id}:{n}:{attempt}")
+    format!("schedule {mandate_id} {n} {attempt}")
 }
 
 fn internal(what: &str) -> WalletError {
@@ -734,5 +737,19 @@ impl Wallet {
             )])
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_caller_can_send_a_scheduled_charges_key() {
+        // A caller who could would take the occurrence's payment id first and make the
+        // scheduler decline it.
+        let key = occurrence_key("mdt_abcdefghijklmnopqrstuvwx", 3, 0);
+        assert!(crate::idempotency::check_key(&key).is_err(), "{key}");
+        assert!(crate::idempotency::check_key(&key.replace(' ', ":")).is_ok());
     }
 }

@@ -225,7 +225,8 @@ pub async fn run_authorize(args: AuthorizeBenchArgs) -> Result<(), String> {
 
 #[derive(Args)]
 pub struct SoakBenchArgs {
-    /// Minutes of sustained load (one row each; BENCHMARKS.md records a 30-minute run).
+    /// Minutes of sustained load, at least 3 (one row each; BENCHMARKS.md records a 30-minute
+    /// run).
     #[arg(long, default_value_t = 5)]
     minutes: usize,
     /// Authorizations offered per second, steadily: below what the machine sustains, so the
@@ -249,8 +250,12 @@ pub struct SoakBenchArgs {
 pub async fn run_soak(args: SoakBenchArgs) -> Result<(), String> {
     use purser_bench::authorize::{MAX_AGENTS, MAX_CONNECTIONS};
     use purser_bench::soak;
-    if !(1..=24 * 60).contains(&args.minutes) {
-        return Err("--minutes must be from 1 to 1440".into());
+    // The verdict compares the first minute with the last: fewer than three leaves nothing
+    // between them to judge a trend by.
+    if !(3..=24 * 60).contains(&args.minutes) {
+        return Err(
+            "--minutes must be from 3 to 1440 (a trend needs at least three minutes)".into(),
+        );
     }
     if !(args.rate >= 1.0 && args.rate <= 100_000.0) {
         return Err("--rate must be from 1 to 100,000 requests per second".into());

@@ -481,13 +481,12 @@ impl Wallet {
                 }),
             ),
             Some(acp) => {
-                // The whole ACP request (card as its keyed fingerprint) is what a retry under
-                // the same key must repeat.
-                let mut hashed = raw.to_vec();
-                hashed.push(b'\n');
-                hashed.extend_from_slice(acp.to_string().as_bytes());
+                // The whole ACP request (card as its keyed fingerprint, the allowance with its
+                // absolute expiry) is what a retry under the same key must repeat. Not the
+                // translated body: its credential lifetime is counted from now, so a retry a
+                // second later would differ from the first and be refused as a conflict.
                 (
-                    self.request_hash(&hashed),
+                    self.request_hash(acp.to_string().as_bytes()),
                     json!({
                         "method": "POST",
                         "path": crate::acp::DELEGATE_PAYMENT_PATH,

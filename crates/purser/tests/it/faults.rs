@@ -169,7 +169,9 @@ fn load(at: At, w: Arc<World>, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mu
 /// During a database outage: a failed request must fail cleanly — Purser's error shape, a
 /// server-side status, a sentence — never a hang, a panic page or a half answer.
 fn outage(w: &World, r: &Resp) -> bool {
-    if !w.tolerate_outage || r.status < 500 {
+    // A request retried by the store across the cut may find its own claim still open.
+    let in_flight = r.status == 409 && r.body["code"] == "idempotency_in_flight";
+    if !w.tolerate_outage || (r.status < 500 && !in_flight) {
         return false;
     }
     assert!(
@@ -431,13 +433,13 @@ fn postgres_connections_cut_mid_load_recover_by_themselves() {
             ),
         );
     }
-    // Recovers by itself: within 30 s the load is being approved again.
+    // Recovers by itself: within 60 s (a busy CI machine) the load is being approved again.
     let before = acked.lock().unwrap().len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < before + 6 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the server did not recover from the cut connections within 30 s"
+            "the server did not recover from the cut connections within 60 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

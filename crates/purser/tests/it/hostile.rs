@@ -877,11 +877,8 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
         "pin=000000&action=approve",
         &format!("pin={pin}&action=approve"),
     ] {
-        let r = agent()
-            .post(&format!("{}{link}", s.base))
-            .set("Content-Type", "application/x-www-form-urlencoded")
-            .send_string(form);
-        let r = into_resp(r, "confirm");
+        // As a browser posts it: with the page's CSRF cookie and field.
+        let r = crate::pins::form_post(&s, &link, form);
         assert!(!occurs(&r.text, pin), "the page shows the PIN");
     }
     let seen = x
@@ -925,6 +922,11 @@ both!(a_whole_flow_leaves_no_secret_in_log_or_refusal, |storage| {
 #[test]
 fn secrets_are_compared_in_constant_time() {
     const NOT_SECRET: &[(&str, &str, &str)] = &[
+        (
+            "purser-server/src/web/passkeys.rs",
+            "|p| p == \"signin\"",
+            "the ceremony's purpose name",
+        ),
         (
             "purser-store/src/journal_excerpt.rs",
             "GENESIS_HASH",

@@ -18,7 +18,7 @@ mod ownership;
 pub mod payments;
 mod payments_clock;
 pub mod people;
-mod pins;
+pub mod pins;
 mod secrets;
 mod shop;
 mod signatures;

@@ -109,10 +109,15 @@ struct Stdio_ {
 
 impl Stdio_ {
     fn start(key: &Path, server: &str) -> Stdio_ {
+        Stdio_::start_with(key, server, &[])
+    }
+
+    fn start_with(key: &Path, server: &str, extra: &[&str]) -> Stdio_ {
         let mut child = Command::new(bin())
             .args(["mcp", "--key"])
             .arg(key)
             .args(["--server", server])
+            .args(extra)
             .env("PURSER_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -335,7 +340,16 @@ both!(
         let dir = TempDir::new("mcp-402");
         let key = key_file(dir.path(), &s);
         let svc = crate::x402::service(&p.base, &s.merchant.key);
+        // By default only public resources are called: this one is on loopback.
         let mut m = Stdio_::start(&key, &p.base);
+        let weather = json!({"url": format!("{}/weather", svc.base), "user_id": s.user.id,
+            "mandate_id": s.mandate, "task_id": "t", "max": cny(1_000)});
+        assert_eq!(
+            error_code(&m.tool("pay_http_402_resource", weather)),
+            "resource_address_private"
+        );
+        drop(m);
+        let mut m = Stdio_::start_with(&key, &p.base, &["--allow-private-resources"]);
         let args = |path: &str, max: i64| {
             json!({
                 "url": format!("{}{path}", svc.base),

@@ -130,7 +130,7 @@ fn csrf_of(p: &dyn Server, path: &str) -> (String, String) {
 }
 
 /// A form post, as a browser sends it from the page it opened (CSRF cookie and field).
-fn form_post(p: &dyn Server, path: &str, form: &str) -> Resp {
+pub(crate) fn form_post(p: &dyn Server, path: &str, form: &str) -> Resp {
     let (cookie, token) = csrf_of(p, path);
     let r = agent()
         .post(&format!("{}{path}", p.base()))
