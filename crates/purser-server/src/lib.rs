@@ -278,6 +278,27 @@ async fn require_operator(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
+/// An oversized body is still read (and dropped) up to this much, so that the client gets the
+/// 413 answer rather than a connection reset while it is sending.
+const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+/// Read and drop the rest of a body, up to [`DRAIN_BYTES`] in all, for as long as the client
+/// keeps sending (a pause of [`DRAIN_PAUSE`] ends it).
+async fn drain<S>(stream: &mut S, mut seen: usize)
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    while seen <= DRAIN_BYTES {
+        match tokio::time::timeout(DRAIN_PAUSE, stream.next()).await {
+            Ok(Some(Ok(c))) => seen = seen.saturating_add(c.len()),
+            _ => break,
+        }
+    }
+}
+
+/// How long draining waits for the next piece of an oversized body.
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Read the whole request body before any handler runs: at most [`MAX_BODY_BYTES`] (else 413)
 /// within the read timeout (else 408), both in the JSON error shape and closing the connection.
 async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) -> Response {
@@ -297,13 +318,18 @@ async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // Read (and drop) a modestly oversized body before answering, so the client, still
+        // sending, gets the 413 instead of a broken pipe; a huge one is cut off at once.
+        if declared.is_some_and(|n| n <= DRAIN_BYTES as u64) {
+            let _ = tokio::time::timeout(read_timeout, drain(&mut stream, 0)).await;
+        }
         return closing(too_large());
     }
     let read = async {
         let mut chunks: Vec<Bytes> = Vec::new();
         let mut len = 0usize;
-        let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|_| {
                 error::ApiError::new(
@@ -314,6 +340,7 @@ async fn read_body(read_timeout: std::time::Duration, req: Request, next: Next) 
             })?;
             len = len.saturating_add(chunk.len());
             if len > MAX_BODY_BYTES {
+                drain(&mut stream, len).await;
                 return Err(too_large());
             }
             chunks.push(chunk);
