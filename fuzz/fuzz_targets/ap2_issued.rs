@@ -165,7 +165,10 @@ fuzz_target!(|data: &[u8]| {
     match verify_chain(&chain, &opts) {
         Ok(v) => {
             assert_eq!(v.hops().len(), issued.len());
-            if !issued.iter().any(reserved) {
+            // serde_json reads floats to within one ulp, not exactly (its `float_roundtrip`
+            // feature is off): a fuzzed float member may come back 1 ulp apart. The signed
+            // bytes are what verify; Purser reads no float from a mandate (money is integers).
+            if !issued.iter().any(reserved) && !issued.iter().any(has_float) {
                 assert_eq!(
                     v.hops(),
                     issued.as_slice(),
@@ -193,3 +196,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = e.to_string();
     }
 });
+
+/// Whether a JSON value holds a non-integer number anywhere.
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(a) => a.iter().any(has_float),
+        Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
+}

@@ -425,17 +425,16 @@ impl Wallet {
         }
         // Only an agent the user bound (pending bindings included: refused below as not bound)
         // may put anything in their timeline.
-        let binding = self
-            .open_binding(&agent.agent_id, &c.body.user_id)
-            .await
-            .ok()
-            .filter(|b| b.status == "active")
-            .ok_or_else(|| {
+        let binding = match self.open_binding(&agent.agent_id, &c.body.user_id).await {
+            // The store could not answer: say so (retry), never "not bound".
+            Err(e) if e.kind == Kind::Unavailable => return Err(e),
+            found => found.ok().filter(|b| b.status == "active").ok_or_else(|| {
                 WalletError::forbidden(
                     "agent_not_bound",
                     "this agent is not bound to that user; request a binding (POST /v1/agent/bindings) and wait for the user to approve it",
                 )
-            })?;
+            })?,
+        };
         let id = ids::derived_id("pay", &agent.agent_id, key);
         let now = self.now();
         let (request_hash, request) = match &c.via.acp {
