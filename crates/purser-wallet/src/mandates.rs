@@ -835,6 +835,12 @@ impl Wallet {
                 return Err(WalletError::not_found("mandate", mandate_id));
             }
             let binding = self.open_binding(agent_id, user_id).await;
+            // The store could not answer: an error to retry, never a recorded decline.
+            if let Err(e) = &binding {
+                if e.kind == crate::error::Kind::Unavailable {
+                    return Err(e.clone());
+                }
+            }
             if !binding.is_ok_and(|b| b.status == "active" && !b.frozen) {
                 return Err(WalletError::forbidden(
                     "agent_frozen",
