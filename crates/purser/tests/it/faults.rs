@@ -57,6 +57,41 @@ struct World {
     merchant: Merchant,
 }
 
+/// `purser serve` flags for load tests: the velocity rule and the request rate limits out of
+/// the way (they are not what these tests exercise).
+const EXTRA: [&str; 6] = [
+    "--agent-payments-per-minute",
+    "100000",
+    "--agent-requests-per-minute",
+    "0",
+    "--user-requests-per-minute",
+    "0",
+];
+
+/// A funded person (¥100,000), her bound agent with a mandate of ¥800 a payment and a budget
+/// beyond any run, and a registered merchant.
+fn world(p: &dyn Server, tolerate_outage: bool) -> World {
+    let user = Person::new(p, "Mei");
+    let (card, _) = user.funded(p, 10_000_000);
+    let (agent, _) = bound_agent(p, &user, &user);
+    let mut m = boots_mandate();
+    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
+    let mandate = give_mandate(p, &user, &agent, &m);
+    let merchant = register_merchant(
+        p,
+        "Trail Outfitters",
+        &format!("{}.example", unique("socks")),
+    );
+    World {
+        tolerate_outage,
+        user,
+        card,
+        agent,
+        mandate,
+        merchant,
+    }
+}
+
 /// A small deterministic generator (the kill times), seeded from the clock or
 /// `PURSER_FAULT_SEED`.
 struct Lcg(u64);
@@ -294,34 +329,8 @@ both!(sigkill_at_random_moments_during_mixed_load, |storage| {
     eprintln!("faults: PURSER_FAULT_SEED={seed}");
     let mut rng = Lcg(seed);
     let dir = TempDir::new("faults");
-    let extra = [
-        "--agent-payments-per-minute",
-        "100000",
-        "--agent-requests-per-minute",
-        "0",
-        "--user-requests-per-minute",
-        "0",
-    ];
-    let mut p = crate::support::start_with(dir.path(), &storage, &extra);
-    let user = Person::new(&p, "Mei");
-    let (card, _) = user.funded(&p, 10_000_000);
-    let (agent, _) = bound_agent(&p, &user, &user);
-    let mut m = boots_mandate();
-    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
-    let mandate = give_mandate(&p, &user, &agent, &m);
-    let merchant = register_merchant(
-        &p,
-        "Trail Outfitters",
-        &format!("{}.example", unique("socks")),
-    );
-    let w = Arc::new(World {
-        tolerate_outage: false,
-        user,
-        card,
-        agent,
-        mandate,
-        merchant,
-    });
+    let mut p = crate::support::start_with(dir.path(), &storage, &EXTRA);
+    let w = Arc::new(world(&p, false));
     let rounds = if storage.url().is_some() { 10 } else { 14 };
     let mut all: Vec<Acked> = Vec::new();
     for round in 0..rounds {
@@ -345,7 +354,7 @@ both!(sigkill_at_random_moments_during_mixed_load, |storage| {
             t.join()
                 .expect("a load thread failed (see its panic above)");
         }
-        p = crate::support::start_with(dir.path(), &storage, &extra);
+        p = crate::support::start_with(dir.path(), &storage, &EXTRA);
         let at = At {
             base: p.base.clone(),
             operator: p.token.clone(),
@@ -382,34 +391,8 @@ fn postgres_connections_cut_mid_load_recover_by_themselves() {
     let url = db.url.clone();
     let storage = Storage::Postgres(db);
     let dir = TempDir::new("pg-cut");
-    let extra = [
-        "--agent-payments-per-minute",
-        "100000",
-        "--agent-requests-per-minute",
-        "0",
-        "--user-requests-per-minute",
-        "0",
-    ];
-    let p = crate::support::start_with(dir.path(), &storage, &extra);
-    let user = Person::new(&p, "Mei");
-    let (card, _) = user.funded(&p, 10_000_000);
-    let (agent, _) = bound_agent(&p, &user, &user);
-    let mut m = boots_mandate();
-    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
-    let mandate = give_mandate(&p, &user, &agent, &m);
-    let merchant = register_merchant(
-        &p,
-        "Trail Outfitters",
-        &format!("{}.example", unique("socks")),
-    );
-    let w = Arc::new(World {
-        tolerate_outage: true,
-        user,
-        card,
-        agent,
-        mandate,
-        merchant,
-    });
+    let p = crate::support::start_with(dir.path(), &storage, &EXTRA);
+    let w = Arc::new(world(&p, true));
     let at = At {
         base: p.base.clone(),
         operator: p.token.clone(),
@@ -505,34 +488,8 @@ fn sqlite_disk_full_fails_cleanly_and_recovers() {
     };
     let data = disk.dir.join("data");
     let storage = Storage::Sqlite;
-    let extra = [
-        "--agent-payments-per-minute",
-        "100000",
-        "--agent-requests-per-minute",
-        "0",
-        "--user-requests-per-minute",
-        "0",
-    ];
-    let p = crate::support::start_with(&data, &storage, &extra);
-    let user = Person::new(&p, "Mei");
-    let (card, _) = user.funded(&p, 10_000_000);
-    let (agent, _) = bound_agent(&p, &user, &user);
-    let mut m = boots_mandate();
-    m.how_much.budget = Some(Money::new(1_000_000_000, Currency::CNY));
-    let mandate = give_mandate(&p, &user, &agent, &m);
-    let merchant = register_merchant(
-        &p,
-        "Trail Outfitters",
-        &format!("{}.example", unique("socks")),
-    );
-    let w = World {
-        tolerate_outage: true,
-        user,
-        card,
-        agent,
-        mandate,
-        merchant,
-    };
+    let p = crate::support::start_with(&data, &storage, &EXTRA);
+    let w = world(&p, true);
     let at = At {
         base: p.base.clone(),
         operator: p.token.clone(),
