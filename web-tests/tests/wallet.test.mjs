@@ -8,132 +8,21 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { startPurser, credentials, shot, fitsWidth, yuan, PHONE, DESKTOP } from '../lib/harness.mjs';
 
-const BIN = process.env.PURSER_BIN;
-const CHROMIUM = process.env.PURSER_CHROMIUM || '/usr/bin/chromium';
-const SHOTS = resolve(process.env.PURSER_SCREENSHOTS || join(import.meta.dirname, '..', '..', 'target', 'web-screenshots'));
-const PHONE = { width: 375, height: 812 };
-const DESKTOP = { width: 1280, height: 900 };
-
-let server;
-let data;
+let w;
 let base;
 let fx;
-let browser;
-const cspErrors = [];
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitHealthy(url, ms) {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch (e) { /* not up yet */ }
-    if (Date.now() > until) throw new Error(`purser serve did not answer ${url}/healthz`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/// Money as the wallet shows it: ¥1,234.56.
-function yuan(minor) {
-  const s = (minor / 100).toFixed(2);
-  const [i, f] = s.split('.');
-  return `¥${i.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${f}`;
-}
-
-async function api(path, token) {
-  const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  return r.json();
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-/// A browser context (phone or desktop) with one page carrying a virtual passkey authenticator.
-async function device(viewport, extra = {}) {
-  const context = await browser.newContext({ viewport, ...extra });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
-  });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { context, page, cdp, authenticatorId };
-}
-
-async function credentials(d) {
-  const { credentials } = await d.cdp.send('WebAuthn.getCredentials', { authenticatorId: d.authenticatorId });
-  return credentials;
-}
-
-/// The page does not scroll sideways at this width.
-async function fitsWidth(page) {
-  const { scroll, width } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    width: window.innerWidth,
-  }));
-  assert.ok(scroll <= width, `the page is ${scroll}px wide in a ${width}px window`);
-}
+const device = (...a) => w.device(...a);
+const api = (...a) => w.api(...a);
 
 before(async () => {
-  assert.ok(BIN, 'PURSER_BIN names the purser binary (web-tests/run.sh sets it)');
-  mkdirSync(SHOTS, { recursive: true });
-  console.log(`screenshots: ${SHOTS}`);
-  data = mkdtempSync(join(tmpdir(), 'purser-web-'));
-  const port = await freePort();
-  base = `http://localhost:${port}`;
-  const env = { ...process.env };
-  delete env.PURSER_DATABASE_URL;
-  delete env.PURSER_PUBLIC_URL;
-  env.PURSER_LOG = env.PURSER_LOG || 'warn';
-  server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--public-url', base], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env,
-  });
-  await waitHealthy(`http://127.0.0.1:${port}`, 30_000);
-  const out = execFileSync(BIN, ['dev', 'web-fixture', '--server', `http://127.0.0.1:${port}`, '--data', data, '--pending', '3'], {
-    encoding: 'utf8',
-    env,
-  });
-  fx = JSON.parse(out);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  w = await startPurser(['--pending', '3']);
+  ({ base, fx } = w);
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (data) rmSync(data, { recursive: true, force: true });
+  if (w) await w.stop();
 });
 
 test('a new person signs up with their setup token and a passkey, then signs in with it', async () => {
@@ -332,5 +221,5 @@ test('PIN sign-in works, and five wrong PINs lock it', async () => {
 });
 
 test('no page broke its Content-Security-Policy', () => {
-  assert.deepEqual(cspErrors, []);
+  assert.deepEqual(w.cspErrors, []);
 });

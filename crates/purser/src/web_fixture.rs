@@ -18,6 +18,57 @@ use crate::demo::{fresh, WORDS};
 pub enum DevCommand {
     /// Make the browser tests' starting point on a running server and print it as JSON.
     WebFixture(FixtureArgs),
+    /// Act as one of the fixture's agents (its key file): ask to be bound, or pay.
+    Agent {
+        #[command(subcommand)]
+        command: AgentAct,
+    },
+}
+
+#[derive(Args)]
+pub struct AgentWho {
+    /// The running server's URL.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The agent's private key file (the fixture writes them into its data directory).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The person the agent acts for.
+    #[arg(long, value_name = "USER_ID")]
+    user: String,
+}
+
+#[derive(Subcommand)]
+pub enum AgentAct {
+    /// Ask the person to bind this agent; prints the binding.
+    Bind {
+        #[command(flatten)]
+        who: AgentWho,
+        /// What the agent says it will do.
+        #[arg(long, default_value = "compare prices and buy what you ask for")]
+        purpose: String,
+    },
+    /// Ask to pay the fixture's merchant under a mandate; prints Purser's answer (approved,
+    /// needs_confirmation or declined, with the decline) as JSON. Exits non-zero only when
+    /// Purser could not be asked.
+    Pay {
+        #[command(flatten)]
+        who: AgentWho,
+        #[arg(long)]
+        mandate: String,
+        #[arg(long)]
+        merchant: String,
+        /// The agent's task, which groups payments on the Live tasks page.
+        #[arg(long, default_value = "task-dev")]
+        task: String,
+        #[arg(long)]
+        title: String,
+        /// Amount in minor units (fen).
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+    },
 }
 
 #[derive(Args)]
@@ -37,10 +88,85 @@ pub struct FixtureArgs {
 pub const FIXTURE_PIN: &str = "246810";
 
 pub fn run(command: DevCommand) -> Result<(), String> {
-    let DevCommand::WebFixture(args) = command;
-    let out = fixture(&args)?;
+    let out = match command {
+        DevCommand::WebFixture(args) => fixture(&args)?,
+        DevCommand::Agent { command } => act(command)?,
+    };
     println!("{out}");
     Ok(())
+}
+
+fn agent_client(who: &AgentWho) -> Result<AgentClient, String> {
+    let key = AgentKey::load_from_file(&who.key)
+        .map_err(|e| format!("cannot load the agent key {}: {e}", who.key.display()))?;
+    AgentClient::new(&who.server, key).map_err(|e| e.to_string())
+}
+
+fn act(command: AgentAct) -> Result<Value, String> {
+    match command {
+        AgentAct::Bind { who, purpose } => {
+            let b = agent_client(&who)?
+                .request_binding(&who.user, &purpose)
+                .map_err(|e| format!("the binding request: {e}"))?;
+            Ok(json!({"binding_id": b.id, "agent_id": b.agent.id, "status": b.status}))
+        }
+        AgentAct::Pay {
+            who,
+            mandate,
+            merchant,
+            task,
+            title,
+            amount,
+            currency,
+        } => {
+            let request = PaymentRequest {
+                user_id: who.user.clone(),
+                task_id: task,
+                mandate_id: mandate,
+                ap2: None,
+                merchant: trailhead(merchant),
+                items: vec![LineItem {
+                    id: None,
+                    title,
+                    quantity: 1,
+                    unit_price: Money::new(amount, &currency),
+                }],
+                shipping: None,
+                total: Money::new(amount, &currency),
+                checkout_id: None,
+                funding_source: None,
+                credential_ttl_seconds: None,
+            };
+            match agent_client(&who)?.pay(&request, &fresh("pay")) {
+                Ok(p) => Ok(json!({
+                    "payment_id": p.id,
+                    "status": p.status,
+                    "decline": p.decline.map(|d| json!({"code": d.code, "message": d.message})),
+                    "confirmation_url": p.confirmation.and_then(|c| c.url),
+                })),
+                Err(purser_agent::Error::Api {
+                    status,
+                    code,
+                    message,
+                    ..
+                }) => Ok(json!({
+                    "status": "refused", "http_status": status, "code": code, "message": message,
+                })),
+                Err(e) => Err(format!("the payment request: {e}")),
+            }
+        }
+    }
+}
+
+/// The fixture's merchant, as an agent names it.
+fn trailhead(id: String) -> MerchantRef {
+    MerchantRef {
+        id,
+        name: Some("Trailhead Outfitters".into()),
+        website: Some("https://trailhead.example/boots".into()),
+        country: Some("CN".into()),
+        category: Some("5661".into()),
+    }
 }
 
 fn cny(minor: i64) -> Value {
@@ -128,7 +254,24 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
             &json!({"name": "Trail Scout", "operator": "Trailhead Labs", "public_key_jwk": key.public_jwk(), "key_proof": proof}),
         )?
         .ok("register the agent")?;
+    let key_file = args.data.join("dev-agent-trail-scout.json");
+    key.save_to_file(&key_file).map_err(|e| e.to_string())?;
     let sdk = AgentClient::new(purser.base(), key).map_err(|e| e.to_string())?;
+    // A second agent of the same developer, registered but not bound to anyone: the browser
+    // tests have it ask Mei (`purser dev agent bind`).
+    let key2 = AgentKey::generate().map_err(|e| e.to_string())?;
+    let proof2 = key2
+        .possession_proof(d["id"].as_str().unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    let a2 = purser
+        .post(
+            "/v1/agents",
+            Some(&dev_token),
+            &json!({"name": "Price Hawk", "operator": "Trailhead Labs", "public_key_jwk": key2.public_jwk(), "key_proof": proof2}),
+        )?
+        .ok("register the second agent")?;
+    let key2_file = args.data.join("dev-agent-price-hawk.json");
+    key2.save_to_file(&key2_file).map_err(|e| e.to_string())?;
     let b = sdk
         .request_binding(&mei_id, "find and buy the hiking boots Mei asks for")
         .map_err(|e| format!("the binding request: {e}"))?;
@@ -187,13 +330,7 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
             task_id: "task-hiking-boots".into(),
             mandate_id: mandate.clone(),
             ap2: None,
-            merchant: MerchantRef {
-                id: merchant_id.clone(),
-                name: Some("Trailhead Outfitters".into()),
-                website: Some("https://trailhead.example/boots".into()),
-                country: Some("CN".into()),
-                category: Some("5661".into()),
-            },
+            merchant: trailhead(merchant_id.clone()),
             items: vec![LineItem {
                 id: None,
                 title: (*title).to_string(),
@@ -230,7 +367,9 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
     Ok(json!({
         "mei": {"user_id": mei_id, "api_token": mei_token, "pin": FIXTURE_PIN},
         "ana": {"user_id": ana["id"], "setup_token": ana["setup_token"]},
-        "agent": {"binding_id": b.id, "agent_id": b.agent.id},
+        "agent": {"binding_id": b.id, "agent_id": b.agent.id, "name": "Trail Scout", "key_file": key_file},
+        "new_agent": {"agent_id": a2["id"], "name": "Price Hawk", "key_file": key2_file},
+        "merchant_id": merchant_id,
         "mandate_id": mandate,
         "pending": links,
     }))

@@ -102,6 +102,12 @@ pub const ZH: &[(&str, &str)] = &[
     ("Sign out", "退出登录"),
     ("Language", "语言"),
     ("Your wallet", "我的钱包"),
+    ("Wallet sections", "钱包栏目"),
+    ("Home", "首页"),
+    ("Agents", "代理"),
+    ("Mandates", "授权"),
+    ("Live tasks", "实时任务"),
+    ("Bills", "账单"),
     // Sign-in.
     ("Sign in", "登录"),
     ("Sign in to Purser", "登录 Purser"),

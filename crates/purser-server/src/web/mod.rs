@@ -34,6 +34,15 @@ use crate::html::html_escape;
 use crate::AppState;
 pub use i18n::Lang;
 
+/// The wallet's sections, linked from every signed-in page.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("/", "Home"),
+    ("/agents", "Agents"),
+    ("/mandates", "Mandates"),
+    ("/tasks", "Live tasks"),
+    ("/bills", "Bills"),
+];
+
 /// Where the script is served.
 pub const SCRIPT_PATH: &str = "/static/purser.js";
 
@@ -225,6 +234,18 @@ impl Ctx {
 
     /// A whole page in the shell: `title` plain text, `body` escaped HTML.
     pub fn page(&self, status: StatusCode, title: &str, body: &str) -> Response {
+        self.section_page("", status, title, body)
+    }
+
+    /// A page of one of the wallet's [`SECTIONS`] (`section` is its path, such as
+    /// `/agents`), marked as the current one in the section links.
+    pub fn section_page(
+        &self,
+        section: &str,
+        status: StatusCode,
+        title: &str,
+        body: &str,
+    ) -> Response {
         let l = self.lang;
         let other = match l {
             Lang::En => "<a href=\"?lang=zh\" lang=\"zh-Hans\" hreflang=\"zh-Hans\">中文</a>",
@@ -239,8 +260,28 @@ impl Ctx {
             ),
             None => String::new(),
         };
+        let sections = match &self.session {
+            Some(_) => {
+                let links: String = SECTIONS
+                    .iter()
+                    .map(|(href, name)| {
+                        let current = if *href == section {
+                            " aria-current=\"page\""
+                        } else {
+                            ""
+                        };
+                        format!("<a href=\"{href}\"{current}>{}</a>", l.t(name))
+                    })
+                    .collect();
+                format!(
+                    "<nav class=\"sections\" aria-label=\"{}\">{links}</nav>\n",
+                    l.t("Wallet sections")
+                )
+            }
+            None => String::new(),
+        };
         let html = format!(
-            "<!doctype html>\n<html lang=\"{tag}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex, nofollow\">\n<meta name=\"purser-csrf\" content=\"{csrf}\">\n<title>{title} · Purser</title>\n<link rel=\"stylesheet\" href=\"{css}\">\n<script src=\"{SCRIPT_PATH}\" defer></script>\n</head>\n<body>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">Purser</a>\n<nav aria-label=\"{lang_label}\">{other}{signout}</nav>\n</header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+            "<!doctype html>\n<html lang=\"{tag}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex, nofollow\">\n<meta name=\"purser-csrf\" content=\"{csrf}\">\n<title>{title} · Purser</title>\n<link rel=\"stylesheet\" href=\"{css}\">\n<script src=\"{SCRIPT_PATH}\" defer></script>\n</head>\n<body>\n<header class=\"top\">\n<a class=\"brand\" href=\"/\">Purser</a>\n<nav aria-label=\"{lang_label}\">{other}{signout}</nav>\n</header>\n{sections}<main>\n{body}\n</main>\n</body>\n</html>\n",
             tag = l.tag(),
             csrf = html_escape(&self.csrf),
             title = html_escape(title),

@@ -282,7 +282,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
         return ctx.finish(see_other("/signin"));
     };
     match home_body(&state, &ctx, &session).await {
-        Ok(body) => ctx.page(StatusCode::OK, ctx.lang.t("Your wallet"), &body),
+        Ok(body) => ctx.section_page("/", StatusCode::OK, ctx.lang.t("Your wallet"), &body),
         Err(e) => {
             tracing::warn!(code = %e.code, "home page failed");
             ctx.message(
