@@ -33,7 +33,10 @@ use purser_wallet::Wallet;
 pub use auth::OperatorKey;
 pub use metrics::HttpMetrics;
 pub use openapi::ApiDoc;
-pub use ratelimit::{RateLimits, DEFAULT_AGENT_PER_MINUTE, DEFAULT_USER_PER_MINUTE};
+pub use ratelimit::{
+    ClientAddr, RateLimits, DEFAULT_AGENT_PER_MINUTE, DEFAULT_SIGN_IN_PER_MINUTE,
+    DEFAULT_USER_PER_MINUTE,
+};
 
 /// Address `purser serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
@@ -177,6 +180,9 @@ pub fn router(state: AppState) -> Router {
         .route("/signin/pin", post(web::pages::signin_pin))
         .route("/signup", get(web::pages::signup))
         .route("/signout", post(web::pages::signout))
+        .route("/account", get(web::account::show))
+        .route("/account/passkeys/:id/remove", post(web::account::remove_passkey))
+        .route("/account/signout-everywhere", post(web::account::signout_everywhere))
         .route("/web/passkeys/register/start", post(web::passkeys::register_start))
         .route("/web/passkeys/register/finish", post(web::passkeys::register_finish))
         .route("/web/passkeys/signin/start", post(web::passkeys::signin_start))
@@ -258,6 +264,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             read_body(read_timeout, req, next)
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_ceremonies))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
@@ -269,6 +276,19 @@ pub fn router(state: AppState) -> Router {
             .into_response()
         }))
         .with_state(state)
+}
+
+/// Passkey ceremonies (`POST /web/passkeys/*/start`) are limited per network address: each
+/// one stores a challenge, and a flood of them must not fill the database.
+async fn limit_ceremonies(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/web/passkeys/") && path.ends_with("/start") {
+        let addr = req.extensions().get::<ClientAddr>().copied();
+        if let Err(e) = state.limiter.ceremony(addr) {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -605,9 +625,9 @@ async fn serve_connections(
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
     tokio::pin!(signal);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -617,7 +637,14 @@ async fn serve_connections(
             },
             _ = &mut signal => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Each request carries its peer's address (per-address sign-in limits).
+        let inner = hyper_util::service::TowerToHyperService::new(app.clone());
+        let client = ratelimit::ClientAddr(peer.ip());
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(client);
+                hyper::service::Service::call(&inner, req)
+            });
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {

@@ -6,7 +6,9 @@
 //! stored (`pins.hash`), never the PIN. Changing a PIN needs the current one.
 //!
 //! Guessing is limited: [`MAX_PIN_FAILURES`] wrong PINs in a row lock PIN entry for
-//! [`PIN_LOCK_MS`]; a right PIN resets the count. The attempt is counted *before* the hash is
+//! [`PIN_LOCK_MS`], and each further lock without a right PIN in between lasts twice as long as
+//! the one before, up to [`PIN_LOCK_MAX_MS`] (15 minutes, 30, 1 hour, … 24 hours: about 40
+//! guesses the first day, then 5 a day); a right PIN resets the count and the escalation. The attempt is counted *before* the hash is
 //! checked, by a compare-and-set on the row (`failures`, `locked_until` and `hash` as read), so
 //! concurrent guesses each take their own slot and no more than [`MAX_PIN_FAILURES`] are ever
 //! checked against the hash in one lock window — on one node or many. A right PIN then sets the
@@ -47,6 +49,16 @@ pub const MAX_PIN_FAILURES: i64 = 5;
 /// guessing a 6-digit PIN takes decades, short enough that a person who mistyped can still
 /// approve a payment before its confirmation expires.
 pub const PIN_LOCK_MS: i64 = 15 * 60 * 1000;
+/// The longest lock: each lock in a run doubles the one before, up to this.
+pub const PIN_LOCK_MAX_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long the lock after `lockouts` earlier locks in a row lasts.
+pub fn lock_ms(lockouts: i64) -> i64 {
+    let doublings = u32::try_from(lockouts.clamp(0, 16)).unwrap_or(16);
+    PIN_LOCK_MS
+        .saturating_mul(1_i64 << doublings)
+        .min(PIN_LOCK_MAX_MS)
+}
 
 /// argon2id memory cost in KiB (19 MiB), passes and lanes: OWASP's recommended minimum for
 /// argon2id (m=19 MiB, t=2, p=1). On one core of this project's 2-core machines one hash or
@@ -99,6 +111,22 @@ pub(crate) fn when(t: Timestamp) -> String {
     match (s.get(..10), s.get(11..16)) {
         (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
         _ => s,
+    }
+}
+
+/// How the wrong-PIN message names a lock of `minutes` (for tests outside this crate).
+#[doc(hidden)]
+pub fn lock_words_for_tests(minutes: i64) -> String {
+    lock_words(minutes.saturating_mul(60_000))
+}
+
+/// `15 minutes`, `1 hour`, `24 hours`.
+fn lock_words(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    match minutes {
+        m if m < 60 => format!("{m} minutes"),
+        60 => "1 hour".to_string(),
+        m => format!("{} hours", m / 60),
     }
 }
 
@@ -226,6 +254,8 @@ struct Attempt {
     hash: String,
     number: i64,
     locks_until: Option<i64>,
+    /// How long the next lock will last, should this run reach it.
+    next_lock_ms: i64,
 }
 
 impl Wallet {
@@ -289,7 +319,7 @@ impl Wallet {
                 let hash = hash_pin(pin).await?;
                 self.db
                     .write(vec![Stmt::exec(
-                        "UPDATE pins SET hash = $2, failures = 0, locked_until = NULL, updated_at = $3 WHERE user_id = $1 AND hash = $4",
+                        "UPDATE pins SET hash = $2, failures = 0, locked_until = NULL, lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $4",
                         vals![&who.user_id, hash, now, old],
                     )
                     .expect(Expect::One, "pin unchanged")])
@@ -360,7 +390,7 @@ impl Wallet {
             // Right: the run of failures ends (only if the PIN is still the one checked).
             self.db
                 .write(vec![Stmt::exec(
-                    "UPDATE pins SET failures = 0, locked_until = NULL, updated_at = $3 WHERE user_id = $1 AND hash = $2",
+                    "UPDATE pins SET failures = 0, locked_until = NULL, lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $2",
                     vals![user_id, &attempt.hash, self.now().0],
                 )])
                 .await?;
@@ -383,9 +413,9 @@ impl Wallet {
             Kind::Forbidden,
             "pin_wrong",
             format!(
-                "that PIN is wrong; {left} more wrong {} and PIN entry locks for {} minutes",
+                "that PIN is wrong; {left} more wrong {} and PIN entry locks for {}",
                 if left == 1 { "attempt" } else { "attempts" },
-                PIN_LOCK_MS / 60_000
+                lock_words(attempt.next_lock_ms)
             ),
         )
         .at("pin"))
@@ -397,27 +427,36 @@ impl Wallet {
             let Some(row) = self
                 .db
                 .query_opt(
-                    "SELECT hash, failures, locked_until FROM pins WHERE user_id = $1",
+                    "SELECT hash, failures, locked_until, lockouts FROM pins WHERE user_id = $1",
                     vals![user_id],
                 )
                 .await?
             else {
                 return Ok(None);
             };
-            let (hash, failures, locked_until) = (row.text(0)?, row.int(1)?, row.opt_int(2)?);
+            let (hash, failures, locked_until, lockouts) =
+                (row.text(0)?, row.int(1)?, row.opt_int(2)?, row.int(3)?);
             let now = self.now().0;
             if let Some(until) = locked_until.filter(|&u| u > now) {
                 return Err(locked(until));
             }
-            // A lock that has run out starts a fresh run.
+            // A lock that has run out starts a fresh run of guesses; the next lock lasts
+            // longer (`lockouts` counts the locks since the last right PIN).
             let before = if locked_until.is_some() { 0 } else { failures };
             let number = before.saturating_add(1);
-            let locks_until = (number >= MAX_PIN_FAILURES).then(|| now.saturating_add(PIN_LOCK_MS));
+            let lock = lock_ms(lockouts);
+            let locks = number >= MAX_PIN_FAILURES;
+            let locks_until = locks.then(|| now.saturating_add(lock));
+            let lockouts_after = if locks {
+                lockouts.saturating_add(1)
+            } else {
+                lockouts
+            };
             let counted = self
                 .db
                 .write(vec![Stmt::exec(
-                    "UPDATE pins SET failures = $2, locked_until = $3, updated_at = $4 WHERE user_id = $1 AND hash = $5 AND failures = $6 AND COALESCE(locked_until, -1) = $7",
-                    vals![user_id, number, locks_until, now, &hash, failures, locked_until.unwrap_or(-1)],
+                    "UPDATE pins SET failures = $2, locked_until = $3, updated_at = $4, lockouts = $8 WHERE user_id = $1 AND hash = $5 AND failures = $6 AND COALESCE(locked_until, -1) = $7 AND lockouts = $9",
+                    vals![user_id, number, locks_until, now, &hash, failures, locked_until.unwrap_or(-1), lockouts_after, lockouts],
                 )
                 .expect(Expect::One, "pin attempt counted")])
                 .await;
@@ -427,6 +466,7 @@ impl Wallet {
                         hash,
                         number,
                         locks_until,
+                        next_lock_ms: lock,
                     }))
                 }
                 // Another check counted first: read again and take the next slot.
@@ -444,6 +484,17 @@ impl Wallet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_lock_in_a_run_lasts_twice_the_one_before_up_to_a_day() {
+        let minutes: Vec<i64> = (0..10).map(|n| lock_ms(n) / 60_000).collect();
+        assert_eq!(minutes, [15, 30, 60, 120, 240, 480, 960, 1440, 1440, 1440]);
+        assert_eq!(lock_ms(-3), PIN_LOCK_MS);
+        assert_eq!(lock_ms(i64::MAX), PIN_LOCK_MAX_MS);
+        assert_eq!(lock_words(lock_ms(0)), "15 minutes");
+        assert_eq!(lock_words(lock_ms(2)), "1 hour");
+        assert_eq!(lock_words(lock_ms(9)), "24 hours");
+    }
 
     #[test]
     fn pins_have_six_to_twelve_digits_and_no_obvious_pattern() {

@@ -75,6 +75,24 @@ pub struct StoredPasskey {
     pub name: String,
 }
 
+/// A passkey as its owner sees it on the account page (never the key itself).
+#[derive(Clone, Debug)]
+pub struct PasskeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A live browser session, as its owner sees it (never the secret).
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// `passkey`, `pin`, or `signup`.
+    pub method: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// Who a first sign-in proved to be.
 #[derive(Clone, Debug)]
 pub struct Enrolment {
@@ -440,6 +458,93 @@ impl Wallet {
             )])
             .await?;
         Ok(())
+    }
+
+    /// The caller's passkeys, oldest first.
+    pub async fn passkey_list(&self, who: &Principal) -> Result<Vec<PasskeyInfo>> {
+        who.require(Scope::WalletRead)?;
+        self.db
+            .query(
+                "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, id",
+                vals![&who.user_id],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PasskeyInfo {
+                    id: r.text(0)?,
+                    name: r.text(1)?,
+                    created_at: r.int(2)?,
+                    last_used_at: r.opt_int(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Remove one of the caller's passkeys: it signs in and approves nothing from now on. The
+    /// last way into the web wallet is kept: the last passkey of a person without a PIN is
+    /// refused (`last_sign_in_method`).
+    pub async fn remove_passkey(&self, who: &Principal, passkey_id: &str) -> Result<()> {
+        who.require(Scope::WalletWrite)?;
+        let mine = self.passkey_list(who).await?;
+        if !mine.iter().any(|p| p.id == passkey_id) {
+            return Err(WalletError::not_found("passkey", passkey_id));
+        }
+        let last_passkey = mine.len() < 2;
+        if last_passkey && !self.has_pin(&who.user_id).await? {
+            return Err(WalletError::conflict(
+                "last_sign_in_method",
+                "this is your only passkey and you have no PIN: removing it would lock you out of the web wallet; set a PIN first (`purser pin set`) or add another passkey",
+            ));
+        }
+        self.db
+            .write(vec![Stmt::exec(
+                "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
+                vals![passkey_id, &who.user_id],
+            )
+            .expect(Expect::One, "passkey removed")])
+            .await
+            .map_err(|e| match e {
+                DbError::Precondition(_) => WalletError::not_found("passkey", passkey_id),
+                e => e.into(),
+            })?;
+        tracing::info!(user = %who.user_id, passkey = %passkey_id, "passkey removed");
+        Ok(())
+    }
+
+    /// The caller's live browser sessions, newest first.
+    pub async fn live_sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>> {
+        who.require(Scope::WalletRead)?;
+        self.db
+            .query(
+                "SELECT method, created_at, expires_at FROM web_sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
+                vals![&who.user_id, self.now().0],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SessionInfo {
+                    method: r.text(0)?,
+                    created_at: r.int(1)?,
+                    expires_at: r.int(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sign out everywhere: every live session of the caller is refused from now on
+    /// (including the one asking). Returns how many were ended.
+    pub async fn end_all_sessions(&self, who: &Principal) -> Result<u64> {
+        who.require(Scope::WalletWrite)?;
+        let ended = self
+            .db
+            .write(vec![Stmt::exec(
+                "UPDATE web_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                vals![&who.user_id, self.now().0],
+            )])
+            .await?;
+        tracing::info!(user = %who.user_id, "signed out everywhere");
+        Ok(ended.first().map_or(0, |r| r.changed))
     }
 
     /// Sign in with a PIN: the same check (and lockout) as the confirmation page.

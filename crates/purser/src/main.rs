@@ -260,6 +260,10 @@ struct ServeArgs {
     /// Requests one user's API tokens may send a minute, together (as above). 0 turns it off.
     #[arg(long, value_name = "N", env = "PURSER_USER_REQUESTS_PER_MINUTE", default_value_t = purser_server::DEFAULT_USER_PER_MINUTE)]
     user_requests_per_minute: u32,
+    /// PIN sign-ins one network address may try a minute on the web wallet (passkey prompts:
+    /// three times this), whoever they are for. 0 turns it off.
+    #[arg(long, value_name = "N", env = "PURSER_SIGN_INS_PER_MINUTE", default_value_t = purser_server::DEFAULT_SIGN_IN_PER_MINUTE)]
+    sign_ins_per_minute: u32,
     /// Seconds a client may take to send a request's headers, and then its body; slower
     /// connections (and idle kept-alive ones) are closed.
     #[arg(long, value_name = "SECONDS", env = "PURSER_READ_TIMEOUT", default_value_t = purser_server::DEFAULT_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -315,6 +319,7 @@ fn main() -> ExitCode {
                             agent_per_minute: Some(args.agent_requests_per_minute)
                                 .filter(|n| *n > 0),
                             user_per_minute: Some(args.user_requests_per_minute).filter(|n| *n > 0),
+                            sign_in_per_minute: Some(args.sign_ins_per_minute).filter(|n| *n > 0),
                         },
                         read_timeout: std::time::Duration::from_secs(args.read_timeout),
                     },

@@ -13,15 +13,18 @@
 //! nothing leaves the machine. On any other `http://` URL cookies stay `Secure`, so signing in
 //! works only behind https.
 //!
-//! **CSRF** (double submit): every page that has a form carries the `purser-csrf` cookie's
-//! value (a fresh random one is set when missing) in a hidden field, and the script sends it
-//! as `X-Purser-CSRF`. Every POST here must present the same value in the form or header as
-//! in the cookie (constant-time compare); the JSON routes also require
+//! **CSRF**: every page that has a form carries a token in a hidden field, and the script sends
+//! it as `X-Purser-CSRF`. Signed in, the token is bound to the session ([`session_csrf`], a
+//! hash of the session secret): a form from another session, or from before sign-out, is
+//! refused. Signed out (the sign-in and sign-up forms), it is the `purser-csrf` cookie's value
+//! (a fresh random one is set when missing), double-submitted. Every POST here must present
+//! the expected value in the form or header (constant-time compare); the JSON routes also require
 //! `Content-Type: application/json`, which a cross-site form cannot send. With
 //! `SameSite=Strict` the browser does not send the cookies on cross-site requests at all.
 //!
 //! **Content-Security-Policy**: `script-src 'self'` — no inline script, no other origin.
 
+pub mod account;
 pub mod i18n;
 pub mod pages;
 pub mod passkeys;
@@ -121,6 +124,13 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -
     c
 }
 
+/// The CSRF token of a signed-in session: a hash of its secret under its own label, so that it
+/// names the session without revealing it (the database keeps a different hash).
+pub fn session_csrf(session_secret: &str) -> String {
+    let h = purser_wallet::ids::secret_hash(&format!("purser-csrf|{session_secret}"));
+    format!("pwx_{}", h.get(..52).unwrap_or(&h))
+}
+
 fn fresh_csrf() -> String {
     purser_wallet::ids::new_secret("pwx").unwrap_or_default()
 }
@@ -144,14 +154,21 @@ impl Ctx {
             })
             .or_else(|| Lang::from_accept_language(headers))
             .unwrap_or(Lang::En);
-        let sent = read_cookie(headers, &cookie_name("purser-csrf", secure))
-            .filter(|v| v.starts_with("pwx_"));
-        let new_csrf = sent.is_none();
-        let csrf = sent.unwrap_or_else(fresh_csrf);
         let session_secret = read_cookie(headers, &cookie_name("purser-session", secure));
         let session = match &session_secret {
             Some(s) => state.wallet.session(s).await.ok(),
             None => None,
+        };
+        // Signed in: the token is derived from the session (a form made for one session is
+        // refused in any other, and sign-out ends it). Signed out: the cookie's.
+        let (csrf, new_csrf) = match (&session, &session_secret) {
+            (Some(_), Some(secret)) => (session_csrf(secret), false),
+            _ => {
+                let sent = read_cookie(headers, &cookie_name("purser-csrf", secure))
+                    .filter(|v| v.starts_with("pwx_"));
+                let new_csrf = sent.is_none();
+                (sent.unwrap_or_else(fresh_csrf), new_csrf)
+            }
         };
         let host = headers
             .get(header::HOST)
@@ -253,7 +270,8 @@ impl Ctx {
         };
         let signout = match &self.session {
             Some(s) => format!(
-                "<span class=\"who\"><bdi>{}</bdi></span><form method=\"post\" action=\"/signout\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form>",
+                "<a class=\"who\" href=\"/account\" title=\"{}\"><bdi>{}</bdi></a><form method=\"post\" action=\"/signout\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form>",
+                l.t("Sign-in and security"),
                 html_escape(&s.user_name),
                 self.csrf_field(),
                 l.t("Sign out")

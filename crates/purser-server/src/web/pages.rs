@@ -30,7 +30,7 @@ fn ms_of(rfc3339: &str) -> Option<i64> {
 }
 
 /// A form's fields; `None` when the body is too large or a field repeats.
-async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
+pub(crate) async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.ok()?;
     let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -42,7 +42,7 @@ async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
     (names.len() == n).then_some(fields)
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -161,12 +161,30 @@ pub fn signed_in(mut resp: Response, secure: bool, secret: &str, user_id: &str) 
 /// `POST /signin/pin` (form: `csrf`, `user_id`, `pin`).
 pub async fn signin_pin(
     State(state): State<AppState>,
+    addr: Option<axum::Extension<crate::ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let l = ctx.lang;
+    // Counted per address before anything else, whoever the attempt is for.
+    if let Err(e) = state.limiter.sign_in(addr.map(|a| a.0)) {
+        let wait = e.retry_after.unwrap_or(60).to_string();
+        let mut resp = signin_page(
+            &ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            "",
+            Some(&l.f(
+                "Too many PIN sign-ins came from your network. Wait {} seconds and try again.",
+                &[&wait],
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let Some(fields) = form_fields(body).await else {
         return signin_page(
             &ctx,
@@ -262,13 +280,12 @@ pub async fn signout(
             );
         }
     }
-    let mut resp = see_other("/signin");
-    let c = set_cookie(
-        &cookie_name("purser-session", ctx.secure),
-        "",
-        Some(0),
-        ctx.secure,
-    );
+    signed_out(see_other("/signin"), ctx.secure)
+}
+
+/// `resp` with the session cookie deleted.
+pub fn signed_out(mut resp: Response, secure: bool) -> Response {
+    let c = set_cookie(&cookie_name("purser-session", secure), "", Some(0), secure);
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

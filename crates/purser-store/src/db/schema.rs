@@ -430,6 +430,12 @@ CREATE TABLE webauthn_ceremonies (
 CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
 "#,
     ),
+    (
+        15,
+        r#"
+ALTER TABLE pins ADD COLUMN lockouts BIGINT NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

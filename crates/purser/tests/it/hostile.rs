@@ -513,6 +513,153 @@ both!(limits_off_when_configured_off, |storage| {
     }
 });
 
+both!(
+    pin_sign_ins_and_passkey_prompts_are_limited_per_address,
+    |storage| {
+        let dir = TempDir::new("hostile-signin");
+        let p = start_with(dir.path(), &storage, &["--sign-ins-per-minute", "4"]);
+        let dora = Person::new(&p, "Dora");
+        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
+            .want(200);
+        // One client sprays a guess over many people: each person's lockout alone would allow 5
+        // guesses each; the address allows 4 attempts a minute in all.
+        for i in 0..4 {
+            let who = if i == 0 {
+                dora.id.clone()
+            } else {
+                format!("usr_guess{i}")
+            };
+            let r = crate::pins::form_post(&p, "/signin/pin", &format!("user_id={who}&pin=135792"));
+            assert_ne!(r.status, 429, "attempt {i}: {}", r.text);
+        }
+        let r = crate::pins::form_post(
+            &p,
+            "/signin/pin",
+            &format!("user_id={}&pin=482915", dora.id),
+        );
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert!(
+            r.text.contains("Too many PIN sign-ins"),
+            "a page that says so: {}",
+            r.text
+        );
+        assert!(r.text.starts_with("<!doctype html>"), "a page, not JSON");
+        let secs: u64 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=15).contains(&secs), "Retry-After {secs}");
+        assert!(
+            !r.headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.contains("purser-session=pws_")),
+            "no session while limited, even with the right PIN"
+        );
+        // Passkey prompts: three times the allowance, then 429 in the JSON shape, before any
+        // challenge is stored.
+        let (cookie, token) = crate::pins::csrf_of(&p, "/signin");
+        let start = || {
+            let r = ureq::AgentBuilder::new()
+                .build()
+                .post(&format!("{}/web/passkeys/signin/start", p.base()))
+                .set("Content-Type", "application/json")
+                .set("Cookie", &format!("purser-csrf={cookie}"))
+                .set("X-Purser-CSRF", &token)
+                .send_string(&json!({"user_id": dora.id}).to_string());
+            into_resp(r, "passkey sign-in start")
+        };
+        for i in 0..12 {
+            let r = start();
+            assert_ne!(r.status, 429, "prompt {i}: {}", r.text);
+        }
+        assert_limited(&start(), 20);
+    }
+);
+
+/// The web wallet's session cookie after a PIN sign-in, or panic.
+fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
+    let (cookie, token) = crate::pins::csrf_of(p, "/signin");
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/signin/pin", p.base()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &format!("purser-csrf={cookie}"))
+        .send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
+    let r = into_resp(r, "PIN sign-in");
+    assert_eq!(r.status, 303, "{}", r.text);
+    r.headers
+        .iter()
+        .find_map(|(n, v)| {
+            (n == "set-cookie")
+                .then(|| v.strip_prefix("purser-session="))
+                .flatten()
+        })
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .expect("a session cookie")
+}
+
+/// A signed-in page's CSRF token (in its `purser-csrf` meta tag) and status.
+fn page_csrf(p: &dyn Server, session: &str) -> (u16, String) {
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&format!("{}/", p.base()))
+        .set("Cookie", &format!("purser-session={session}"))
+        .call();
+    let r = into_resp(r, "Home");
+    let token = r
+        .text
+        .split("name=\"purser-csrf\" content=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    (r.status, token)
+}
+
+both!(
+    a_web_form_is_bound_to_the_session_it_was_made_for,
+    |storage| {
+        let dir = TempDir::new("hostile-csrf");
+        let p = start_with(dir.path(), &storage, &[]);
+        let dora = Person::new(&p, "Dora");
+        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
+            .want(200);
+        let a = pin_session(&p, &dora.id, "482915");
+        let b = pin_session(&p, &dora.id, "482915");
+        let (status, token_a) = page_csrf(&p, &a);
+        assert_eq!(status, 200);
+        let (_, token_b) = page_csrf(&p, &b);
+        assert!(token_a.starts_with("pwx_") && token_b.starts_with("pwx_"));
+        assert_ne!(token_a, token_b, "each session has its own token");
+        assert!(
+            !token_a.contains(&a["pws_".len()..]),
+            "the token does not reveal the session"
+        );
+        let sign_out = |session: &str, token: &str| {
+            let r = ureq::AgentBuilder::new()
+                .redirects(0)
+                .build()
+                .post(&format!("{}/signout", p.base()))
+                .set("Content-Type", "application/x-www-form-urlencoded")
+                .set("Cookie", &format!("purser-session={session}"))
+                .send_string(&format!("csrf={token}"));
+            into_resp(r, "sign-out")
+        };
+        // Session A's form, sent with session B's cookie: refused, B stays signed in.
+        let r = sign_out(&b, &token_a);
+        assert_eq!(r.header("location"), Some("/"), "refused: back Home");
+        assert_eq!(page_csrf(&p, &b).0, 200, "B is still signed in");
+        // B's own form signs B out; A's token then works for nothing of B's.
+        let r = sign_out(&b, &token_b);
+        assert_eq!(r.header("location"), Some("/signin"));
+        assert_eq!(page_csrf(&p, &b).0, 303, "B is signed out");
+        assert_eq!(page_csrf(&p, &a).0, 200, "A is not");
+    }
+);
+
 // ---- signed requests: another node, reordered components ---------------------------------
 
 #[test]

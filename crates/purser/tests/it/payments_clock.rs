@@ -305,3 +305,65 @@ fn freezes_win_races_and_interrupted_captures_finish() {
         ledger.shutdown().await;
     });
 }
+
+/// PIN lockouts escalate: each lock in a run lasts twice the one before, and a right PIN
+/// starts over from the shortest (SECURITY.md, "PIN brute force").
+#[test]
+fn pin_lockouts_double_until_a_right_pin() {
+    const PIN: &str = "482915";
+    const WRONG: &str = "913572";
+    let dir = TempDir::new("pin-lockouts");
+    let store = StoreConfig::sqlite_in(dir.path());
+    let clock = Arc::new(ManualClock::new(purser_core::Timestamp(now_ms())));
+    runtime().block_on(async {
+        let (_ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+        let f = fixture(&w, 0).await;
+        let user = f.user.user_id.clone();
+        w.set_pin(&f.user, PIN, None).await.expect("pin set");
+        // A run of wrong PINs: four `pin_wrong`, then the fifth locks. Returns the lock's length.
+        let run = |expect_minutes: i64| {
+            let w = &w;
+            let user = &user;
+            let f = &f;
+            async move {
+                for _ in 1..purser_wallet::pins::MAX_PIN_FAILURES {
+                    let e = w
+                        .sign_in_with_pin(user, WRONG)
+                        .await
+                        .expect_err("wrong PIN");
+                    assert_eq!(e.code, "pin_wrong");
+                    assert!(
+                        e.message
+                            .contains(&purser_wallet::pins::lock_words_for_tests(expect_minutes)),
+                        "{}",
+                        e.message
+                    );
+                }
+                let start = w.now().0;
+                let e = w.sign_in_with_pin(user, WRONG).await.expect_err("locks");
+                assert_eq!(e.code, "pin_locked");
+                let status = w.pin_status(&f.user).await.expect("status");
+                let lock = expect_minutes * 60_000;
+                assert_eq!(
+                    status.locked_until.as_deref(),
+                    Some(purser_core::Timestamp(start + lock).to_rfc3339().as_str()),
+                    "a lock of {expect_minutes} minutes"
+                );
+                // Locked: even the right PIN is refused until the lock ends.
+                let e = w.sign_in_with_pin(user, PIN).await.expect_err("locked");
+                assert_eq!(e.code, "pin_locked");
+                lock
+            }
+        };
+        for minutes in [15, 30, 60, 120] {
+            let lock = run(minutes).await;
+            clock.advance_ms(lock + 1_000);
+        }
+        // A right PIN ends the run: the next lock is the shortest again.
+        w.sign_in_with_pin(&user, PIN)
+            .await
+            .expect("right PIN signs in");
+        let lock = run(15).await;
+        assert_eq!(lock, purser_wallet::pins::PIN_LOCK_MS);
+    });
+}

@@ -106,7 +106,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 /// The CSRF cookie and the page's token, as a browser gets them by opening `path`.
-fn csrf_of(p: &dyn Server, path: &str) -> (String, String) {
+pub(crate) fn csrf_of(p: &dyn Server, path: &str) -> (String, String) {
     let r = match agent().get(&format!("{}{path}", p.base())).call() {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,

@@ -1,0 +1,252 @@
+//! `GET /account`: sign-in and security — the person's passkeys (remove one), their PIN's state,
+//! the browsers signed in, and **Sign out everywhere**.
+//!
+//! - `POST /account/passkeys/:id/remove`: that passkey signs in and approves nothing from now
+//!   on. The last passkey of a person without a PIN is kept (the page says why).
+//! - `POST /account/signout-everywhere`: every session of the person ends, this one included.
+//!
+//! Both are forms with the session's CSRF token, answered with a redirect to the page that
+//! says what happened (`?done=…`).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use purser_core::Timestamp;
+use purser_wallet::web::WebSession;
+
+use super::pages::{field, form_fields, readable_time, sentence};
+use super::{see_other, Ctx};
+use crate::html::html_escape;
+use crate::AppState;
+
+fn when(ms: i64) -> String {
+    readable_time(&Timestamp(ms).to_rfc3339())
+}
+
+/// The outcome a redirect names, as a sentence.
+fn done_note(ctx: &Ctx, query: Option<&str>) -> Option<&'static str> {
+    let done = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| v.into_owned())?;
+    let l = ctx.lang;
+    match done.as_str() {
+        "removed" => {
+            Some(l.t("The passkey was removed: it can no longer sign in or approve payments."))
+        }
+        _ => None,
+    }
+}
+
+/// `GET /account`.
+pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let ctx = Ctx::of(&state, &headers, uri.query()).await;
+    let Some(session) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
+    };
+    page(&state, &ctx, &session, done_note(&ctx, uri.query()), None).await
+}
+
+async fn page(
+    state: &AppState,
+    ctx: &Ctx,
+    session: &WebSession,
+    note: Option<&str>,
+    problem: Option<&str>,
+) -> Response {
+    match body(state, ctx, session, note, problem).await {
+        Ok(b) => ctx.page(
+            if problem.is_some() {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::OK
+            },
+            ctx.lang.t("Sign-in and security"),
+            &b,
+        ),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "account page failed");
+            unavailable(ctx)
+        }
+    }
+}
+
+fn unavailable(ctx: &Ctx) -> Response {
+    ctx.message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ctx.lang.t("Something went wrong"),
+        ctx.lang
+            .t("Purser could not show this page right now. Reload it in a moment."),
+    )
+}
+
+async fn body(
+    state: &AppState,
+    ctx: &Ctx,
+    session: &WebSession,
+    note: Option<&str>,
+    problem: Option<&str>,
+) -> Result<String, purser_wallet::WalletError> {
+    let l = ctx.lang;
+    let who = session.principal();
+    let w = &state.wallet;
+    let mut h = format!("<h1>{}</h1>\n", l.t("Sign-in and security"));
+    if let Some(n) = note {
+        h.push_str(&format!(
+            "<section class=\"card notice\" role=\"status\"><p>{}</p></section>\n",
+            html_escape(n)
+        ));
+    }
+    if let Some(p) = problem {
+        h.push_str(&format!(
+            "<section class=\"card notice\" role=\"alert\"><p class=\"error\">{}</p></section>\n",
+            html_escape(p)
+        ));
+    }
+
+    let passkeys = w.passkey_list(&who).await?;
+    h.push_str(&format!(
+        "<section class=\"card\" aria-labelledby=\"h-passkeys\" id=\"passkeys\">\n<h2 id=\"h-passkeys\">{}</h2>\n",
+        l.t("Your passkeys")
+    ));
+    if passkeys.is_empty() {
+        h.push_str(&format!("<p>{}</p>\n", l.t("You have no passkeys.")));
+    } else {
+        h.push_str("<ul class=\"list\">\n");
+        for p in &passkeys {
+            let used = match p.last_used_at {
+                Some(t) => l.f("last used {}", &[&html_escape(&when(t))]),
+                None => l.t("never used").to_string(),
+            };
+            h.push_str(&format!(
+                "<li><strong><bdi>{name}</bdi></strong><br><small>{added}; {used}</small>\n<form method=\"post\" action=\"/account/passkeys/{id}/remove\" class=\"inline\">{csrf}<button type=\"submit\" class=\"secondary\" aria-label=\"{label}\">{remove}</button></form></li>\n",
+                name = html_escape(&p.name),
+                added = l.f("added {}", &[&html_escape(&when(p.created_at))]),
+                id = html_escape(&p.id),
+                csrf = ctx.csrf_field(),
+                label = html_escape(&l.f("Remove the passkey {}", &[&p.name])),
+                remove = l.t("Remove"),
+            ));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str(&format!(
+        "<p><small>{}</small></p>\n</section>\n",
+        l.t("A lost or stolen device? Remove its passkey here, then sign out everywhere.")
+    ));
+
+    let pin = w.pin_status(&who).await?;
+    let pin_text = match (&pin.pin_set, &pin.locked_until) {
+        (false, _) => l
+            .t("You have no PIN. Set one with the purser command line: purser pin set.")
+            .to_string(),
+        (true, Some(until)) => l.f(
+            "Your PIN is set. PIN entry is locked until {} after too many wrong PINs.",
+            &[&html_escape(&readable_time(until))],
+        ),
+        (true, None) => l
+            .t("Your PIN is set. Change it with: purser pin set.")
+            .to_string(),
+    };
+    h.push_str(&format!(
+        "<section class=\"card\" aria-labelledby=\"h-pin\" id=\"pin-state\">\n<h2 id=\"h-pin\">{}</h2>\n<p>{pin_text}</p>\n</section>\n",
+        l.t("PIN")
+    ));
+
+    let sessions = w.live_sessions(&who).await?;
+    h.push_str(&format!(
+        "<section class=\"card\" aria-labelledby=\"h-sessions\" id=\"sessions\">\n<h2 id=\"h-sessions\">{}</h2>\n<ul class=\"list\">\n",
+        l.t("Where you are signed in")
+    ));
+    for s in &sessions {
+        let method = match s.method.as_str() {
+            "passkey" => l.t("with a passkey"),
+            "pin" => l.t("with your PIN"),
+            _ => l.t("when this browser was set up"),
+        };
+        h.push_str(&format!(
+            "<li>{}</li>\n",
+            l.f(
+                "Signed in {} {}; ends {}",
+                &[
+                    method,
+                    &html_escape(&when(s.created_at)),
+                    &html_escape(&when(s.expires_at))
+                ]
+            )
+        ));
+    }
+    h.push_str(&format!(
+        "</ul>\n<form method=\"post\" action=\"/account/signout-everywhere\">{}<button type=\"submit\">{}</button></form>\n<p><small>{}</small></p>\n</section>\n",
+        ctx.csrf_field(),
+        l.t("Sign out everywhere"),
+        l.t("Every browser signed in as you, this one included, is signed out at once.")
+    ));
+    Ok(h)
+}
+
+/// `POST /account/passkeys/:id/remove`.
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let ctx = Ctx::of(&state, &headers, uri.query()).await;
+    let Some(session) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
+    };
+    let fields = form_fields(body).await.unwrap_or_default();
+    if !ctx.csrf_ok(field(&fields, "csrf")) {
+        let problem = ctx
+            .lang
+            .t("The form was too old or sent from another page. It has been reloaded: try again.");
+        return page(&state, &ctx, &session, None, Some(problem)).await;
+    }
+    match state.wallet.remove_passkey(&session.principal(), &id).await {
+        Ok(()) => see_other("/account?done=removed"),
+        Err(e) if e.code == "last_sign_in_method" => {
+            let problem = ctx.lang.t("This is your only passkey and you have no PIN: removing it would lock you out. Set a PIN first (purser pin set), or add another passkey.");
+            page(&state, &ctx, &session, None, Some(problem)).await
+        }
+        Err(e) if e.code.ends_with("not_found") => {
+            let problem = sentence(
+                ctx.lang
+                    .t("That passkey is not one of yours, or it was already removed."),
+            );
+            page(&state, &ctx, &session, None, Some(&problem)).await
+        }
+        Err(e) => {
+            tracing::warn!(code = %e.code, "removing a passkey failed");
+            unavailable(&ctx)
+        }
+    }
+}
+
+/// `POST /account/signout-everywhere`.
+pub async fn signout_everywhere(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let ctx = Ctx::of(&state, &headers, uri.query()).await;
+    let Some(session) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
+    };
+    let fields = form_fields(body).await.unwrap_or_default();
+    if !ctx.csrf_ok(field(&fields, "csrf")) {
+        let problem = ctx
+            .lang
+            .t("The form was too old or sent from another page. It has been reloaded: try again.");
+        return page(&state, &ctx, &session, None, Some(problem)).await;
+    }
+    match state.wallet.end_all_sessions(&session.principal()).await {
+        Ok(_) => super::pages::signed_out(see_other("/signin"), ctx.secure),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "signing out everywhere failed");
+            unavailable(&ctx)
+        }
+    }
+}
