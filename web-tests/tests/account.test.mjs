@@ -68,11 +68,43 @@ test('remove a passkey, then sign out everywhere ends every browser’s session'
   // And the removed passkey no longer signs in.
   await page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
   await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
-  await page.locator('[role=alert], .error').first().waitFor();
+  await page.locator('.error:not([hidden]), [role=alert]:not([hidden])').first().waitFor();
   await page.goto(`${base}/`);
   assert.equal(new URL(page.url()).pathname, '/signin', 'not signed in');
   await phone.context.close();
   await desk.context.close();
+});
+
+test('a setup token used elsewhere before the sign-up finishes: refused, no passkey kept', async () => {
+  const made = JSON.parse(w.purser(['user', 'create', '--name', 'Bo', '--server', w.direct, '--data', w.data, '--json']));
+  const setup = made.setup_token;
+  assert.match(setup, /^pss_/);
+  const d = await w.device(PHONE);
+  const { page } = d;
+  // Hold the finish until the token has been used elsewhere (by `purser user setup`'s route).
+  await page.route('**/web/passkeys/register/finish', async (route) => {
+    const r = await fetch(`${w.direct}/v1/setup`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ setup_token: setup }),
+    });
+    assert.ok(r.ok, `the token is used up elsewhere first (${r.status})`);
+    await route.continue();
+  });
+  await page.goto(`${base}/signup`);
+  await page.getByLabel('Setup token or API token').fill(setup);
+  await page.getByLabel('Name for this passkey').fill('Bo’s phone');
+  await page.getByRole('button', { name: 'Create a passkey and sign in' }).click();
+  await page.locator('.error:not([hidden]), [role=alert]:not([hidden])').first().waitFor();
+  assert.equal(new URL(page.url()).pathname, '/signup', 'not signed in');
+  // The authenticator made a credential, but Purser kept none: it does not sign in.
+  assert.equal((await credentials(d)).length, 1);
+  await page.unroute('**/web/passkeys/register/finish');
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('Your Purser user id').fill(made.id);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.locator('.error:not([hidden]), [role=alert]:not([hidden])').first().waitFor();
+  await page.goto(`${base}/`);
+  assert.equal(new URL(page.url()).pathname, '/signin');
+  await d.context.close();
 });
 
 test('no page broke its Content-Security-Policy', () => {

@@ -460,6 +460,17 @@ impl Wallet {
         Ok(())
     }
 
+    /// Drop a passkey whose sign-up did not complete (its token was used up meanwhile).
+    pub async fn forget_passkey(&self, user_id: &str, passkey_id: &str) -> Result<()> {
+        self.db
+            .write(vec![Stmt::exec(
+                "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
+                vals![passkey_id, user_id],
+            )])
+            .await?;
+        Ok(())
+    }
+
     /// The caller's passkeys, oldest first.
     pub async fn passkey_list(&self, who: &Principal) -> Result<Vec<PasskeyInfo>> {
         who.require(Scope::WalletRead)?;

@@ -340,13 +340,15 @@ pub async fn register_finish(
             tracing::info!(error = %e, "passkey registration refused");
             refused_passkey()
         })?;
-        // Now use the token up, and make sure it is the same person the ceremony began for.
-        let who = state
+        // The token must still name the person the ceremony began for. It is only used up
+        // once the passkey is kept: a passkey that cannot be stored (a duplicate, too many, a
+        // storage failure) leaves the setup token usable for another try.
+        let peeked = state
             .wallet
-            .enrol_with_token(&req.token)
+            .peek_enrolment(&req.token)
             .await
             .map_err(ApiError::from)?;
-        if c.user_id.as_deref() != Some(who.user_id.as_str()) {
+        if c.user_id.as_deref() != Some(peeked.user_id.as_str()) {
             return Err(refused_passkey());
         }
         let cred_id = serde_json::to_value(key.cred_id())
@@ -354,11 +356,28 @@ pub async fn register_finish(
             .and_then(|v| v.as_str().map(str::to_string))
             .ok_or_else(internal)?;
         let json = serde_json::to_string(&key).map_err(|_| internal())?;
-        state
+        let stored = state
             .wallet
-            .add_passkey(&who.user_id, &cred_id, &json, &req.name)
+            .add_passkey(&peeked.user_id, &cred_id, &json, &req.name)
             .await
             .map_err(ApiError::from)?;
+        let who = match state.wallet.enrol_with_token(&req.token).await {
+            Ok(who) if who.user_id == peeked.user_id => who,
+            other => {
+                // Used up (or revoked) meanwhile: this sign-up did not happen; undo the passkey.
+                if let Err(e) = state
+                    .wallet
+                    .forget_passkey(&peeked.user_id, &stored.id)
+                    .await
+                {
+                    tracing::warn!(error = %e.message, "an unenrolled passkey could not be removed");
+                }
+                return Err(match other {
+                    Err(e) => ApiError::from(e),
+                    Ok(_) => refused_passkey(),
+                });
+            }
+        };
         let secret = state
             .wallet
             .create_session(&who.user_id, "passkey")
