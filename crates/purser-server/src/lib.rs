@@ -434,6 +434,9 @@ pub struct ServeOptions {
     pub rate_limits: RateLimits,
     /// Header and body read timeout ([`DEFAULT_READ_TIMEOUT`]).
     pub read_timeout: std::time::Duration,
+    /// How often expired credentials, confirmations and holds are released, and interrupted
+    /// work finished ([`purser_wallet::SWEEP_INTERVAL`]).
+    pub sweep_interval: std::time::Duration,
 }
 
 /// What `purser serve` prints on start: where things are, and what is simulated.
@@ -553,8 +556,9 @@ async fn serve_with(
     };
     let sweeper = {
         let wallet = wallet.clone();
+        let every = opts.sweep_interval.max(std::time::Duration::from_secs(1));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(purser_wallet::SWEEP_INTERVAL);
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 wallet.sweep().await;

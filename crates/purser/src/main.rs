@@ -268,6 +268,10 @@ struct ServeArgs {
     /// connections (and idle kept-alive ones) are closed.
     #[arg(long, value_name = "SECONDS", env = "PURSER_READ_TIMEOUT", default_value_t = purser_server::DEFAULT_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     read_timeout: u64,
+    /// Seconds between sweeps that release expired credentials, confirmations and holds and
+    /// finish interrupted work (an expiry takes effect within this long after it is due).
+    #[arg(long, value_name = "SECONDS", env = "PURSER_SWEEP_INTERVAL", default_value_t = purser_wallet::SWEEP_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    sweep_interval: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -322,6 +326,7 @@ fn main() -> ExitCode {
                             sign_in_per_minute: Some(args.sign_ins_per_minute).filter(|n| *n > 0),
                         },
                         read_timeout: std::time::Duration::from_secs(args.read_timeout),
+                        sweep_interval: std::time::Duration::from_secs(args.sweep_interval),
                     },
                     purser_server::shutdown_signal(),
                 ))

@@ -4,6 +4,7 @@
 mod acp;
 mod ap2_payments;
 mod cli;
+mod clocks;
 mod demo;
 mod durability;
 mod evidence;

@@ -383,6 +383,23 @@ pub fn try_signed_call_with(
     body: Option<&Value>,
     extra: &[(&str, &str)],
 ) -> Result<Resp, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    try_signed_call_at(p, key, method, path, body, extra, now)
+}
+
+/// [`try_signed_call_with`] signed as if the time were `created` (Unix seconds).
+pub fn try_signed_call_at(
+    p: &dyn Server,
+    key: &Ed25519KeyPair,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    extra: &[(&str, &str)],
+    created: i64,
+) -> Result<Resp, String> {
     let authority = p
         .base()
         .trim_start_matches("http://")
@@ -402,15 +419,11 @@ pub fn try_signed_call_with(
         query,
         headers: &no_headers,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
     let sig = sign_request(
         key,
         &parts,
         bytes.as_deref(),
-        &SignParams::new(now, unique("nonce")),
+        &SignParams::new(created, unique("nonce")),
     )
     .expect("sign the request");
     let mut headers = vec![

@@ -201,7 +201,18 @@ pub fn start(data: &Path, storage: &Storage) -> Purser {
 
 /// [`start`] with extra `purser serve` arguments.
 pub fn start_with(data: &Path, storage: &Storage, extra: &[&str]) -> Purser {
+    start_with_env(data, storage, extra, &[])
+}
+
+/// [`start_with`] with extra environment variables for the server process.
+pub fn start_with_env(
+    data: &Path,
+    storage: &Storage,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Purser {
     let mut cmd = Command::new(bin());
+    cmd.envs(env.iter().copied());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env_remove("PURSER_DATABASE_URL")
