@@ -599,7 +599,7 @@ fn assert_error_shape(what: &str, r: &Resp) {
 }
 
 /// Routes whose door is a browser session (tested by web-tests/, not by this matrix).
-const BROWSER_ROUTES: [(&str, &str); 12] = [
+const BROWSER_ROUTES: [(&str, &str); 21] = [
     ("GET", "web::SCRIPT_PATH"),
     ("GET", "/"),
     ("GET", "/signin"),
@@ -612,6 +612,15 @@ const BROWSER_ROUTES: [(&str, &str); 12] = [
     ("POST", "/web/passkeys/signin/finish"),
     ("POST", "/web/passkeys/confirm/start"),
     ("POST", "/web/passkeys/confirm/finish"),
+    ("POST", "/web/passkeys/consent/start"),
+    ("POST", "/web/passkeys/consent/finish"),
+    ("GET", "/mandates"),
+    ("GET", "/mandates/new"),
+    ("POST", "/mandates/new"),
+    ("GET", "/mandates/:id/consent"),
+    ("POST", "/mandates/:id/consent"),
+    ("GET", "/mandates/:id/revoke"),
+    ("POST", "/mandates/:id/revoke"),
 ];
 
 #[test]
