@@ -592,19 +592,11 @@ fn not_found(ctx: &Ctx) -> Response {
     )
 }
 
-/// The signed-in person, or the redirect to sign in.
-fn session(ctx: &Ctx) -> Result<WebSession, Response> {
-    ctx.session
-        .clone()
-        .ok_or_else(|| ctx.finish(see_other("/signin")))
-}
-
 /// `GET /mandates`.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let l = ctx.lang;
     let records = match state.wallet.list_mandates(&s.principal(), None).await {
@@ -812,9 +804,8 @@ fn new_page(
 /// `GET /mandates/new`.
 pub async fn new(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     match agents(&state, &s).await {
         Ok(a) => {
@@ -1021,9 +1012,8 @@ pub async fn new_post(
     body: Body,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let Some(f) = form_fields(body).await else {
         return stale_form(&ctx);
@@ -1338,9 +1328,8 @@ pub async fn consent(
     uri: Uri,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let r = match own_mandate(&state, &ctx, &s, &id).await {
         Ok(r) => r,
@@ -1361,9 +1350,8 @@ pub async fn consent_pin(
     body: Body,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let Some(f) = form_fields(body).await else {
         return stale_form(&ctx);
@@ -1406,9 +1394,8 @@ pub async fn revoke_page(
     uri: Uri,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let r = match own_mandate(&state, &ctx, &s, &id).await {
         Ok(r) => r,
@@ -1454,9 +1441,8 @@ pub async fn revoke(
     body: Body,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let s = match session(&ctx) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(s) = ctx.session.clone() else {
+        return ctx.finish(see_other("/signin"));
     };
     let Some(f) = form_fields(body).await else {
         return stale_form(&ctx);
@@ -1659,5 +1645,58 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("without asking you first"), "{text}");
+    }
+
+    /// The string literal starting at `rest` (after optional whitespace), if any.
+    fn literal(rest: &str) -> Option<String> {
+        let rest = rest.trim_start().strip_prefix('"')?;
+        let mut out = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(out),
+                '\\' => out.push(chars.next()?),
+                c => out.push(c),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn every_string_these_pages_show_has_a_chinese_translation() {
+        let source = include_str!("mandates.rs");
+        let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        let mut texts = Vec::new();
+        for call in [".t(", ".f("] {
+            for (at, _) in source.match_indices(call) {
+                if let Some(t) = literal(&source[at + call.len()..]) {
+                    texts.push(t);
+                }
+            }
+        }
+        // FieldError::new(field, TEXT, args): the second argument.
+        for (at, _) in source.match_indices("FieldError::new(") {
+            let rest = &source[at + "FieldError::new(".len()..];
+            if let Some(comma) = rest.find(',') {
+                if let Some(t) = literal(&rest[comma + 1..]) {
+                    texts.push(t);
+                }
+            }
+        }
+        for (_, label) in FREQUENCIES {
+            texts.push(label.to_string());
+        }
+        for empty in ["no total limit", "no limit"] {
+            texts.push(empty.to_string());
+        }
+        assert!(
+            texts.len() > 80,
+            "the scan found the page strings: {texts:?}"
+        );
+        let missing: Vec<&String> = texts
+            .iter()
+            .filter(|t| !super::super::i18n::ZH.iter().any(|(en, _)| en == t))
+            .collect();
+        assert!(missing.is_empty(), "no Chinese for {missing:?}");
     }
 }
