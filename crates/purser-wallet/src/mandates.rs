@@ -1397,6 +1397,26 @@ impl Wallet {
     }
 }
 
+impl Wallet {
+    /// Consent with the person's PIN instead of a passkey (the web wallet's fallback): the
+    /// wallet's one PIN check, lockout included — a wrong PIN counts like one typed on the
+    /// sign-in or confirmation page — then the same consent as [`Wallet::consent_mandate`], to
+    /// exactly `content_hash`.
+    pub async fn consent_mandate_with_pin(
+        &self,
+        who: &Principal,
+        id: &str,
+        content_hash: &str,
+        issuer: &str,
+        pin: &str,
+    ) -> Result<MandateRecord> {
+        who.require(Scope::MandatesWrite)?;
+        check_id("mdt", id, "id")?;
+        self.check_pin(&who.user_id, pin).await?;
+        self.consent_mandate(who, id, content_hash, issuer).await
+    }
+}
+
 /// The columns [`credentials_from`] reads.
 const CREDENTIAL_COLUMNS: &str = "SELECT checkout_credential, payment_credential, issuer_kid, agent_kid, credential_expires_at, status, user_id FROM mandates";
 

@@ -42,7 +42,10 @@ pub struct DraftRequest {
 
 const MAX_WORDS: usize = 2_000;
 
-fn draft_context(state: &AppState, d: &DraftRequest) -> Result<DraftContext, WalletError> {
+pub(crate) fn draft_context(
+    state: &AppState,
+    d: &DraftRequest,
+) -> Result<DraftContext, WalletError> {
     let currency = |code: Option<&str>, param: &str| match code {
         None => Ok(Currency::CNY),
         Some(c) => purser_wallet::funds::currency(c, param),

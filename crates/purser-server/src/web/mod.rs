@@ -2,8 +2,10 @@
 //!
 //! - `GET /` Home (signed in), `GET /signin`, `POST /signin/pin`, `GET /signup`,
 //!   `POST /signout`; the confirmation page lives in `routes::confirm` and uses this shell.
-//! - `POST /web/passkeys/{register,signin,confirm}/{start,finish}`: the WebAuthn ceremonies
-//!   ([`passkeys`]), JSON for the page's script.
+//! - `POST /web/passkeys/{register,signin,confirm,consent}/{start,finish}`: the WebAuthn
+//!   ceremonies ([`passkeys`]), JSON for the page's script.
+//! - `/mandates`, `/mandates/new`, `/mandates/:id/{consent,revoke}`: the Mandates section
+//!   ([`mandates`]): words → proposal → adjust → consent; list; revoke.
 //! - `GET /static/purser.js`: the only script, compiled into the binary.
 //!
 //! **Cookies.** `purser-session` (the session secret), `purser-csrf` (the CSRF token) and
@@ -26,6 +28,7 @@
 
 pub mod account;
 pub mod i18n;
+pub mod mandates;
 pub mod pages;
 pub mod passkeys;
 

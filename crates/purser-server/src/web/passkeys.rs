@@ -11,6 +11,8 @@
 //! - `signin`: the person's passkeys, for a session.
 //! - `confirm:<cnf_id>:<approve|decline>`: the passkeys of the person a confirmation asks; the
 //!   assertion answers that one confirmation, with that one action, and nothing else.
+//! - `consent:<mdt_id>:<content_hash>`: the signed-in person's passkeys; the assertion consents
+//!   to that one draft mandate, as it read when the ceremony began, and nothing else.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -565,6 +567,133 @@ pub async fn confirm_finish(
             &ctx,
             json!({"redirect": format!("/confirm/{token}?answered=1")}),
         ),
+        Err(e) => failed(Some(&ctx), e),
+    }
+}
+
+// Consent to a mandate (the Mandates pages). Appended: the ceremony below is modelled on
+// `confirm`, bound to one draft mandate *and* the content hash the person read.
+
+/// The purpose of a consent ceremony: `consent:<mdt_id>:<content_hash>`.
+fn consent_purpose(mandate_id: &str, content_hash: &str) -> String {
+    format!("consent:{mandate_id}:{content_hash}")
+}
+
+fn signed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "signed_out",
+        "you are not signed in any more; sign in again, then consent",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ConsentStart {
+    mandate_id: String,
+    content_hash: String,
+}
+
+/// `POST /web/passkeys/consent/start` `{mandate_id, content_hash}`: an assertion by the
+/// signed-in person's passkeys, bound to this draft mandate and this content hash (which
+/// must be the draft's content now). The ceremony lives 5 minutes and is used once.
+pub async fn consent_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let (ctx, req) = match request::<ConsentStart>(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(e) => return failed(None, e),
+    };
+    let r = async {
+        let session = ctx.session.clone().ok_or_else(signed_out)?;
+        let who = session.principal();
+        let rec = state
+            .wallet
+            .mandate(&who, req.mandate_id.trim())
+            .await
+            .map_err(ApiError::from)?;
+        if rec.status != "draft" {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "mandate_not_draft",
+                format!(
+                    "this mandate is {} already; only a draft waits for consent",
+                    rec.status
+                ),
+            ));
+        }
+        let same = purser_wallet::ids::constant_time_eq(
+            rec.content_hash.as_bytes(),
+            req.content_hash.as_bytes(),
+        );
+        if !same {
+            return Err(ApiError::invalid(
+                "content_changed",
+                "the mandate is not the one on this page any more; reload the page, read it again and consent to what it says now",
+                "content_hash",
+            ));
+        }
+        start_assertion(
+            &state,
+            &who.user_id,
+            &consent_purpose(&rec.id, &rec.content_hash),
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(v) => answer(&ctx, v),
+        Err(e) => failed(Some(&ctx), e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentFinish {
+    mandate_id: String,
+    ceremony: String,
+    credential: Value,
+}
+
+/// `POST /web/passkeys/consent/finish` `{mandate_id, ceremony, credential}`: the assertion
+/// must be for this mandate, by the signed-in person; the wallet then consents to exactly
+/// the content hash the ceremony was started for (refused if the draft changed since).
+pub async fn consent_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let (ctx, req) = match request::<ConsentFinish>(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(e) => return failed(None, e),
+    };
+    let r = async {
+        let session = ctx.session.clone().ok_or_else(signed_out)?;
+        let mandate_id = req.mandate_id.trim();
+        let prefix = consent_purpose(mandate_id, "");
+        let (user_id, purpose) = finish_assertion(&state, &req.ceremony, &req.credential, |p| {
+            p.starts_with(&prefix)
+        })
+        .await?;
+        if user_id != session.user_id {
+            return Err(refused_passkey());
+        }
+        let hash = purpose
+            .strip_prefix(&prefix)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(refused_passkey)?;
+        state
+            .wallet
+            .consent_mandate(&session.principal(), mandate_id, hash, &state.public_url)
+            .await
+            .map_err(ApiError::from)?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match r {
+        Ok(()) => answer(&ctx, json!({"redirect": "/mandates?done=consented"})),
         Err(e) => failed(Some(&ctx), e),
     }
 }

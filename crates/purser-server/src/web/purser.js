@@ -179,4 +179,22 @@
       run(form, function () { return confirm(form, action); });
     });
   });
+  // Consent to a draft mandate: the ceremony is bound to its id and the content hash shown.
+  async function consent(form) {
+    var s = await post('/web/passkeys/consent/start', {
+      mandate_id: form.dataset.mandate, content_hash: form.dataset.hash
+    });
+    var c = await navigator.credentials.get(requestOptions(s.options));
+    var f = await post('/web/passkeys/consent/finish', {
+      mandate_id: form.dataset.mandate, ceremony: s.ceremony, credential: assertion(c)
+    });
+    window.location.assign(f.redirect);
+  }
+
+  document.querySelectorAll('form[data-passkey="consent"]').forEach(function (form) {
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      run(form, function () { return consent(form); });
+    });
+  });
 })();

@@ -615,6 +615,15 @@ const BROWSER_ROUTES: &[(&str, &str)] = &[
     ("GET", "/account"),
     ("POST", "/account/passkeys/:id/remove"),
     ("POST", "/account/signout-everywhere"),
+    ("POST", "/web/passkeys/consent/start"),
+    ("POST", "/web/passkeys/consent/finish"),
+    ("GET", "/mandates"),
+    ("GET", "/mandates/new"),
+    ("POST", "/mandates/new"),
+    ("GET", "/mandates/:id/consent"),
+    ("POST", "/mandates/:id/consent"),
+    ("GET", "/mandates/:id/revoke"),
+    ("POST", "/mandates/:id/revoke"),
 ];
 
 #[test]
