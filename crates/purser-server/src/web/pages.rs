@@ -30,7 +30,7 @@ fn ms_of(rfc3339: &str) -> Option<i64> {
 }
 
 /// A form's fields; `None` when the body is too large or a field repeats.
-async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
+pub(super) async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.ok()?;
     let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -42,7 +42,7 @@ async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
     (names.len() == n).then_some(fields)
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -476,6 +476,10 @@ async fn home_body(
         }
         h.push_str("</ul>\n");
     }
+    h.push_str(&format!(
+        "<p><a href=\"/agents\">{}</a></p>\n",
+        l.t("Manage your agents")
+    ));
     h.push_str("</section>\n");
 
     // Recent spending.
