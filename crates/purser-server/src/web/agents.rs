@@ -403,7 +403,14 @@ async fn body(
         wallet.balances.iter().map(|b| b.currency).collect()
     };
     for a in &bound {
-        h.push_str(&agent_card(ctx, a, &my_cards, &mandates, &currencies, problem));
+        h.push_str(&agent_card(
+            ctx,
+            a,
+            &my_cards,
+            &mandates,
+            &currencies,
+            problem,
+        ));
     }
     h.push_str("</section>\n");
     Ok(h)
@@ -463,7 +470,10 @@ fn agent_card(
 
     // What it may do.
     h.push_str(&format!("<h4>{}</h4>\n", l.t("What it may do")));
-    let theirs: Vec<_> = mandates.iter().filter(|m| m.agent.id == b.agent.id).collect();
+    let theirs: Vec<_> = mandates
+        .iter()
+        .filter(|m| m.agent.id == b.agent.id)
+        .collect();
     if theirs.is_empty() {
         h.push_str(&format!(
             "<p class=\"muted\">{}</p>\n",
@@ -486,15 +496,9 @@ fn agent_card(
 
     // The funding source.
     let open_cards: Vec<_> = a.cards.iter().filter(|c| c.status == "active").collect();
-    let mut options = vec![(
-        "wallet".to_string(),
-        l.t("Your wallet balance").to_string(),
-    )];
+    let mut options = vec![("wallet".to_string(), l.t("Your wallet balance").to_string())];
     for c in &open_cards {
-        options.push((
-            c.id.clone(),
-            l.f("Only its own card ({})", &[c.currency]),
-        ));
+        options.push((c.id.clone(), l.f("Only its own card ({})", &[c.currency])));
     }
     for c in my_cards {
         options.push((
@@ -514,9 +518,11 @@ fn agent_card(
             )
         })
         .collect();
-    let (err, described) = field_problem(problem, |at| {
-        matches!(at, At::Funding { binding } if *binding == b.id)
-    }, &format!("funding-err-{id}"));
+    let (err, described) = field_problem(
+        problem,
+        |at| matches!(at, At::Funding { binding } if *binding == b.id),
+        &format!("funding-err-{id}"),
+    );
     h.push_str(&format!(
         "<form method=\"post\" action=\"/agents/funding\" class=\"row\">{csrf}<input type=\"hidden\" name=\"binding\" value=\"{id}\"><label for=\"funding-{id}\">{label}</label><select id=\"funding-{id}\" name=\"source\"{described}>{opts}</select>{err}<button type=\"submit\" class=\"secondary\">{save}</button></form>\n",
         label = l.t("It pays from"),
@@ -526,9 +532,11 @@ fn agent_card(
     // The exclusive card.
     h.push_str(&format!("<h4>{}</h4>\n", l.t("Its own card")));
     if open_cards.is_empty() {
-        let (err, described) = field_problem(problem, |at| {
-            matches!(at, At::Create { binding } if *binding == b.id)
-        }, &format!("create-err-{id}"));
+        let (err, described) = field_problem(
+            problem,
+            |at| matches!(at, At::Create { binding } if *binding == b.id),
+            &format!("create-err-{id}"),
+        );
         let opts: String = currencies
             .iter()
             .map(|c| format!("<option value=\"{c}\">{c}</option>"))
@@ -621,7 +629,12 @@ fn move_form(
     let err_id = format!("{verb}-err-{cid}");
     let typed = match problem {
         Some(Problem {
-            at: At::Amount { card, dir: d, typed },
+            at:
+                At::Amount {
+                    card,
+                    dir: d,
+                    typed,
+                },
             ..
         }) if *card == c.id && *d == dir => typed.clone(),
         _ => String::new(),
@@ -1075,8 +1088,14 @@ mod tests {
             parse_amount("5.5", Currency::JPY),
             Err(AmountProblem::TooManyDecimals(0))
         );
-        for bad in ["abc", "1e3", "10,00", "1.2.3", "100.", ".5", "1 000", "NaN", "0x10"] {
-            assert_eq!(parse_amount(bad, cny), Err(AmountProblem::NotAnAmount), "{bad}");
+        for bad in [
+            "abc", "1e3", "10,00", "1.2.3", "100.", ".5", "1 000", "NaN", "0x10",
+        ] {
+            assert_eq!(
+                parse_amount(bad, cny),
+                Err(AmountProblem::NotAnAmount),
+                "{bad}"
+            );
         }
         assert_eq!(
             parse_amount("5 USD", cny),
