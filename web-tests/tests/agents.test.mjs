@@ -148,7 +148,7 @@ test('top up Trail Scout’s card by 100, withdraw 50; a form sent twice moves o
   await shot(page, 'agents-withdraw-error-desktop');
 });
 
-test('revoking asks first, and Price Hawk can be given a card of its own', async () => {
+test('revoking asks first; Price Hawk gets a card of its own; Trail Scout is restricted to its card and back', async () => {
   const { page } = mei;
   await page.goto(`${base}/agents`);
   const hawk = page.locator('article.agent', { hasText: 'Price Hawk' });
@@ -162,6 +162,21 @@ test('revoking asks first, and Price Hawk can be given a card of its own', async
   await page.locator('article.agent', { hasText: 'Price Hawk' }).waitFor();
   const bound = await w.api('/v1/bindings?status=active', fx.mei.api_token);
   assert.ok(bound.data.some((b) => b.agent.name === 'Price Hawk'), 'still bound after “keep”');
+
+  // What Trail Scout may pay from: only its own card, then the wallet again.
+  const scout = page.locator(`#agent-${fx.agent.binding_id}`);
+  const { cardId } = await money();
+  await scout.getByLabel('It pays from').selectOption(cardId);
+  await scout.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(/done=funding/);
+  let b = await w.api(`/v1/bindings/${fx.agent.binding_id}`, fx.mei.api_token);
+  assert.equal(b.funding_source, cardId);
+  assert.equal(await scout.getByLabel('It pays from').inputValue(), cardId);
+  await scout.getByLabel('It pays from').selectOption('wallet');
+  await scout.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(/done=funding/);
+  b = await w.api(`/v1/bindings/${fx.agent.binding_id}`, fx.mei.api_token);
+  assert.equal(b.funding_source ?? null, null);
 });
 
 test('at 375 px the page fits, the keyboard reaches the freeze button, and it reads in Chinese', async () => {

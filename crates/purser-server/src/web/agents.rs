@@ -496,17 +496,25 @@ fn agent_card(
 
     // The funding source.
     let open_cards: Vec<_> = a.cards.iter().filter(|c| c.status == "active").collect();
-    let mut options = vec![("wallet".to_string(), l.t("Your wallet balance").to_string())];
+    // Unrestricted, the agent pays from the wallet unless it names its own card. A saved card
+    // only tops the wallet up (a payment restricted to one is declined), so one is offered
+    // only when it is already the restriction, to show it and let it be lifted.
+    let unrestricted = if open_cards.is_empty() {
+        l.t("Your wallet balance")
+    } else {
+        l.t("Your wallet balance, or its own card when it asks")
+    };
+    let mut options = vec![("wallet".to_string(), unrestricted.to_string())];
     for c in &open_cards {
         options.push((c.id.clone(), l.f("Only its own card ({})", &[c.currency])));
     }
-    for c in my_cards {
+    let current = b.funding_source.as_deref().unwrap_or("wallet");
+    for c in my_cards.iter().filter(|c| c.id == current) {
         options.push((
             c.id.clone(),
             l.f("Only your card {} ending {}", &[&c.brand, &c.last4]),
         ));
     }
-    let current = b.funding_source.as_deref().unwrap_or("wallet");
     let opts: String = options
         .iter()
         .map(|(v, label)| {

@@ -202,6 +202,7 @@ pub const ZH: &[(&str, &str)] = &[
     ("It may pay only within these mandates:", "它只能在以下授权范围内付款："),
     ("See and change mandates", "查看和修改授权"),
     ("Your wallet balance", "您的钱包余额"),
+    ("Your wallet balance, or its own card when it asks", "您的钱包余额，或在它要求时使用它的专用卡"),
     ("Only its own card ({})", "仅限它的专用卡（{}）"),
     ("Only your card {} ending {}", "仅限您的 {} 卡（尾号 {}）"),
     ("It pays from", "付款来源"),
