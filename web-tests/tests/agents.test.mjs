@@ -146,6 +146,17 @@ test('top up Trail Scout’s card by 100, withdraw 50; a form sent twice moves o
   await scout.locator(`#fund-err-${now.cardId}`).getByText('Type an amount above zero.').waitFor();
   assert.deepEqual(await money(), now, 'nothing moved');
   await shot(page, 'agents-withdraw-error-desktop');
+
+  // The same form without the page's CSRF token is refused, and moves nothing.
+  await scout.getByLabel('Withdraw to your wallet, in CNY').fill('1');
+  const forged = await scout.getByLabel('Withdraw to your wallet, in CNY').evaluate(async (input) => {
+    const body = new URLSearchParams(new FormData(input.form));
+    body.delete('csrf');
+    const r = await fetch(input.form.action, { method: 'POST', body, redirect: 'manual' });
+    return r.status;
+  });
+  assert.equal(forged, 403);
+  assert.deepEqual(await money(), now, 'nothing moved without the CSRF token');
 });
 
 test('revoking asks first; Price Hawk gets a card of its own; Trail Scout is restricted to its card and back', async () => {
