@@ -159,7 +159,7 @@ test('top up Trail Scout’s card by 100, withdraw 50; a form sent twice moves o
   assert.deepEqual(await money(), now, 'nothing moved without the CSRF token');
 });
 
-test('revoking asks first; Price Hawk gets a card of its own; Trail Scout is restricted to its card and back', async () => {
+test('Price Hawk gets a card of its own; Trail Scout is restricted to its card and back; revoking asks first, then ends Price Hawk', async () => {
   const { page } = mei;
   await page.goto(`${base}/agents`);
   const hawk = page.locator('article.agent', { hasText: 'Price Hawk' });
@@ -188,6 +188,18 @@ test('revoking asks first; Price Hawk gets a card of its own; Trail Scout is res
   await page.waitForURL(/done=funding/);
   b = await w.api(`/v1/bindings/${fx.agent.binding_id}`, fx.mei.api_token);
   assert.equal(b.funding_source ?? null, null);
+
+  // Revoke Price Hawk for real: its binding ends and its card is closed.
+  await hawk.getByRole('button', { name: 'Revoke Price Hawk…' }).click();
+  await page.getByRole('button', { name: 'Yes, revoke Price Hawk' }).click();
+  await page.waitForURL(/done=revoked/);
+  await page.locator('#done').getByText('Price Hawk no longer acts for you').waitFor();
+  assert.equal(await page.locator('article.agent', { hasText: 'Price Hawk' }).count(), 0);
+  const all = await w.api('/v1/bindings', fx.mei.api_token);
+  const hawkBinding = all.data.find((x) => x.agent.name === 'Price Hawk');
+  assert.equal(hawkBinding.status, 'revoked');
+  const cards = await w.api('/v1/exclusive-cards', fx.mei.api_token);
+  assert.ok(cards.data.filter((c) => c.binding_id === hawkBinding.id).every((c) => c.status === 'closed'), 'its card is closed');
 });
 
 test('at 375 px the page fits, the keyboard reaches the freeze button, and it reads in Chinese', async () => {
