@@ -26,7 +26,7 @@ test('a person without a PIN cannot remove their only passkey', async () => {
   await page.getByLabel('Name for this passkey').fill('Ana’s phone');
   await page.getByRole('button', { name: 'Create a passkey and sign in' }).click();
   await page.getByRole('link', { name: 'Continue to your wallet' }).click();
-  await page.getByRole('link', { name: 'Ana' }).click();
+  await page.getByRole('link', { name: 'Ana', exact: true }).click();
   await page.getByRole('heading', { name: 'Sign-in and security' }).waitFor();
   await page.locator('#passkeys').getByText('Ana’s phone').waitFor();
   assert.ok((await page.locator('#pin-state').textContent()).includes('You have no PIN'));

@@ -27,6 +27,7 @@
 //! **Content-Security-Policy**: `script-src 'self'` — no inline script, no other origin.
 
 pub mod account;
+pub mod agents;
 pub mod i18n;
 pub mod mandates;
 pub mod pages;

@@ -493,6 +493,10 @@ async fn home_body(
         }
         h.push_str("</ul>\n");
     }
+    h.push_str(&format!(
+        "<p><a href=\"/agents\">{}</a></p>\n",
+        l.t("Manage your agents")
+    ));
     h.push_str("</section>\n");
 
     // Recent spending.
