@@ -4,6 +4,8 @@
 //!   `POST /signout`; the confirmation page lives in `routes::confirm` and uses this shell.
 //! - `POST /web/passkeys/{register,signin,confirm}/{start,finish}`: the WebAuthn ceremonies
 //!   ([`passkeys`]), JSON for the page's script.
+//! - `GET /tasks`, `GET /tasks/:id`, `GET /tasks/:id/events`: Live tasks ([`tasks`]), the
+//!   last a server-sent event stream of the task's timeline.
 //! - `GET /static/purser.js`: the only script, compiled into the binary.
 //!
 //! **Cookies.** `purser-session` (the session secret), `purser-csrf` (the CSRF token) and
@@ -25,6 +27,7 @@
 pub mod i18n;
 pub mod pages;
 pub mod passkeys;
+pub mod tasks;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -599,13 +599,16 @@ fn assert_error_shape(what: &str, r: &Resp) {
 }
 
 /// Routes whose door is a browser session (tested by web-tests/, not by this matrix).
-const BROWSER_ROUTES: [(&str, &str); 12] = [
+const BROWSER_ROUTES: [(&str, &str); 15] = [
     ("GET", "web::SCRIPT_PATH"),
     ("GET", "/"),
     ("GET", "/signin"),
     ("POST", "/signin/pin"),
     ("GET", "/signup"),
     ("POST", "/signout"),
+    ("GET", "/tasks"),
+    ("GET", "/tasks/:id"),
+    ("GET", "/tasks/:id/events"),
     ("POST", "/web/passkeys/register/start"),
     ("POST", "/web/passkeys/register/finish"),
     ("POST", "/web/passkeys/signin/start"),
