@@ -145,7 +145,9 @@ pub fn too_many_streams() -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_streams",
-        format!("at most {MAX_STREAMS_PER_WATCHER} live streams may be open at once; close one first"),
+        format!(
+            "at most {MAX_STREAMS_PER_WATCHER} live streams may be open at once; close one first"
+        ),
     )
 }
 

@@ -269,7 +269,8 @@ pub fn entry(l: Lang, e: &TimelineEvent, known: &Known) -> String {
         .as_ref()
         .map(|m| known.merchants.get(m).unwrap_or(m));
     let facts: Vec<String> = [
-        w.amount.map(|a| format!("<span class=\"amount\">{}</span>", html_escape(&a))),
+        w.amount
+            .map(|a| format!("<span class=\"amount\">{}</span>", html_escape(&a))),
         merchant.map(|m| format!("<bdi>{}</bdi>", html_escape(m))),
     ]
     .into_iter()
@@ -389,9 +390,8 @@ fn not_found(ctx: &Ctx) -> Response {
     ctx.message(
         StatusCode::NOT_FOUND,
         ctx.lang.t("Task not found"),
-        ctx.lang.t(
-            "None of your agents has a task with this id. Open it from the list of your tasks.",
-        ),
+        ctx.lang
+            .t("None of your agents has a task with this id. Open it from the list of your tasks."),
     )
 }
 
@@ -579,9 +579,8 @@ pub async fn events(
         )
         .into_response();
     };
-    let not_found = || {
-        ApiError::from(purser_wallet::WalletError::not_found("task", "")).into_response()
-    };
+    let not_found =
+        || ApiError::from(purser_wallet::WalletError::not_found("task", "")).into_response();
     let Ok(Path(task_id)) = task else {
         return not_found();
     };
@@ -679,7 +678,10 @@ mod tests {
             "payment.approved",
             json!({"confirmed_by": "person", "amount": {"amount": 19_900, "currency": "CNY"}}),
         );
-        assert_eq!(describe(Lang::En, &person).title, "You approved the payment");
+        assert_eq!(
+            describe(Lang::En, &person).title,
+            "You approved the payment"
+        );
         assert_eq!(describe(Lang::Zh, &person).title, "您批准了这笔付款");
 
         let captured = ev(
@@ -688,7 +690,10 @@ mod tests {
         );
         let w = describe(Lang::En, &captured);
         assert_eq!(w.amount.as_deref(), Some("¥150.00"));
-        assert_eq!(w.detail.as_deref(), Some("¥49.00 of the hold was released."));
+        assert_eq!(
+            w.detail.as_deref(),
+            Some("¥49.00 of the hold was released.")
+        );
         let whole = ev(
             "payment.captured",
             json!({"captured": {"amount": 15_000, "currency": "JPY"}, "released": {"amount": 0, "currency": "JPY"}}),
@@ -734,10 +739,7 @@ mod tests {
         let w = describe(Lang::En, &voided);
         assert_eq!(w.detail.as_deref(), Some("The agent was frozen."));
         assert_eq!(w.amount.as_deref(), Some("¥1.00"));
-        let expired = ev(
-            "payment.expired",
-            json!({"reason": "confirmation_expired"}),
-        );
+        let expired = ev("payment.expired", json!({"reason": "confirmation_expired"}));
         assert_eq!(
             describe(Lang::En, &expired).detail.as_deref(),
             Some("Nobody answered in time.")
@@ -780,13 +782,21 @@ mod tests {
         assert!(!plain.contains('\n') && !plain.contains('\r'), "{plain}");
         assert!(!plain.contains("<script>"), "{plain}");
         assert!(plain.contains("&lt;script&gt;"), "{plain}");
-        assert!(plain.contains("Trailhead &quot;Outfitters&quot;"), "{plain}");
+        assert!(
+            plain.contains("Trailhead &quot;Outfitters&quot;"),
+            "{plain}"
+        );
         assert!(plain.contains("data-event-id=\"evt_1\""), "{plain}");
-        assert!(!plain.contains("/confirm/"), "no link once answered: {plain}");
+        assert!(
+            !plain.contains("/confirm/"),
+            "no link once answered: {plain}"
+        );
         known.waiting.insert("pay_1".into(), "/confirm/abc".into());
         let waiting = entry(Lang::En, &asked, &known);
         assert!(
-            waiting.contains("<a class=\"button approve\" href=\"/confirm/abc\">Review and answer</a>"),
+            waiting.contains(
+                "<a class=\"button approve\" href=\"/confirm/abc\">Review and answer</a>"
+            ),
             "{waiting}"
         );
     }
