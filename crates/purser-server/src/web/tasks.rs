@@ -245,12 +245,18 @@ pub struct Known {
     pub waiting: HashMap<String, String>,
 }
 
-/// The path of a task's page.
+/// The path of a task's page: the id percent-encoded as one path segment (everything but
+/// RFC 3986's unreserved characters; `+` and spaces too, which a path does not decode).
 fn task_path(task_id: &str) -> String {
-    format!(
-        "/tasks/{}",
-        form_urlencoded::byte_serialize(task_id.as_bytes()).collect::<String>()
-    )
+    let mut out = String::from("/tasks/");
+    for b in task_id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// One timeline entry, an `<li>` on one line (it also travels as SSE data).
@@ -799,6 +805,12 @@ mod tests {
             ),
             "{waiting}"
         );
+    }
+
+    #[test]
+    fn a_task_path_is_one_percent_encoded_segment() {
+        assert_eq!(task_path("task-hiking-boots"), "/tasks/task-hiking-boots");
+        assert_eq!(task_path("a b+c/d?é"), "/tasks/a%20b%2Bc%2Fd%3F%C3%A9");
     }
 
     #[test]
