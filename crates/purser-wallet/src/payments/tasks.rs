@@ -130,7 +130,7 @@ impl Wallet {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.last_activity_ms.cmp(&a.last_activity_ms));
+        out.sort_by_key(|t| std::cmp::Reverse(t.last_activity_ms));
         Ok(out)
     }
 
