@@ -70,6 +70,8 @@ pub struct AppState {
     pub limiter: Arc<ratelimit::Limiter>,
     /// How long a request body may take to arrive.
     pub read_timeout: std::time::Duration,
+    /// Live streams (server-sent events) open on this node, per watcher.
+    pub live: Arc<routes::oversight::LiveStreams>,
 }
 
 /// The origin agents sign requests for.
@@ -188,6 +190,9 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/funding", post(web::agents::funding))
         .route("/agents/card", post(web::agents::create_card))
         .route("/agents/card/move", post(web::agents::move_money))
+        .route("/tasks", get(web::tasks::list))
+        .route("/tasks/:id", get(web::tasks::show))
+        .route("/tasks/:id/events", get(web::tasks::events))
         .route("/web/passkeys/register/start", post(web::passkeys::register_start))
         .route("/web/passkeys/register/finish", post(web::passkeys::register_finish))
         .route("/web/passkeys/signin/start", post(web::passkeys::signin_start))
@@ -564,6 +569,7 @@ async fn serve_with(
         origin,
         limiter: Arc::new(ratelimit::Limiter::new(opts.rate_limits)),
         read_timeout: opts.read_timeout,
+        live: Arc::default(),
     };
     let sweeper = {
         let wallet = wallet.clone();

@@ -23,10 +23,13 @@ use crate::AppState;
 const POLL: Duration = Duration::from_millis(400);
 /// Each poll re-reads this far before the newest event seen: an event's time is set before it
 /// commits, so one committed later can carry an earlier time (ids dedupe what is re-read).
-const REREAD_MS: i64 = 5_000;
+pub(crate) const REREAD_MS: i64 = 5_000;
 /// Longest a live stream stays open; clients reconnect (with `Last-Event-ID` unneeded: the
 /// stream replays the timeline from the start, and clients dedupe by event id).
-const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
+pub(crate) const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
+/// How often an idle stream writes a comment: a client that went away is noticed (and its
+/// stream dropped) at the latest on this write.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Event types after which a payment changes no more (for the agent's stream).
 const FINAL: [&str; 6] = [
@@ -84,24 +87,124 @@ pub async fn timeline(
     Ok(Json(json!({"task_id": task_id, "events": events})).into_response())
 }
 
+/// Most live streams one watcher (a person's task streams, an agent's payment streams) may
+/// have open at once on one node: a tab per task is plenty; more is a leak or an attack.
+pub const MAX_STREAMS_PER_WATCHER: usize = 16;
+
+/// The live streams open on this node, per watcher (`user:…`, `agent:…`). Each stream holds a
+/// [`LiveSlot`] that gives its place back when the stream is dropped — when the client goes
+/// away (the next write fails: an event, or the keep-alive comment every 15 s), when the stream
+/// ends, or when the server shuts down. `/metrics` reports the total.
+#[derive(Default)]
+pub struct LiveStreams {
+    open: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+impl LiveStreams {
+    /// A place for one more stream of `watcher`, or `None` when it has too many open.
+    pub fn open(self: &std::sync::Arc<Self>, watcher: &str) -> Option<LiveSlot> {
+        let mut open = self.open.lock().ok()?;
+        let n = open.entry(watcher.to_string()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_WATCHER {
+            return None;
+        }
+        *n += 1;
+        Some(LiveSlot {
+            streams: self.clone(),
+            watcher: watcher.to_string(),
+        })
+    }
+
+    /// How many streams are open on this node.
+    pub fn total(&self) -> usize {
+        self.open.lock().map(|o| o.values().sum()).unwrap_or(0)
+    }
+}
+
+/// One open stream's place in [`LiveStreams`], given back on drop.
+pub struct LiveSlot {
+    streams: std::sync::Arc<LiveStreams>,
+    watcher: String,
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.streams.open.lock() {
+            if let Some(n) = open.get_mut(&self.watcher) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&self.watcher);
+                }
+            }
+        }
+    }
+}
+
+/// The refusal when a watcher has [`MAX_STREAMS_PER_WATCHER`] streams open.
+pub fn too_many_streams() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_streams",
+        format!(
+            "at most {MAX_STREAMS_PER_WATCHER} live streams may be open at once; close one first"
+        ),
+    )
+}
+
 /// Where a live stream reads its events from.
 #[derive(Clone)]
-enum Source {
+pub(crate) enum Source {
     Task(Principal, String),
     Payment(AgentCaller, String),
 }
 
-struct Live {
+/// How a live stream shows each event, and whether its watcher may keep watching. The JSON
+/// API's streams send the event as JSON ([`AsJson`]); the web wallet's task page sends it as
+/// the timeline entry it shows (`web::tasks`).
+pub(crate) trait View: Send + Sync + 'static {
+    /// Checked before every read of new events; the stream ends when this is false (a web
+    /// session that expired or was signed out).
+    fn allowed(&self) -> impl std::future::Future<Output = bool> + Send {
+        async { true }
+    }
+    /// The SSE event for one timeline event (its `id` is set by the stream).
+    fn event(&self, e: &TimelineEvent) -> impl std::future::Future<Output = Event> + Send;
+}
+
+/// Each event as JSON, its SSE `event` the event type.
+pub(crate) struct AsJson;
+
+impl View for AsJson {
+    async fn event(&self, e: &TimelineEvent) -> Event {
+        Event::default()
+            .event(e.kind.clone())
+            .json_data(e)
+            .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+    }
+}
+
+/// Where a stream starts.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Resume {
+    /// Read events from this time (ms) on.
+    pub from_ms: i64,
+    /// Events the client already has (not sent again).
+    pub have: Vec<String>,
+}
+
+struct Live<V: View> {
     state: AppState,
     source: Source,
+    view: V,
     after: i64,
     seen: HashSet<String>,
     queue: VecDeque<TimelineEvent>,
     started: tokio::time::Instant,
     done: bool,
+    _slot: LiveSlot,
 }
 
-impl Live {
+impl<V: View> Live<V> {
     async fn fetch(&self) -> Result<Vec<TimelineEvent>, WalletError> {
         match &self.source {
             Source::Task(who, task) => {
@@ -120,15 +223,25 @@ impl Live {
     }
 }
 
-fn sse(state: AppState, source: Source) -> Response {
+/// A live stream of `source`'s events as `view` shows them, from `resume` on, holding `slot`
+/// until it ends.
+pub(crate) fn sse<V: View>(
+    state: AppState,
+    source: Source,
+    view: V,
+    resume: Resume,
+    slot: LiveSlot,
+) -> Response {
     let live = Live {
         state,
         source,
-        after: 0,
-        seen: HashSet::new(),
+        view,
+        after: resume.from_ms,
+        seen: resume.have.into_iter().collect(),
         queue: VecDeque::new(),
         started: tokio::time::Instant::now(),
         done: false,
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(live, |mut l| async move {
         loop {
@@ -136,14 +249,10 @@ fn sse(state: AppState, source: Source) -> Response {
                 if matches!(l.source, Source::Payment(..)) && FINAL.contains(&e.kind.as_str()) {
                     l.done = true;
                 }
-                let ev = Event::default()
-                    .id(e.id.clone())
-                    .event(e.kind.clone())
-                    .json_data(&e)
-                    .unwrap_or_else(|_| Event::default().comment("unencodable event"));
+                let ev = l.view.event(&e).await.id(e.id.clone());
                 return Some((Ok::<Event, Infallible>(ev), l));
             }
-            if l.done || l.started.elapsed() > MAX_STREAM {
+            if l.done || l.started.elapsed() > MAX_STREAM || !l.view.allowed().await {
                 return None;
             }
             match l.fetch().await {
@@ -165,7 +274,7 @@ fn sse(state: AppState, source: Source) -> Response {
         }
     });
     let mut r = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -184,7 +293,17 @@ pub async fn task_stream(
 ) -> ApiResult<Response> {
     // Authorise before the stream starts, so refusals are ordinary JSON errors.
     state.wallet.timeline(&who, &task_id, None).await?;
-    Ok(sse(state, Source::Task(who, task_id)))
+    let slot = state
+        .live
+        .open(&format!("user:{}", who.user_id))
+        .ok_or_else(too_many_streams)?;
+    Ok(sse(
+        state,
+        Source::Task(who, task_id),
+        AsJson,
+        Resume::default(),
+        slot,
+    ))
 }
 
 /// One payment's events live, for the agent that asked (ends after a final event).
@@ -197,7 +316,17 @@ pub async fn payment_stream(
     signed: Signed,
 ) -> ApiResult<Response> {
     state.wallet.payment_for_agent(&signed.agent, &id).await?;
-    Ok(sse(state, Source::Payment(signed.agent, id)))
+    let slot = state
+        .live
+        .open(&format!("agent:{}", signed.agent.agent_id))
+        .ok_or_else(too_many_streams)?;
+    Ok(sse(
+        state,
+        Source::Payment(signed.agent, id),
+        AsJson,
+        Resume::default(),
+        slot,
+    ))
 }
 
 fn time(

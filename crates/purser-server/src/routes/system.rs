@@ -62,6 +62,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "purser_ledger_queued_submissions {}\n",
         state.ledger.queued()
     ));
+    out.push_str(
+        "# HELP purser_live_streams Live streams (server-sent events) open on this node.\n",
+    );
+    out.push_str("# TYPE purser_live_streams gauge\n");
+    out.push_str(&format!("purser_live_streams {}\n", state.live.total()));
     (
         [(
             header::CONTENT_TYPE,

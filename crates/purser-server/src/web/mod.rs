@@ -6,6 +6,8 @@
 //!   ceremonies ([`passkeys`]), JSON for the page's script.
 //! - `/mandates`, `/mandates/new`, `/mandates/:id/{consent,revoke}`: the Mandates section
 //!   ([`mandates`]): words → proposal → adjust → consent; list; revoke.
+//! - `GET /tasks`, `GET /tasks/:id`, `GET /tasks/:id/events`: Live tasks ([`tasks`]), the
+//!   last a server-sent event stream of the task's timeline.
 //! - `GET /static/purser.js`: the only script, compiled into the binary.
 //!
 //! **Cookies.** `purser-session` (the session secret), `purser-csrf` (the CSRF token) and
@@ -32,6 +34,7 @@ pub mod i18n;
 pub mod mandates;
 pub mod pages;
 pub mod passkeys;
+pub mod tasks;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

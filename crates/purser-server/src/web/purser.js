@@ -1,4 +1,5 @@
-// Purser's web wallet: passkeys (WebAuthn) for sign-up, sign-in and answering a confirmation.
+// Purser's web wallet: passkeys (WebAuthn) for sign-up, sign-in and answering a confirmation,
+// and the Live tasks timeline that adds events as they happen (server-sent events).
 // Served by Purser itself from /static/purser.js; no other script runs on its pages.
 'use strict';
 (function () {
@@ -197,4 +198,27 @@
       run(form, function () { return consent(form); });
     });
   });
+
+  // Live tasks: a timeline list carrying data-live (its stream's URL) gets each new event as
+  // the entry the server rendered (escaped there), appended in order. The browser reconnects
+  // by itself with Last-Event-ID; entries the list already shows are skipped. A refusal (signed
+  // out, session expired) closes the stream; reloading the page still shows everything.
+  function watch(list) {
+    if (!window.EventSource) { return; }
+    var source = new EventSource(list.dataset.live);
+    source.addEventListener('timeline', function (ev) {
+      var t = document.createElement('template');
+      t.innerHTML = ev.data;
+      var item = t.content.firstElementChild;
+      if (!item) { return; }
+      var id = item.getAttribute('data-event-id');
+      var have = Array.prototype.some.call(list.children, function (li) {
+        return li.getAttribute('data-event-id') === id;
+      });
+      if (!have) { list.appendChild(item); }
+    });
+    window.addEventListener('pagehide', function () { source.close(); });
+  }
+
+  document.querySelectorAll('ol[data-live]').forEach(watch);
 })();

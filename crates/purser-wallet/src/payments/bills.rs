@@ -117,7 +117,7 @@ const STATUSES: [&str; 11] = [
     "deciding",
 ];
 
-fn event_from(r: &Row) -> Result<TimelineEvent> {
+pub(crate) fn event_from(r: &Row) -> Result<TimelineEvent> {
     let at = r.int(2)?;
     Ok(TimelineEvent {
         id: r.text(0)?,
@@ -132,7 +132,7 @@ fn event_from(r: &Row) -> Result<TimelineEvent> {
     })
 }
 
-const EVENT_COLUMNS: &str =
+pub(crate) const EVENT_COLUMNS: &str =
     "SELECT id, type, created_at, agent_id, merchant_id, payment_id, task_id, data FROM events";
 
 impl Wallet {

@@ -34,6 +34,7 @@ pub(crate) mod credential;
 pub mod events;
 pub mod redeem;
 pub mod sweep;
+pub mod tasks;
 pub mod views;
 
 use purser_core::mandate::{CartItem, CountryCode, Evaluation, MerchantFacts, PaymentRequest};
