@@ -22,6 +22,7 @@
 //!
 //! **Content-Security-Policy**: `script-src 'self'` — no inline script, no other origin.
 
+pub mod bills;
 pub mod i18n;
 pub mod pages;
 pub mod passkeys;

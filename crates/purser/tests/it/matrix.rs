@@ -599,7 +599,7 @@ fn assert_error_shape(what: &str, r: &Resp) {
 }
 
 /// Routes whose door is a browser session (tested by web-tests/, not by this matrix).
-const BROWSER_ROUTES: [(&str, &str); 12] = [
+const BROWSER_ROUTES: [(&str, &str); 15] = [
     ("GET", "web::SCRIPT_PATH"),
     ("GET", "/"),
     ("GET", "/signin"),
@@ -612,6 +612,9 @@ const BROWSER_ROUTES: [(&str, &str); 12] = [
     ("POST", "/web/passkeys/signin/finish"),
     ("POST", "/web/passkeys/confirm/start"),
     ("POST", "/web/passkeys/confirm/finish"),
+    ("GET", "/bills"),
+    ("GET", "/bills.csv"),
+    ("GET", "/payments/:id/evidence"),
 ];
 
 #[test]
