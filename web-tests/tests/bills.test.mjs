@@ -253,8 +253,14 @@ test('a payment’s evidence downloads and verifies offline', async () => {
 });
 
 test('another person’s evidence URL is a not-found page, and signed out goes to sign in', async () => {
-  const ana = await w.signedIn({ api_token: fx.ana.setup_token }, PHONE);
+  // Ana, the fixture's other person, signs up with her setup token and a passkey.
+  const ana = await w.device(PHONE);
   const { page } = ana;
+  await page.goto(`${base}/signup`);
+  await page.getByLabel('Setup token or API token').fill(fx.ana.setup_token);
+  await page.getByLabel('Name for this passkey').fill('Ana’s phone');
+  await page.getByRole('button', { name: 'Create a passkey and sign in' }).click();
+  await page.locator('#api-token').waitFor({ state: 'visible' });
   const r = await page.goto(`${base}/payments/${made.insoles.payment_id}/evidence`);
   assert.equal(r.status(), 404);
   assert.ok(r.headers()['content-type'].startsWith('text/html'));
