@@ -303,6 +303,8 @@ pub fn per_day(lines: &[BillLine], currency: &str, first: i64, last: i64) -> Vec
 /// Chart geometry, in the SVG's own units (it scales to the width it is given).
 const CHART_W: i64 = 320;
 const CHART_H: i64 = 150;
+/// Widest bar, in tenths of a unit (a short period's few bars stay bars).
+const MAX_BAR_W10: i64 = 240;
 /// Room above the bars for the scale, below for the dates.
 const CHART_TOP: i64 = 18;
 const CHART_BOTTOM: i64 = 20;
@@ -349,8 +351,10 @@ pub fn chart_svg(id: &str, days: &[(i64, i64)], c: Currency, title: &str, desc: 
         // A day with spending is at least one unit tall, so it never disappears.
         let h10 = if minor > 0 { h10.max(10) } else { h10 };
         let i = i64::try_from(i).unwrap_or(0);
-        let x10 = edge(i) + gap / 2;
-        let w10 = (edge(i + 1) - edge(i) - gap).max(1);
+        let room = edge(i + 1) - edge(i);
+        let w10 = (room - gap).clamp(1, MAX_BAR_W10);
+        // Centred in its day's room.
+        let x10 = edge(i) + (room - w10) / 2;
         let y10 = base * 10 - h10;
         s.push_str(&format!(
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#2563eb\"><title>{}: {}</title></rect>\n",
@@ -657,7 +661,7 @@ fn charts_html(
 
 fn table_html(l: Lang, lines: &[BillLine], total: i64, f: &Filters) -> String {
     let mut h = format!(
-        "<section class=\"card\" aria-labelledby=\"h-payments\">\n<h2 id=\"h-payments\">{}</h2>\n<p><a class=\"button\" href=\"{}\" download>{}</a></p>\n",
+        "<section class=\"card\" aria-labelledby=\"h-payments\">\n<h2 id=\"h-payments\">{}</h2>\n<p><a class=\"button secondary\" href=\"{}\" download>{}</a></p>\n",
         l.t("Payments"),
         html_escape(&format!("/bills.csv?{}", f.query())),
         l.t("Download as CSV"),
@@ -699,7 +703,7 @@ fn table_html(l: Lang, lines: &[BillLine], total: i64, f: &Filters) -> String {
             ));
         }
         h.push_str(&format!(
-            "<tr data-payment=\"{id}\" data-status=\"{st}\" data-amount=\"{minor}\" data-captured=\"{cap}\" data-currency=\"{cur}\"><td>{}</td><td><bdi>{}</bdi></td><td><bdi>{}</bdi></td><td><bdi>{}</bdi></td><td class=\"price\">{}</td><td>{status}</td><td><a href=\"/payments/{id}/evidence\" download aria-label=\"{}\">{}</a></td></tr>\n",
+            "<tr data-payment=\"{id}\" data-status=\"{st}\" data-amount=\"{minor}\" data-captured=\"{cap}\" data-currency=\"{cur}\"><td data-label=\"{ld}\">{}</td><td data-label=\"{la}\"><bdi>{}</bdi></td><td data-label=\"{lm}\"><bdi>{}</bdi></td><td data-label=\"{li}\" class=\"what\"><bdi>{}</bdi></td><td data-label=\"{lx}\" class=\"price\">{}</td><td data-label=\"{ls}\">{status}</td><td><a href=\"/payments/{id}/evidence\" download aria-label=\"{}\">{}</a></td></tr>\n",
             html_escape(&readable_time(&line.created_at)),
             html_escape(&line.agent_name),
             html_escape(&line.merchant_name),
@@ -715,6 +719,12 @@ fn table_html(l: Lang, lines: &[BillLine], total: i64, f: &Filters) -> String {
             minor = line.amount.amount,
             cap = line.captured.amount,
             cur = html_escape(line.amount.currency),
+            ld = l.t("Date"),
+            la = l.t("Agent"),
+            lm = l.t("Merchant"),
+            li = l.t("Items"),
+            lx = l.t("Amount"),
+            ls = l.t("Status"),
         ));
     }
     h.push_str("</tbody>\n</table></div>\n</section>\n");
