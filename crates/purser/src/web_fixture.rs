@@ -143,6 +143,8 @@ fn act(command: AgentAct) -> Result<Value, String> {
                     "status": p.status,
                     "decline": p.decline.map(|d| json!({"code": d.code, "message": d.message})),
                     "confirmation_url": p.confirmation.and_then(|c| c.url),
+                    // The single-use credential the agent hands the merchant (approved only).
+                    "credential": p.credential.and_then(|c| c.token),
                 })),
                 Err(purser_agent::Error::Api {
                     status,
@@ -370,6 +372,8 @@ fn fixture(args: &FixtureArgs) -> Result<Value, String> {
         "agent": {"binding_id": b.id, "agent_id": b.agent.id, "name": "Trail Scout", "key_file": key_file},
         "new_agent": {"agent_id": a2["id"], "name": "Price Hawk", "key_file": key2_file},
         "merchant_id": merchant_id,
+        // The merchant's API key, so a test can capture and refund as the merchant.
+        "merchant_key": m["api_key"],
         "mandate_id": mandate,
         "pending": links,
     }))

@@ -30,6 +30,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod bills;
 pub mod i18n;
 pub mod mandates;
 pub mod pages;

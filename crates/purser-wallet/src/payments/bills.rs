@@ -75,6 +75,8 @@ pub struct BillLine {
     pub merchant_name: String,
     pub task_id: String,
     pub mandate_id: Option<String>,
+    /// The items the agent asked to pay for, as `2 × Boots; Socks` (from its signed request).
+    pub items: String,
     pub amount: Shown,
     pub captured: Shown,
     pub refunded: Shown,
@@ -304,7 +306,7 @@ impl Wallet {
         }
         params.push((limit + 1).into());
         let sql = format!(
-            "SELECT p.id, p.created_at, p.status, p.agent_id, a.name, p.merchant_id, m.name, p.task_id, p.mandate_id, p.amount, p.currency, p.captured, p.refunded FROM payments p JOIN agents a ON a.id = p.agent_id LEFT JOIN merchants m ON m.id = p.merchant_id WHERE {} ORDER BY p.created_at DESC, p.id DESC LIMIT ${}",
+            "SELECT p.id, p.created_at, p.status, p.agent_id, a.name, p.merchant_id, m.name, p.task_id, p.mandate_id, p.amount, p.currency, p.captured, p.refunded, p.request FROM payments p JOIN agents a ON a.id = p.agent_id LEFT JOIN merchants m ON m.id = p.merchant_id WHERE {} ORDER BY p.created_at DESC, p.id DESC LIMIT ${}",
             clauses.join(" AND "),
             params.len()
         );
@@ -329,6 +331,7 @@ impl Wallet {
                 merchant_name: r.opt_text(6)?.unwrap_or_default(),
                 task_id: r.text(7)?,
                 mandate_id: r.opt_text(8)?,
+                items: items_summary(&r.text(13)?),
                 amount: m(r.int(9)?),
                 captured: m(captured),
                 refunded: m(refunded),
@@ -425,10 +428,50 @@ impl Wallet {
     }
 }
 
+/// Most characters of a line's item summary (a cart of many lines is cut with `…`).
+pub const MAX_ITEMS_TEXT: usize = 300;
+
+/// The items of a recorded payment request as one line of text, `2 × Boots; Socks`: the
+/// signed body's `items` (a REST, ACP or scheduled request), or the tool arguments' of a
+/// JSON-RPC message made over MCP. Empty when the request names none.
+pub fn items_summary(request: &str) -> String {
+    let Ok(req) = serde_json::from_str::<serde_json::Value>(request) else {
+        return String::new();
+    };
+    let body: serde_json::Value = req["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    let Some(items) = body["items"]
+        .as_array()
+        .or_else(|| body["params"]["arguments"]["items"].as_array())
+    else {
+        return String::new();
+    };
+    let text = items
+        .iter()
+        .map(|i| {
+            let title = i["title"].as_str().unwrap_or_default().trim();
+            match i["quantity"].as_u64() {
+                Some(q) if q > 1 => format!("{q} × {title}"),
+                _ => title.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if text.chars().count() > MAX_ITEMS_TEXT {
+        let mut cut: String = text.chars().take(MAX_ITEMS_TEXT - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        text
+    }
+}
+
 /// A bill as CSV (RFC 4180), amounts as decimal strings in the currency's units. Cells that a
 /// spreadsheet would run as a formula are prefixed with `'`.
 pub fn bill_csv(b: &Bill) -> String {
-    let mut out = String::from("payment_id,created_at,status,agent_id,agent_name,merchant_id,merchant_name,task_id,mandate_id,currency,amount,captured,refunded,net\r\n");
+    let mut out = String::from("payment_id,created_at,status,agent_id,agent_name,merchant_id,merchant_name,task_id,mandate_id,currency,amount,captured,refunded,net,items\r\n");
     for l in &b.data {
         let cells = [
             l.payment_id.clone(),
@@ -445,6 +488,7 @@ pub fn bill_csv(b: &Bill) -> String {
             decimal(&l.captured),
             decimal(&l.refunded),
             decimal(&l.net),
+            l.items.clone(),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         out.push_str(&line.join(","));
@@ -461,7 +505,11 @@ fn decimal(s: &Shown) -> String {
 }
 
 fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // A spreadsheet runs a cell that starts with one of these (after any spaces) as a formula.
+    let s = if s
+        .trim_start_matches(' ')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         format!("'{s}")
     } else {
         s.to_string()
@@ -484,5 +532,30 @@ mod tests {
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("  =1+1"), "'  =1+1");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("a=b"), "a=b");
+    }
+
+    #[test]
+    fn items_are_read_from_the_signed_body_or_the_mcp_arguments() {
+        let body = serde_json::json!({"items": [
+            {"title": " Boots ", "quantity": 1, "unit_price": {"amount": 1, "currency": "CNY"}},
+            {"title": "Socks", "quantity": 3, "unit_price": {"amount": 1, "currency": "CNY"}},
+        ]});
+        let rest = serde_json::json!({"method": "POST", "body": body.to_string()});
+        assert_eq!(items_summary(&rest.to_string()), "Boots; 3 × Socks");
+        let mcp = serde_json::json!({"jsonrpc": "2.0", "params": {"name": "request_payment", "arguments": body}});
+        let rec = serde_json::json!({"path": "/mcp", "body": mcp.to_string()});
+        assert_eq!(items_summary(&rec.to_string()), "Boots; 3 × Socks");
+        assert_eq!(items_summary("not json"), "");
+        assert_eq!(items_summary("{\"body\": \"{}\"}"), "");
+        let long = serde_json::json!({"items": [{"title": "x".repeat(1000), "quantity": 1}]});
+        let rec = serde_json::json!({"body": long.to_string()});
+        assert_eq!(
+            items_summary(&rec.to_string()).chars().count(),
+            MAX_ITEMS_TEXT
+        );
     }
 }

@@ -632,6 +632,9 @@ const BROWSER_ROUTES: &[(&str, &str)] = &[
     ("POST", "/mandates/:id/consent"),
     ("GET", "/mandates/:id/revoke"),
     ("POST", "/mandates/:id/revoke"),
+    ("GET", "/bills"),
+    ("GET", "/bills.csv"),
+    ("GET", "/payments/:id/evidence"),
 ];
 
 #[test]
