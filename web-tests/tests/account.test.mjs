@@ -107,6 +107,34 @@ test('a setup token used elsewhere before the sign-up finishes: refused, no pass
   await d.context.close();
 });
 
+test('a passkey removed while its prompt is open does not sign in', async () => {
+  const phone = await w.signedIn(fx.mei, PHONE);
+  const desk = await w.device(DESKTOP);
+  await desk.page.goto(`${base}/signin`);
+  await desk.page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
+  await desk.page.getByLabel('Your PIN').fill(fx.mei.pin);
+  await desk.page.getByRole('button', { name: 'Sign in with PIN' }).click();
+  await desk.page.getByRole('heading', { name: 'Hello, Mei' }).waitFor();
+  const { page } = phone;
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.waitForURL(`${base}/signin`);
+  // The prompt starts with the passkey still registered; before its answer arrives, the
+  // passkey is removed from the other browser.
+  await page.route('**/web/passkeys/signin/finish', async (route) => {
+    await desk.page.goto(`${base}/account`);
+    await desk.page.getByRole('button', { name: 'Remove the passkey test device' }).click();
+    await desk.page.getByText('The passkey was removed').waitFor();
+    await route.continue();
+  });
+  await page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.locator('.error:not([hidden]), [role=alert]:not([hidden])').first().waitFor();
+  await page.goto(`${base}/`);
+  assert.equal(new URL(page.url()).pathname, '/signin', 'the removed passkey signed nobody in');
+  await phone.context.close();
+  await desk.context.close();
+});
+
 test('no page broke its Content-Security-Policy', () => {
   assert.deepEqual(w.cspErrors, []);
 });

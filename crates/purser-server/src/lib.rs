@@ -297,11 +297,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Passkey ceremonies (`POST /web/passkeys/*/start`) are limited per network address: each
-/// one stores a challenge, and a flood of them must not fill the database.
+/// The passkey ceremonies anyone may start (sign-in, first sign-in) are limited per network
+/// address: each stores a challenge, and a flood must not fill the database. The ones that
+/// need a confirmation link or a session (confirm, consent) are not, so that a flood from one
+/// address (or from everyone behind one proxy) cannot stop people approving payments.
 async fn limit_ceremonies(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/web/passkeys/") && path.ends_with("/start") {
+    if path == "/web/passkeys/signin/start" || path == "/web/passkeys/register/start" {
         let addr = req.extensions().get::<ClientAddr>().copied();
         if let Err(e) = state.limiter.ceremony(addr) {
             return e.into_response();

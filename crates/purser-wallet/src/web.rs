@@ -508,15 +508,20 @@ impl Wallet {
                 "this is your only passkey and you have no PIN: removing it would lock you out of the web wallet; set a PIN first (`purser pin set`) or add another passkey",
             ));
         }
+        // One statement, so two removals at once cannot both pass the check above and take
+        // the last way in between them.
         self.db
             .write(vec![Stmt::exec(
-                "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
+                "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 AND ((SELECT COUNT(*) FROM passkeys WHERE user_id = $2) > 1 OR EXISTS (SELECT 1 FROM pins WHERE user_id = $2))",
                 vals![passkey_id, &who.user_id],
             )
             .expect(Expect::One, "passkey removed")])
             .await
             .map_err(|e| match e {
-                DbError::Precondition(_) => WalletError::not_found("passkey", passkey_id),
+                DbError::Precondition(_) => WalletError::conflict(
+                    "last_sign_in_method",
+                    "this passkey is now your only way into the web wallet (another one was removed meanwhile); set a PIN first (`purser pin set`) or add another passkey",
+                ),
                 e => e.into(),
             })?;
         tracing::info!(user = %who.user_id, passkey = %passkey_id, "passkey removed");

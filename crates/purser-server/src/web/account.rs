@@ -47,23 +47,18 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     page(&state, &ctx, &session, done_note(&ctx, uri.query()), None).await
 }
 
+/// The page, with `problem` (its status and sentence) said at the top when something was
+/// refused.
 async fn page(
     state: &AppState,
     ctx: &Ctx,
     session: &WebSession,
     note: Option<&str>,
-    problem: Option<&str>,
+    problem: Option<(StatusCode, &str)>,
 ) -> Response {
-    match body(state, ctx, session, note, problem).await {
-        Ok(b) => ctx.page(
-            if problem.is_some() {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::OK
-            },
-            ctx.lang.t("Sign-in and security"),
-            &b,
-        ),
+    let status = problem.map_or(StatusCode::OK, |(s, _)| s);
+    match body(state, ctx, session, note, problem.map(|(_, p)| p)).await {
+        Ok(b) => ctx.page(status, ctx.lang.t("Sign-in and security"), &b),
         Err(e) => {
             tracing::warn!(code = %e.code, "account page failed");
             unavailable(ctx)
@@ -202,20 +197,41 @@ pub async fn remove_passkey(
         let problem = ctx
             .lang
             .t("The form was too old or sent from another page. It has been reloaded: try again.");
-        return page(&state, &ctx, &session, None, Some(problem)).await;
+        return page(
+            &state,
+            &ctx,
+            &session,
+            None,
+            Some((StatusCode::FORBIDDEN, problem)),
+        )
+        .await;
     }
     match state.wallet.remove_passkey(&session.principal(), &id).await {
         Ok(()) => see_other("/account?done=removed"),
         Err(e) if e.code == "last_sign_in_method" => {
             let problem = ctx.lang.t("This is your only passkey and you have no PIN: removing it would lock you out. Set a PIN first (purser pin set), or add another passkey.");
-            page(&state, &ctx, &session, None, Some(problem)).await
+            page(
+                &state,
+                &ctx,
+                &session,
+                None,
+                Some((StatusCode::CONFLICT, problem)),
+            )
+            .await
         }
         Err(e) if e.code.ends_with("not_found") => {
             let problem = sentence(
                 ctx.lang
                     .t("That passkey is not one of yours, or it was already removed."),
             );
-            page(&state, &ctx, &session, None, Some(&problem)).await
+            page(
+                &state,
+                &ctx,
+                &session,
+                None,
+                Some((StatusCode::NOT_FOUND, &problem)),
+            )
+            .await
         }
         Err(e) => {
             tracing::warn!(code = %e.code, "removing a passkey failed");
@@ -240,7 +256,14 @@ pub async fn signout_everywhere(
         let problem = ctx
             .lang
             .t("The form was too old or sent from another page. It has been reloaded: try again.");
-        return page(&state, &ctx, &session, None, Some(problem)).await;
+        return page(
+            &state,
+            &ctx,
+            &session,
+            None,
+            Some((StatusCode::FORBIDDEN, problem)),
+        )
+        .await;
     }
     match state.wallet.end_all_sessions(&session.principal()).await {
         Ok(_) => super::pages::signed_out(see_other("/signin"), ctx.secure),

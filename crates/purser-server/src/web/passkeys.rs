@@ -231,8 +231,15 @@ async fn finish_assertion(
             tracing::info!(error = %e, "passkey assertion refused");
             refused_passkey()
         })?;
-    // Keep the signature counter (a cloned authenticator shows up as a counter going back).
-    for (id, mut key) in passkeys_of(state, &user_id).await? {
+    // The passkey must still be the person's now: one removed after the prompt started (a
+    // lost phone) proves nothing. Keep the signature counter (a cloned authenticator shows up
+    // as a counter going back).
+    let current = passkeys_of(state, &user_id).await?;
+    if !current.iter().any(|(_, key)| key.cred_id() == result.cred_id()) {
+        tracing::info!(user = %user_id, "an assertion by a passkey that is no longer registered");
+        return Err(refused_passkey());
+    }
+    for (id, mut key) in current {
         if key.cred_id() == result.cred_id() {
             let changed = key.update_credential(&result).unwrap_or(false);
             let json = if changed {

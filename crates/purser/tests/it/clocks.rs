@@ -202,8 +202,7 @@ fn clock_jumps_expire_once_and_never_resurrect() {
         "a signature refusal: {}",
         r.text
     );
-    // The answer Mei gives now, to the expired link, is refused and moves nothing.
-    assert_eq!(held(&p, &user), 19_900);
+    assert_eq!(held(&p, &user), 19_900, "the refusals moved nothing");
 
     // Forward past the fresh credential: it expires once; the books balance.
     set_offset(&offset, 7_200 + 3_600);
