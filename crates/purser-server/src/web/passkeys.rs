@@ -235,7 +235,10 @@ async fn finish_assertion(
     // lost phone) proves nothing. Keep the signature counter (a cloned authenticator shows up
     // as a counter going back).
     let current = passkeys_of(state, &user_id).await?;
-    if !current.iter().any(|(_, key)| key.cred_id() == result.cred_id()) {
+    if !current
+        .iter()
+        .any(|(_, key)| key.cred_id() == result.cred_id())
+    {
         tracing::info!(user = %user_id, "an assertion by a passkey that is no longer registered");
         return Err(refused_passkey());
     }
