@@ -114,7 +114,10 @@ fn payment_request(t: &Target, agent: &BenchAgent, seq: u64) -> Result<(Vec<u8>,
             r#""merchant":{{"id":"{merchant}","name":"{mname}","website":"https://{mweb}/"}},"#,
             r#""items":[{{"id":"sku-{sku}","title":"Bench item {run}-{seq}","quantity":1,"#,
             r#""unit_price":{{"amount":{amount},"currency":"CNY"}}}}],"#,
-            r#""total":{{"amount":{amount},"currency":"CNY"}}}}"#
+            r#""total":{{"amount":{amount},"currency":"CNY"}},"#,
+            // The longest credential: a soak's books are read after its last minute, and a
+            // 30-minute default would have released the first minutes' holds by then.
+            r#""credential_ttl_seconds":86400}}"#
         ),
         user = agent.user_id,
         run = t.run,
