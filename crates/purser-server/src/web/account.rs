@@ -15,7 +15,7 @@ use axum::response::Response;
 use purser_core::Timestamp;
 use purser_wallet::web::WebSession;
 
-use super::pages::{field, form_fields, readable_time, sentence};
+use super::pages::{readable_time, sentence};
 use super::{see_other, Ctx};
 use crate::html::html_escape;
 use crate::AppState;
@@ -180,6 +180,21 @@ async fn body(
     Ok(h)
 }
 
+/// The page again, saying the form was refused (403) and nothing was done.
+async fn stale(state: &AppState, ctx: &Ctx, session: &WebSession) -> Response {
+    let problem = ctx
+        .lang
+        .t("The form was too old or sent from another page. It has been reloaded: try again.");
+    page(
+        state,
+        ctx,
+        session,
+        None,
+        Some((StatusCode::FORBIDDEN, problem)),
+    )
+    .await
+}
+
 /// `POST /account/passkeys/:id/remove`.
 pub async fn remove_passkey(
     State(state): State<AppState>,
@@ -188,24 +203,14 @@ pub async fn remove_passkey(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
-    };
-    let fields = form_fields(body).await.unwrap_or_default();
-    if !ctx.csrf_ok(field(&fields, "csrf")) {
-        let problem = ctx
-            .lang
-            .t("The form was too old or sent from another page. It has been reloaded: try again.");
-        return page(
-            &state,
-            &ctx,
-            &session,
-            None,
-            Some((StatusCode::FORBIDDEN, problem)),
-        )
-        .await;
-    }
+    let (ctx, session) =
+        match super::signed_in_form(&state, &headers, uri.query(), body, super::MAX_FORM_BYTES)
+            .await
+        {
+            super::FormPost::Fresh(ctx, session, _) => (ctx, session),
+            super::FormPost::SignIn(r) => return r,
+            super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
+        };
     match state.wallet.remove_passkey(&session.principal(), &id).await {
         Ok(()) => see_other("/account?done=removed"),
         Err(e) if e.code == "last_sign_in_method" => {
@@ -247,24 +252,14 @@ pub async fn signout_everywhere(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
-    };
-    let fields = form_fields(body).await.unwrap_or_default();
-    if !ctx.csrf_ok(field(&fields, "csrf")) {
-        let problem = ctx
-            .lang
-            .t("The form was too old or sent from another page. It has been reloaded: try again.");
-        return page(
-            &state,
-            &ctx,
-            &session,
-            None,
-            Some((StatusCode::FORBIDDEN, problem)),
-        )
-        .await;
-    }
+    let (ctx, session) =
+        match super::signed_in_form(&state, &headers, uri.query(), body, super::MAX_FORM_BYTES)
+            .await
+        {
+            super::FormPost::Fresh(ctx, session, _) => (ctx, session),
+            super::FormPost::SignIn(r) => return r,
+            super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
+        };
     match state.wallet.end_all_sessions(&session.principal()).await {
         Ok(_) => super::pages::signed_out(see_other("/signin"), ctx.secure),
         Err(e) => {

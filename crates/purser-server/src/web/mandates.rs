@@ -33,7 +33,7 @@ use purser_wallet::mandates::MandateRecord;
 use purser_wallet::web::WebSession;
 use purser_wallet::WalletError;
 
-use super::pages::sentence;
+use super::pages::{field, sentence};
 use super::{see_other, Ctx, Lang};
 use crate::html::html_escape;
 use crate::AppState;
@@ -524,28 +524,6 @@ pub fn limits(l: Lang, m: &Mandate, agent: &str) -> Vec<String> {
     out
 }
 
-/// A form's fields; `None` when the body is too large or a field repeats.
-async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
-    let bytes = axum::body::to_bytes(body, MAX_MANDATE_FORM_BYTES)
-        .await
-        .ok()?;
-    let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let mut names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-    names.sort_unstable();
-    let n = names.len();
-    names.dedup();
-    (names.len() == n).then_some(fields)
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn shown(m: Money) -> String {
     Shown::from(m).display
 }
@@ -1011,16 +989,13 @@ pub async fn new_post(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+    let post =
+        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
+    let (ctx, s, f) = match post {
+        super::FormPost::Fresh(ctx, s, f) => (ctx, s, f),
+        super::FormPost::SignIn(r) => return r,
+        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
     };
-    let Some(f) = form_fields(body).await else {
-        return stale_form(&ctx);
-    };
-    if !ctx.csrf_ok(field(&f, "csrf")) {
-        return stale_form(&ctx);
-    }
     let l = ctx.lang;
     let agents = match agents(&state, &s).await {
         Ok(a) => a,
@@ -1349,16 +1324,13 @@ pub async fn consent_pin(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+    let post =
+        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
+    let (ctx, s, f) = match post {
+        super::FormPost::Fresh(ctx, s, f) => (ctx, s, f),
+        super::FormPost::SignIn(r) => return r,
+        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
     };
-    let Some(f) = form_fields(body).await else {
-        return stale_form(&ctx);
-    };
-    if !ctx.csrf_ok(field(&f, "csrf")) {
-        return stale_form(&ctx);
-    }
     let hash = field(&f, "content_hash").unwrap_or_default();
     let pin = field(&f, "pin").unwrap_or_default();
     let who = s.principal();
@@ -1440,16 +1412,13 @@ pub async fn revoke(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+    let post =
+        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
+    let (ctx, s) = match post {
+        super::FormPost::Fresh(ctx, s, _) => (ctx, s),
+        super::FormPost::SignIn(r) => return r,
+        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
     };
-    let Some(f) = form_fields(body).await else {
-        return stale_form(&ctx);
-    };
-    if !ctx.csrf_ok(field(&f, "csrf")) {
-        return stale_form(&ctx);
-    }
     match state
         .wallet
         .revoke_mandate(&s.principal(), &id, Some("revoked in the web wallet"))

@@ -340,6 +340,34 @@ impl Ctx {
     }
 }
 
+/// A signed-in person's form post, read and checked once for every wallet form.
+pub enum FormPost {
+    /// Signed in, and the form carries this session's CSRF token.
+    Fresh(Ctx, WebSession, Vec<(String, String)>),
+    /// Not signed in: the answer is the way to the sign-in page.
+    SignIn(Response),
+    /// Too large, a repeated field, or another session's (or no) token: nothing is done.
+    Stale(Ctx, WebSession),
+}
+
+/// Read a wallet form of at most `limit` bytes: who is signed in, its fields, its CSRF token.
+pub async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: axum::body::Body,
+    limit: usize,
+) -> FormPost {
+    let ctx = Ctx::of(state, headers, query).await;
+    let Some(session) = ctx.session.clone() else {
+        return FormPost::SignIn(ctx.finish(see_other("/signin")));
+    };
+    match pages::form_fields_up_to(body, limit).await {
+        Some(f) if ctx.csrf_ok(pages::field(&f, "csrf")) => FormPost::Fresh(ctx, session, f),
+        _ => FormPost::Stale(ctx, session),
+    }
+}
+
 /// A redirect after a POST or to the sign-in page.
 pub fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

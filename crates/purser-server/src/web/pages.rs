@@ -31,7 +31,12 @@ fn ms_of(rfc3339: &str) -> Option<i64> {
 
 /// A form's fields; `None` when the body is too large or a field repeats.
 pub(crate) async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.ok()?;
+    form_fields_up_to(body, MAX_FORM_BYTES).await
+}
+
+/// [`form_fields`] for a form that may be up to `limit` bytes.
+pub(crate) async fn form_fields_up_to(body: Body, limit: usize) -> Option<Vec<(String, String)>> {
+    let bytes = axum::body::to_bytes(body, limit).await.ok()?;
     let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
