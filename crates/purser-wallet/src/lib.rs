@@ -76,6 +76,8 @@ pub struct Wallet {
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
     /// Wakes the webhook outbox worker when an event is written (`outbox_wake`).
     outbox: tokio::sync::Notify,
+    /// Where the sweeper's look for orphaned held charges goes on from (`updated_at`).
+    orphan_cursor: std::sync::atomic::AtomicI64,
 }
 
 impl Wallet {
@@ -106,6 +108,7 @@ impl Wallet {
             es256_cache: std::sync::Mutex::new(None),
             known_accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
             outbox: tokio::sync::Notify::new(),
+            orphan_cursor: std::sync::atomic::AtomicI64::new(0),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {

@@ -48,6 +48,8 @@ use crate::Wallet;
 
 /// A charge left `charging` this long is taken to belong to a crashed request.
 pub const STALE_CHARGE_MS: i64 = 60_000;
+/// Charges a crashed request left `charging` (mandate_charges_status).
+pub const SQL_STALE_CHARGES: &str = "SELECT payment_id FROM mandate_charges WHERE status = 'charging' AND updated_at < $1 ORDER BY updated_at LIMIT 200";
 
 /// Longest a mandate credential lives; a longer mandate is re-issued by consenting again.
 pub const MAX_CREDENTIAL_MS: i64 = 366 * 24 * 60 * 60 * 1000;
@@ -1259,13 +1261,7 @@ impl Wallet {
     /// Release charges a crashed request left `charging`, and void their holds.
     pub(crate) async fn sweep_stale_charges(&self) -> Result<usize> {
         let cutoff = self.now().0.saturating_sub(STALE_CHARGE_MS);
-        let rows = self
-            .db
-            .query(
-                "SELECT payment_id FROM mandate_charges WHERE status = 'charging' AND updated_at < $1 ORDER BY updated_at LIMIT 200",
-                vals![cutoff],
-            )
-            .await?;
+        let rows = self.db.query(SQL_STALE_CHARGES, vals![cutoff]).await?;
         let mut n = 0;
         for r in &rows {
             let payment_id = r.text(0)?;

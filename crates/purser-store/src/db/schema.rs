@@ -436,6 +436,22 @@ CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
 ALTER TABLE pins ADD COLUMN lockouts BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        // Every query the sweeper and the anomaly rules run on each pass or decision reads an
+        // index range bounded by the work due, not the payments still open (or the person's
+        // whole history): open payments per binding, credentials and confirmations by expiry,
+        // a person's largest quantity, and the duplicate check by the full cart key.
+        20,
+        r#"
+CREATE INDEX payments_credential_due ON payments(status, credential_expires_at);
+CREATE INDEX payments_open_binding ON payments(binding_id) WHERE status IN ('approved', 'needs_confirmation');
+CREATE INDEX payments_user_quantity ON payments(user_id, max_quantity) WHERE status IN ('approved', 'captured', 'refunded');
+CREATE INDEX confirmations_due ON confirmations(status, expires_at);
+CREATE INDEX bindings_closed ON bindings(id) WHERE frozen = 1 OR status <> 'active';
+DROP INDEX payments_cart;
+CREATE INDEX payments_cart ON payments(agent_id, cart_hash, user_id, created_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.

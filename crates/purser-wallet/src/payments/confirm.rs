@@ -214,24 +214,27 @@ impl Wallet {
         if action == ConfirmAction::Decline {
             let r = self
                 .db
-                .write(vec![Stmt::exec(
-                    "UPDATE confirmations SET status = 'declined', decided_at = $2, method = $3 WHERE id = $1 AND status = 'pending'",
-                    vals![&view.confirmation_id, now.0, method],
-                )
-                .expect(Expect::One, "pending")])
+                .write(vec![
+                    Stmt::exec(
+                        "UPDATE confirmations SET status = 'declined', decided_at = $2, method = $3 WHERE id = $1 AND status = 'pending'",
+                        vals![&view.confirmation_id, now.0, method],
+                    )
+                    .expect(Expect::One, "pending"),
+                    // The payment starts ending in the same write, so a crash before its hold
+                    // is voided leaves it `ending` for the sweeper, never waiting for an answer
+                    // already given.
+                    Stmt::exec(
+                        "UPDATE payments SET status = 'ending', end_status = 'declined', end_reason = 'declined_by_person', updated_at = $2 WHERE id = $1 AND status = 'needs_confirmation'",
+                        vals![&p.id, now.0],
+                    ),
+                ])
                 .await;
             match r {
                 Ok(_) => {}
                 Err(DbError::Precondition(_)) => return Err(used()),
                 Err(e) => return Err(e.into()),
             }
-            self.end_payment(
-                &p.id,
-                &["needs_confirmation"],
-                "declined",
-                "declined_by_person",
-            )
-            .await?;
+            self.finish_end(&p.id).await?;
             return self.confirmation_by_id(&view.confirmation_id).await;
         }
         let ttl = serde_json::from_str::<serde_json::Value>(

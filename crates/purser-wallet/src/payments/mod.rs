@@ -84,6 +84,81 @@ impl Default for PaymentRules {
     }
 }
 
+/// The anomaly rules' reads, one set per decision. One step down the person's largest
+/// quantities (payments_user_quantity), however long their history; the payment deciding is not
+/// counted (its status is `deciding`).
+pub const SQL_LARGEST_QUANTITY: &str = "SELECT MAX(max_quantity) FROM payments WHERE user_id = $1 AND status IN ('approved', 'captured', 'refunded')";
+/// Counts at most up to the limit (an index range scan that stops early).
+pub const SQL_RECENT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM payments WHERE agent_id = $1 AND user_id = $2 AND created_at > $3 AND id <> $4 LIMIT $5) AS recent";
+/// The cart's own key (payments_cart), over the duplicate window only.
+pub const SQL_DUPLICATE: &str = "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND (status IN ('approved', 'needs_confirmation', 'capturing', 'captured') OR (status = 'deciding' AND (created_at < $6 OR (created_at = $6 AND id < $4)))) LIMIT 1";
+
+/// The reads that run on every decision or sweeper pass: name, statement, and the indexes its
+/// plan may use (the first drives it; primary keys are always allowed for lookups). Each must be
+/// an index range bounded by its limit or its key, never a walk over open payments or a
+/// person's history: the query-plan test (`tests/it/plans.rs`) holds them to these plans on
+/// SQLite, so a dropped index or a rewritten query that would make authorizations slow down as
+/// the data grows fails CI.
+pub const HOT_QUERIES: &[(&str, &str, &[&str])] = &[
+    (
+        "largest quantity",
+        SQL_LARGEST_QUANTITY,
+        &["payments_user_quantity"],
+    ),
+    ("recent payments", SQL_RECENT, &["payments_agent_user"]),
+    ("duplicate cart", SQL_DUPLICATE, &["payments_cart"]),
+    (
+        "interrupted decisions",
+        sweep::SQL_DECIDING,
+        &["payments_status"],
+    ),
+    (
+        "interrupted captures",
+        sweep::SQL_CAPTURING,
+        &["payments_status"],
+    ),
+    (
+        "interrupted endings",
+        sweep::SQL_ENDING,
+        &["payments_status"],
+    ),
+    (
+        "interrupted refunds",
+        sweep::SQL_REFUNDING,
+        &["payment_refunds_status"],
+    ),
+    (
+        "open payments of closed bindings",
+        sweep::SQL_CLOSED_BINDINGS,
+        &["bindings_closed", "payments_open_binding"],
+    ),
+    (
+        "held charges page",
+        sweep::SQL_HELD_CHARGES,
+        &["mandate_charges_status"],
+    ),
+    (
+        "credentials due",
+        sweep::SQL_CREDENTIALS_DUE,
+        &["payments_credential_due"],
+    ),
+    (
+        "confirmations due",
+        sweep::SQL_CONFIRMATIONS_DUE,
+        &["confirmations_due"],
+    ),
+    (
+        "stale mandate charges",
+        crate::mandates::SQL_STALE_CHARGES,
+        &["mandate_charges_status"],
+    ),
+    (
+        "open payments of one binding",
+        sweep::SQL_BINDING_OPEN,
+        &["payments_open_binding"],
+    ),
+];
+
 /// Longest credential lifetime an agent may ask for.
 pub const MAX_CREDENTIAL_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Extra life the ledger hold gets beyond the credential, so a capture at the last second
@@ -871,10 +946,7 @@ impl Wallet {
         if c.max_quantity > rules.quantity_floor {
             let past = self
                 .db
-                .query_opt(
-                    "SELECT MAX(max_quantity) FROM payments WHERE user_id = $1 AND status IN ('approved', 'captured', 'refunded') AND id <> $2",
-                    vals![&c.body.user_id, id],
-                )
+                .query_opt(SQL_LARGEST_QUANTITY, vals![&c.body.user_id])
                 .await?
                 .and_then(|r| r.opt_int(0).ok().flatten())
                 .unwrap_or(0);
@@ -893,8 +965,7 @@ impl Wallet {
         let recent = self
             .db
             .query_opt(
-                // Counts at most up to the limit (an index range scan that stops early).
-                "SELECT COUNT(*) FROM (SELECT 1 FROM payments WHERE agent_id = $1 AND user_id = $2 AND created_at > $3 AND id <> $4 LIMIT $5) AS recent",
+                SQL_RECENT,
                 vals![
                     &agent.agent_id,
                     &c.body.user_id,
@@ -917,7 +988,7 @@ impl Wallet {
         let dup = self
             .db
             .query_opt(
-                "SELECT id FROM payments WHERE agent_id = $1 AND cart_hash = $2 AND created_at > $3 AND id <> $4 AND user_id = $5 AND (status IN ('approved', 'needs_confirmation', 'capturing', 'captured') OR (status = 'deciding' AND (created_at < $6 OR (created_at = $6 AND id < $4)))) LIMIT 1",
+                SQL_DUPLICATE,
                 vals![
                     &agent.agent_id,
                     &c.cart_hash,

@@ -20,6 +20,7 @@ pub mod payments;
 mod payments_clock;
 pub mod people;
 pub mod pins;
+mod plans;
 mod secrets;
 mod shop;
 mod signatures;
