@@ -106,8 +106,9 @@ test('Mei writes what she wants, adjusts the budget and consents with her passke
   await fitsWidth(page);
   await page.getByRole('button', { name: 'Consent with my passkey' }).click();
 
-  // The list: active, the whole adjusted budget remaining.
-  await page.waitForURL(`${base}/mandates?done=consented`);
+  // The list: active, the whole adjusted budget remaining; it says so once, not in the URL.
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('You consented: the mandate is active, and your agent can pay within it.').waitFor();
   const item = page.locator(`#mandate-${mandateId}`);
   await item.waitFor();
   assert.equal(await item.getAttribute('data-status'), 'active');
@@ -141,7 +142,12 @@ test('revoking on the page stops the agent’s next payment', async () => {
   await page.getByRole('heading', { name: 'Revoke this mandate?' }).waitFor();
   assert.equal((await mandates()).find((m) => m.id === mandateId).status, 'active', 'asking changes nothing');
   await page.getByRole('button', { name: 'Yes, revoke it' }).click();
-  await page.waitForURL(`${base}/mandates?done=revoked`);
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('Revoked: your agent can no longer pay with that mandate.').waitFor();
+  await page.reload();
+  assert.equal(await page.locator('#done').count(), 0, 'said once');
+  await page.goto(`${base}/mandates?done=consented`);
+  assert.equal(await page.locator('#done').count(), 0, 'a crafted ?done= says nothing');
   const item = page.locator(`#mandate-${mandateId}`);
   assert.equal(await item.getAttribute('data-status'), 'revoked');
   assert.equal(await item.getByRole('link', { name: 'Revoke' }).count(), 0);
@@ -179,7 +185,8 @@ test('the PIN consents when the passkey is not at hand, with the wallet’s PIN 
   assert.equal((await mandates()).find((m) => m.id === id).status, 'draft', 'a wrong PIN consents to nothing');
   await page.getByLabel('Your Purser PIN').fill(fx.mei.pin);
   await page.getByRole('button', { name: 'Consent with PIN' }).click();
-  await page.waitForURL(`${base}/mandates?done=consented`);
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('You consented').waitFor();
   assert.equal(await page.locator(`#mandate-${id}`).getAttribute('data-status'), 'active');
 });
 
