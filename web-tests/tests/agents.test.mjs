@@ -35,6 +35,16 @@ function agentPays(task, title) {
   return JSON.parse(out);
 }
 
+/// Clicks a form's button and waits until the page its redirect leads to (`/agents`) has loaded.
+/// What was done is said there once (a session-bound one-shot cookie), never in the URL.
+async function submit(page, button) {
+  const back = page.waitForResponse((r) => r.url() === `${base}/agents` && r.request().method() === 'GET');
+  await button.click();
+  await back;
+  await page.waitForLoadState();
+  assert.equal(page.url(), `${base}/agents`, 'nothing about what was done in the URL');
+}
+
 /// Trail Scout's exclusive card and Mei's CNY balance, as the JSON API says.
 async function money() {
   const cards = await w.api('/v1/exclusive-cards', fx.mei.api_token);
@@ -56,8 +66,7 @@ test('Price Hawk asks to act for Mei; she approves it and it is listed as her ag
   assert.match(asked, /It says it will:/);
   assert.match(asked, /Asked \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
   assert.equal(await page.locator('#agent-' + fx.agent.binding_id).count(), 1, 'Trail Scout is already bound');
-  await ask.getByRole('button', { name: 'Approve Price Hawk' }).click();
-  await page.waitForURL(/done=approved/);
+  await submit(page, ask.getByRole('button', { name: 'Approve Price Hawk' }));
   await page.locator('#done').getByText('Price Hawk may now act for you, within your mandates.').waitFor();
   assert.equal(await page.locator('#asking li').count(), 0, 'nothing is asking any more');
   const hawk = page.locator('article.agent', { hasText: 'Price Hawk' });
@@ -73,8 +82,8 @@ test('freezing Trail Scout refuses its payment at once; unfreezing lets it pay a
   await page.goto(`${base}/agents`);
   const scout = page.locator(`#agent-${fx.agent.binding_id}`);
   assert.match(await scout.textContent(), /every request from this agent is refused until you unfreeze it/);
-  await scout.getByRole('button', { name: 'Freeze Trail Scout' }).click();
-  await page.waitForURL(/done=frozen/);
+  await submit(page, scout.getByRole('button', { name: 'Freeze Trail Scout' }));
+  await page.locator('#done').getByText('Trail Scout is frozen: every request from it is refused until you unfreeze it.').waitFor();
   await scout.locator('.badge', { hasText: 'Frozen' }).waitFor();
   await page.getByRole('button', { name: 'Unfreeze Trail Scout' }).waitFor();
 
@@ -83,12 +92,19 @@ test('freezing Trail Scout refuses its payment at once; unfreezing lets it pay a
   assert.notEqual(refused.status, 'needs_confirmation', JSON.stringify(refused));
   assert.equal(refused.code ?? refused.decline?.code, 'agent_frozen', JSON.stringify(refused));
 
-  await scout.getByRole('button', { name: 'Unfreeze Trail Scout' }).click();
-  await page.waitForURL(/done=unfrozen/);
+  await submit(page, scout.getByRole('button', { name: 'Unfreeze Trail Scout' }));
+  await page.locator('#done').getByText('Trail Scout is unfrozen and may act for you again.').waitFor();
   await scout.getByRole('button', { name: 'Freeze Trail Scout' }).waitFor();
   assert.equal(await scout.locator('.badge', { hasText: 'Frozen' }).count(), 0);
   const answered = agentPays('web-freeze-2', 'Canyon Low Hiking Boots');
   assert.ok(['approved', 'needs_confirmation'].includes(answered.status), JSON.stringify(answered));
+
+  // The notice was said once; a link that claims something was done says nothing.
+  await page.reload();
+  assert.equal(await page.locator('#done').count(), 0, 'said once, not again on reload');
+  await page.goto(`${base}/agents?done=frozen&b=${fx.agent.binding_id}`);
+  await scout.waitFor();
+  assert.equal(await page.locator('#done').count(), 0, 'a crafted ?done= says nothing');
 });
 
 test('top up Trail Scout’s card by 100, withdraw 50; a form sent twice moves once; too much is refused', async () => {
@@ -115,8 +131,7 @@ test('top up Trail Scout’s card by 100, withdraw 50; a form sent twice moves o
   await page.goto(`${base}/agents`);
   assert.ok((await scout.locator('[data-balance]').textContent()).includes(yuan(start.card + 10_000)));
   await scout.getByLabel('Withdraw to your wallet, in CNY').fill('50');
-  await scout.getByRole('button', { name: 'Withdraw' }).click();
-  await page.waitForURL(/done=withdrawn/);
+  await submit(page, scout.getByRole('button', { name: 'Withdraw' }));
   const after50 = yuan(start.card + 5_000);
   await page.locator('#done').getByText(`it now holds ${after50}`).waitFor();
   assert.ok((await scout.locator('[data-balance]').textContent()).includes(after50));
@@ -163,8 +178,8 @@ test('Price Hawk gets a card of its own; Trail Scout is restricted to its card a
   const { page } = mei;
   await page.goto(`${base}/agents`);
   const hawk = page.locator('article.agent', { hasText: 'Price Hawk' });
-  await hawk.getByRole('button', { name: 'Create a card for Price Hawk' }).click();
-  await page.waitForURL(/done=card/);
+  await submit(page, hawk.getByRole('button', { name: 'Create a card for Price Hawk' }));
+  await page.locator('#done').getByText('Price Hawk has its own card now.').waitFor();
   await hawk.locator('[data-balance]').getByText('¥0.00').waitFor();
   await hawk.getByRole('button', { name: 'Revoke Price Hawk…' }).click();
   await page.getByRole('heading', { name: 'Revoke Price Hawk?' }).waitFor();
@@ -178,21 +193,20 @@ test('Price Hawk gets a card of its own; Trail Scout is restricted to its card a
   const scout = page.locator(`#agent-${fx.agent.binding_id}`);
   const { cardId } = await money();
   await scout.getByLabel('It pays from').selectOption(cardId);
-  await scout.getByRole('button', { name: 'Save' }).click();
-  await page.waitForURL(/done=funding/);
+  await submit(page, scout.getByRole('button', { name: 'Save' }));
+  await page.locator('#done').getByText('Saved: what Trail Scout may pay from.').waitFor();
   let b = await w.api(`/v1/bindings/${fx.agent.binding_id}`, fx.mei.api_token);
   assert.equal(b.funding_source, cardId);
   assert.equal(await scout.getByLabel('It pays from').inputValue(), cardId);
   await scout.getByLabel('It pays from').selectOption('wallet');
-  await scout.getByRole('button', { name: 'Save' }).click();
-  await page.waitForURL(/done=funding/);
+  await submit(page, scout.getByRole('button', { name: 'Save' }));
+  await page.locator('#done').getByText('Saved: what Trail Scout may pay from.').waitFor();
   b = await w.api(`/v1/bindings/${fx.agent.binding_id}`, fx.mei.api_token);
   assert.equal(b.funding_source ?? null, null);
 
   // Revoke Price Hawk for real: its binding ends and its card is closed.
   await hawk.getByRole('button', { name: 'Revoke Price Hawk…' }).click();
-  await page.getByRole('button', { name: 'Yes, revoke Price Hawk' }).click();
-  await page.waitForURL(/done=revoked/);
+  await submit(page, page.getByRole('button', { name: 'Yes, revoke Price Hawk' }));
   await page.locator('#done').getByText('Price Hawk no longer acts for you').waitFor();
   assert.equal(await page.locator('article.agent', { hasText: 'Price Hawk' }).count(), 0);
   const all = await w.api('/v1/bindings', fx.mei.api_token);

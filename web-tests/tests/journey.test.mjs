@@ -58,7 +58,7 @@ test('bind, mandate from words, watch it shop, approve on the phone, freeze, rea
   await page.getByRole('button', { name: 'Continue to consent' }).click();
   await page.getByRole('heading', { name: 'Consent to this mandate' }).waitFor();
   await page.getByRole('button', { name: 'Consent with my passkey' }).click();
-  await page.waitForURL(/\/mandates\?done=consented/);
+  await page.waitForURL(/\/mandates$/);
   const mine = (await w.api('/v1/mandates', fx.mei.api_token)).data
     .filter((m) => m.mandate.provenance.user_words.includes('600 yuan'));
   assert.equal(mine.length, 1, 'one mandate for Price Hawk');

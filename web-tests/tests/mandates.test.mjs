@@ -1,5 +1,6 @@
 // The Mandates pages in a real browser: words → proposal → adjust → consent with a passkey →
-// the list; revoke; words Purser cannot use; a 375-px phone and Chinese headings. The agent's
+// the list (said once, never in the URL); revoke; words Purser cannot use; the proposal sent
+// twice storing one draft; a 375-px phone and Chinese headings. The agent's
 // payments go through `purser dev agent pay` (signed requests, the real API).
 
 import { test, before, after } from 'node:test';
@@ -106,8 +107,9 @@ test('Mei writes what she wants, adjusts the budget and consents with her passke
   await fitsWidth(page);
   await page.getByRole('button', { name: 'Consent with my passkey' }).click();
 
-  // The list: active, the whole adjusted budget remaining.
-  await page.waitForURL(`${base}/mandates?done=consented`);
+  // The list: active, the whole adjusted budget remaining; it says so once, not in the URL.
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('You consented: the mandate is active, and your agent can pay within it.').waitFor();
   const item = page.locator(`#mandate-${mandateId}`);
   await item.waitFor();
   assert.equal(await item.getAttribute('data-status'), 'active');
@@ -141,7 +143,12 @@ test('revoking on the page stops the agent’s next payment', async () => {
   await page.getByRole('heading', { name: 'Revoke this mandate?' }).waitFor();
   assert.equal((await mandates()).find((m) => m.id === mandateId).status, 'active', 'asking changes nothing');
   await page.getByRole('button', { name: 'Yes, revoke it' }).click();
-  await page.waitForURL(`${base}/mandates?done=revoked`);
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('Revoked: your agent can no longer pay with that mandate.').waitFor();
+  await page.reload();
+  assert.equal(await page.locator('#done').count(), 0, 'said once');
+  await page.goto(`${base}/mandates?done=consented`);
+  assert.equal(await page.locator('#done').count(), 0, 'a crafted ?done= says nothing');
   const item = page.locator(`#mandate-${mandateId}`);
   assert.equal(await item.getAttribute('data-status'), 'revoked');
   assert.equal(await item.getByRole('link', { name: 'Revoke' }).count(), 0);
@@ -170,16 +177,31 @@ test('the PIN consents when the passkey is not at hand, with the wallet’s PIN 
   await page.goto(`${base}/mandates/new`);
   await page.getByLabel('What do you want your agent to do?').fill('at most ¥200 a week on coffee');
   await page.getByRole('button', { name: 'Show me the proposal' }).click();
-  await page.getByRole('button', { name: 'Continue to consent' }).click();
+  // The form sent twice at once (a double click), then clicked: one draft, one consent page.
+  // (`form.action` is the button named "action" here: the attribute is the URL.)
+  const before = (await mandates()).length;
+  const continueButton = page.getByRole('button', { name: 'Continue to consent' });
+  const statuses = await continueButton.evaluate(async (button) => {
+    const body = new URLSearchParams(new FormData(button.form));
+    body.set('action', 'create');
+    const send = () => fetch(button.form.getAttribute('action'), { method: 'POST', body, redirect: 'manual' }).then((r) => r.type === 'opaqueredirect' ? 303 : r.status);
+    return Promise.all([send(), send()]);
+  });
+  assert.deepEqual(statuses, [303, 303], 'both answered with a redirect');
+  await continueButton.click();
   await page.getByRole('heading', { name: 'Consent to this mandate' }).waitFor();
   const id = new URL(page.url()).pathname.split('/')[2];
+  const now = await mandates();
+  assert.equal(now.length, before + 1, 'one draft for the same form sent three times');
+  assert.equal(now.find((m) => m.id === id)?.status, 'draft');
   await page.getByLabel('Your Purser PIN').fill('000000');
   await page.getByRole('button', { name: 'Consent with PIN' }).click();
   await page.locator('#pin-error').waitFor();
   assert.equal((await mandates()).find((m) => m.id === id).status, 'draft', 'a wrong PIN consents to nothing');
   await page.getByLabel('Your Purser PIN').fill(fx.mei.pin);
   await page.getByRole('button', { name: 'Consent with PIN' }).click();
-  await page.waitForURL(`${base}/mandates?done=consented`);
+  await page.waitForURL(`${base}/mandates`);
+  await page.locator('#done').getByText('You consented').waitFor();
   assert.equal(await page.locator(`#mandate-${id}`).getAttribute('data-status'), 'active');
 });
 

@@ -410,9 +410,67 @@ impl Wallet {
         agent_id: &str,
         m: Mandate,
     ) -> Result<MandateRecord> {
+        self.store_draft(who, agent_id, m, None).await
+    }
+
+    /// [`Wallet::create_mandate`] once per `key` (the one-time key of the web wallet's proposal
+    /// form): the draft's id is derived from the key, so the same form sent twice — a double
+    /// click, Back and resend — stores one draft and answers that draft both times. The same key
+    /// with another mandate or agent is refused (`mandate_key_reused`).
+    pub async fn create_mandate_once(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        m: Mandate,
+        key: &str,
+    ) -> Result<MandateRecord> {
+        crate::idempotency::check_key(key)?;
+        self.store_draft(who, agent_id, m, Some(key)).await
+    }
+
+    /// The draft stored under a derived id already, if it is this same mandate for this agent.
+    async fn same_draft(
+        &self,
+        user_id: &str,
+        id: &str,
+        agent_id: &str,
+        hash: &str,
+    ) -> Result<MandateRecord> {
+        let rec = self.load_mandate(user_id, id).await?;
+        let same_content = ids::constant_time_eq(rec.content_hash.as_bytes(), hash.as_bytes());
+        if same_content && rec.agent.id == agent_id {
+            Ok(rec)
+        } else {
+            Err(WalletError::conflict(
+                "mandate_key_reused",
+                "this form was already sent with another mandate or agent; read the proposal again and send it as a new one",
+            ))
+        }
+    }
+
+    async fn store_draft(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        m: Mandate,
+        key: Option<&str>,
+    ) -> Result<MandateRecord> {
         who.require(Scope::MandatesWrite)?;
         check_id("agt", agent_id, "agent_id")?;
         let zone = Self::checked_content(&m)?;
+        let hash = content_hash(&m)?;
+        let id = match key {
+            Some(k) => ids::derived_id("mdt", &who.user_id, k),
+            None => ids::new_id("mdt")?,
+        };
+        if key.is_some() {
+            // Sent before under this key: that draft is the answer.
+            match self.mandate_row(&who.user_id, &id).await {
+                Ok(_) => return self.same_draft(&who.user_id, &id, agent_id, &hash).await,
+                Err(e) if e.kind == Kind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         let binding = self
             .open_binding(agent_id, &who.user_id)
             .await
@@ -446,17 +504,23 @@ impl Wallet {
                 "you have too many mandates; revoke ones you no longer need",
             ));
         }
-        let id = ids::new_id("mdt")?;
         let content = serde_json::to_string(&m).map_err(|_| internal("encode the mandate"))?;
-        let hash = content_hash(&m)?;
         let now = self.now().0;
-        self.db
+        let stored = self
+            .db
             .write(vec![Stmt::exec(
                 "INSERT INTO mandates (id, user_id, agent_id, status, content, content_hash, timezone, created_at, updated_at) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $7)",
-                vals![&id, &who.user_id, agent_id, content, hash, zone, now],
+                vals![&id, &who.user_id, agent_id, content, &hash, zone, now],
             )])
-            .await?;
-        self.load_mandate(&who.user_id, &id).await
+            .await;
+        match stored {
+            Ok(_) => self.load_mandate(&who.user_id, &id).await,
+            // The same key, sent at the same moment: the other request stored it.
+            Err(DbError::Conflict(_)) if key.is_some() => {
+                self.same_draft(&who.user_id, &id, agent_id, &hash).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Replace a draft's content (the user adjusting a proposal). Consented mandates are fixed.

@@ -5,8 +5,9 @@
 //!   on. The last passkey of a person without a PIN is kept (the page says why).
 //! - `POST /account/signout-everywhere`: every session of the person ends, this one included.
 //!
-//! Both are forms with the session's CSRF token, answered with a redirect to the page that
-//! says what happened (`?done=…`).
+//! Both are forms with the session's CSRF token. Removing a passkey answers with a redirect to
+//! the page, which says once what happened (a one-shot, session-bound notice: `web::flash`;
+//! a `?done=` in a link says nothing, so no link can claim a passkey was removed).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,13 +25,13 @@ fn when(ms: i64) -> String {
     readable_time(&Timestamp(ms).to_rfc3339())
 }
 
-/// The outcome a redirect names, as a sentence.
-fn done_note(ctx: &Ctx, query: Option<&str>) -> Option<&'static str> {
-    let done = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "done")
-        .map(|(_, v)| v.into_owned())?;
+/// Where the page lives (the page its notices are for).
+const PATH: &str = "/account";
+
+/// The notice a redirect asked for, as a sentence.
+fn done_note(ctx: &Ctx, notice: Option<&str>) -> Option<&'static str> {
     let l = ctx.lang;
-    match done.as_str() {
+    match notice? {
         "removed" => {
             Some(l.t("The passkey was removed: it can no longer sign in or approve payments."))
         }
@@ -44,7 +45,10 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     let Some(session) = ctx.session.clone() else {
         return ctx.finish(see_other("/signin"));
     };
-    page(&state, &ctx, &session, done_note(&ctx, uri.query()), None).await
+    let taken = super::flash::take(&state, &ctx, &headers, PATH);
+    let note = done_note(&ctx, taken.flash.as_ref().map(|f| f.notice.as_str()));
+    let resp = page(&state, &ctx, &session, note, None).await;
+    taken.finish(&ctx, resp)
 }
 
 /// The page, with `problem` (its status and sentence) said at the top when something was
@@ -212,7 +216,7 @@ pub async fn remove_passkey(
             super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
         };
     match state.wallet.remove_passkey(&session.principal(), &id).await {
-        Ok(()) => see_other("/account?done=removed"),
+        Ok(()) => super::flash::set(&state, &ctx, PATH, "removed", "", see_other(PATH)),
         Err(e) if e.code == "last_sign_in_method" => {
             let problem = ctx.lang.t("This is your only passkey and you have no PIN: removing it would lock you out. Set a PIN first (purser pin set), or add another passkey.");
             page(

@@ -15,9 +15,15 @@
 //!   when the page was drawn: a form sent twice (double click, back and resend) carries the
 //!   same key, and the wallet moves the money once, as with the JSON API's Idempotency-Key.
 //!
-//! Every POST checks the CSRF token first and answers with a redirect to `/agents?done=…`
-//! (which says what happened) or, when nothing was done, the page again with the problem in
-//! words next to the field it concerns.
+//! Every POST checks the CSRF token first and answers with a redirect to `/agents` carrying a
+//! one-shot notice of what happened (`web::flash`, bound to the session; a `?done=` in the URL
+//! says nothing) or, when nothing was done, the page again with the problem in words next to
+//! the field it concerns.
+//!
+//! Revoking closes the agent's own card and returns its balance to the wallet. When that
+//! fails, the notice says so and what to do; an agent no longer bound whose card still holds
+//! money (or is still open) stays on the page under "Cards of agents that no longer act for
+//! you", with Withdraw and a way to try closing it again, so money is never out of sight.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -38,13 +44,6 @@ use crate::AppState;
 
 /// Where the page lives (its section in the shell).
 pub const PATH: &str = "/agents";
-
-/// Prefix of the one-time idempotency keys the money forms carry.
-const KEY_PREFIX: &str = "pwk_";
-
-/// Longest idempotency key accepted from a form (a real one is 56 characters; the JSON API
-/// allows 255).
-const MAX_KEY_LEN: usize = 80;
 
 /// Longest amount text looked at (the money parser's own limit is 64 bytes).
 const MAX_AMOUNT_LEN: usize = 64;
@@ -133,19 +132,6 @@ pub fn parse_amount(text: &str, c: Currency) -> Result<Money, AmountProblem> {
     Ok(m)
 }
 
-/// Whether a form's idempotency key looks like one this page made.
-fn plausible_key(key: &str) -> bool {
-    key.len() <= MAX_KEY_LEN
-        && key.len() > KEY_PREFIX.len()
-        && key.starts_with(KEY_PREFIX)
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// A fresh one-time idempotency key for a money form.
-fn fresh_key() -> String {
-    purser_wallet::ids::new_secret(KEY_PREFIX.trim_end_matches('_')).unwrap_or_default()
-}
-
 /// Where on the page a problem is said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum At {
@@ -169,8 +155,8 @@ struct Problem {
     text: String,
 }
 
-/// What a redirect after a POST says happened (`?done=…&b=…`): a closed set, so a link
-/// cannot make the page say something else.
+/// What a redirect after a POST says happened (a flash: the notice word and the binding): a
+/// closed set, so nothing can make the page say something else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Done {
     Approved,
@@ -178,6 +164,8 @@ enum Done {
     Frozen,
     Unfrozen,
     Revoked,
+    /// Revoked, but closing its card failed: the money is still on it.
+    RevokedCardOpen,
     Funding,
     CardCreated,
     Funded,
@@ -185,12 +173,13 @@ enum Done {
 }
 
 impl Done {
-    const ALL: [(Done, &'static str); 9] = [
+    const ALL: [(Done, &'static str); 10] = [
         (Done::Approved, "approved"),
         (Done::Declined, "declined"),
         (Done::Frozen, "frozen"),
         (Done::Unfrozen, "unfrozen"),
         (Done::Revoked, "revoked"),
+        (Done::RevokedCardOpen, "revokedopen"),
         (Done::Funding, "funding"),
         (Done::CardCreated, "card"),
         (Done::Funded, "funded"),
@@ -208,6 +197,11 @@ impl Done {
         Done::ALL.iter().find(|(_, c)| *c == s).map(|(d, _)| *d)
     }
 
+    /// Whether the notice reports a failure (said as an alert, not as done).
+    fn is_problem(self) -> bool {
+        self == Done::RevokedCardOpen
+    }
+
     /// The sentence, naming the agent (escaped HTML) and, for money, the card's balance.
     fn say(self, l: Lang, agent: &str, balance: &str) -> String {
         match self {
@@ -222,6 +216,10 @@ impl Done {
                 "{} no longer acts for you: its binding and its mandates have ended.",
                 &[agent],
             ),
+            Done::RevokedCardOpen => l.f(
+                "{} no longer acts for you, but its own card could not be closed: it still holds {}. Withdraw the money to your wallet below, or try closing the card again in a moment.",
+                &[agent, balance],
+            ),
             Done::Funding => l.f("Saved: what {} may pay from.", &[agent]),
             Done::CardCreated => l.f(
                 "{} has its own card now. Top it up from your wallet below.",
@@ -234,12 +232,6 @@ impl Done {
             ),
         }
     }
-}
-
-fn query_value(uri: &Uri, name: &str) -> Option<String> {
-    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn status_of(e: &WalletError) -> StatusCode {
@@ -266,17 +258,13 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     let Some(session) = ctx.session.clone() else {
         return ctx.finish(see_other("/signin"));
     };
-    let done = query_value(&uri, "done").and_then(|d| Done::parse(&d));
-    let about = query_value(&uri, "b").unwrap_or_default();
-    render(
-        &state,
-        &ctx,
-        &session,
-        StatusCode::OK,
-        done.map(|d| (d, about)),
-        None,
-    )
-    .await
+    let taken = super::flash::take(&state, &ctx, &headers, PATH);
+    let done = taken
+        .flash
+        .as_ref()
+        .and_then(|f| Done::parse(&f.notice).map(|d| (d, f.about.clone())));
+    let resp = render(&state, &ctx, &session, StatusCode::OK, done, None).await;
+    taken.finish(&ctx, resp)
 }
 
 /// The page with an optional notice of what was done and an optional problem.
@@ -327,16 +315,23 @@ async fn body(
             || l.t("The agent").to_string(),
             |b| format!("<bdi>{}</bdi>", html_escape(&b.agent.name)),
         );
+        // The card the notice is about: the open one, or (revoked) the one still holding money.
         let balance = b
             .and_then(|b| {
                 cards
                     .iter()
-                    .find(|c| c.binding_id == b.id && c.status == "active")
+                    .filter(|c| c.binding_id == b.id)
+                    .find(|c| c.status == "active" || c.balance.amount > 0)
             })
             .map(|c| html_escape(&c.balance.display))
             .unwrap_or_default();
+        let (class, role) = if d.is_problem() {
+            ("notice", "alert")
+        } else {
+            ("ok", "status")
+        };
         h.push_str(&format!(
-            "<section class=\"card ok\" role=\"status\" id=\"done\"><p>{}</p></section>\n",
+            "<section class=\"card {class}\" role=\"{role}\" id=\"done\"><p>{}</p></section>\n",
             d.say(l, &agent, &balance)
         ));
     }
@@ -413,7 +408,79 @@ async fn body(
         ));
     }
     h.push_str("</section>\n");
+
+    // Agents that no longer act for you, whose card still holds money or is still open (its
+    // closing failed): the money stays in sight until it is back in the wallet.
+    let ended: Vec<Bound> = all
+        .iter()
+        .filter(|b| b.status != "active" && b.status != "pending")
+        .map(|b| Bound {
+            b,
+            cards: cards
+                .iter()
+                .filter(|c| c.binding_id == b.id)
+                .filter(|c| c.status == "active" || c.balance.amount > 0)
+                .collect(),
+        })
+        .filter(|a| !a.cards.is_empty())
+        .collect();
+    if !ended.is_empty() {
+        h.push_str(&format!(
+            "<section aria-labelledby=\"h-ended\" id=\"ended\">\n<h2 id=\"h-ended\" class=\"section-title\">{}</h2>\n",
+            l.t("Cards of agents that no longer act for you")
+        ));
+        for a in &ended {
+            h.push_str(&ended_card(ctx, a, problem));
+        }
+        h.push_str("</section>\n");
+    }
     Ok(h)
+}
+
+/// An agent that no longer acts for you whose card still holds money or is still open:
+/// Withdraw, and (open) close it again.
+fn ended_card(ctx: &Ctx, a: &Bound, problem: Option<&Problem>) -> String {
+    let l = ctx.lang;
+    let b = a.b;
+    let id = html_escape(&b.id);
+    let name = format!("<bdi>{}</bdi>", html_escape(&b.agent.name));
+    let mut h = format!(
+        "<article class=\"card agent ended\" id=\"agent-{id}\" aria-labelledby=\"name-{id}\">\n<h3 id=\"name-{id}\">{name} <span class=\"badge\">{badge}</span></h3>\n",
+        badge = if b.status == "revoked" {
+            l.t("Revoked")
+        } else {
+            l.t("No longer acting for you")
+        },
+    );
+    for c in &a.cards {
+        let cid = html_escape(&c.id);
+        let currency = Currency::from_code(c.currency).unwrap_or(Currency::CNY);
+        h.push_str(&format!(
+            "<p>{}</p>\n<dl class=\"balances\" id=\"card-{cid}\"><div><dt>{bal}</dt><dd class=\"total\" data-balance>{amount}</dd><dd class=\"muted\">{held} {held_amount}</dd></div></dl>\n",
+            if c.status == "active" {
+                l.t("It can no longer act for you, but its own card is still open: close it to return its balance to your wallet, or withdraw the money yourself.")
+            } else {
+                l.t("It can no longer act for you, and its card is closed, but the card still holds money: withdraw it to your wallet.")
+            },
+            bal = l.f("Card balance ({})", &[c.currency]),
+            amount = html_escape(&c.balance.display),
+            held = l.t("Held"),
+            held_amount = html_escape(&c.held.display),
+        ));
+        if c.balance.amount > 0 {
+            h.push_str(&move_form(ctx, c, currency, Direction::Withdraw, problem));
+        }
+        if c.status == "active" {
+            // Revoking again retries closing the cards of a revoked binding.
+            h.push_str(&format!(
+                "<form method=\"post\" action=\"/agents/binding\" class=\"row\">{csrf}<input type=\"hidden\" name=\"binding\" value=\"{id}\"><input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"confirm\" value=\"yes\"><div class=\"buttons\"><button type=\"submit\" class=\"secondary\">{close}</button></div></form>\n",
+                csrf = ctx.csrf_field(),
+                close = l.t("Close the card and return its balance"),
+            ));
+        }
+    }
+    h.push_str("</article>\n");
+    h
 }
 
 /// One bound agent: status and kill switch, what it may do, its card, revoke.
@@ -655,7 +722,7 @@ fn move_form(
     format!(
         "<form method=\"post\" action=\"/agents/card/move\" class=\"row money\">{csrf}<input type=\"hidden\" name=\"card\" value=\"{cid}\"><input type=\"hidden\" name=\"direction\" value=\"{verb}\"><input type=\"hidden\" name=\"key\" value=\"{key}\"><label for=\"{field_id}\">{label}</label><input id=\"{field_id}\" name=\"amount\" inputmode=\"decimal\" autocomplete=\"off\" required maxlength=\"{MAX_AMOUNT_LEN}\" placeholder=\"100.00\" value=\"{typed}\"{described}>{err}<button type=\"submit\" class=\"secondary\">{button}</button></form>\n",
         csrf = ctx.csrf_field(),
-        key = html_escape(&fresh_key()),
+        key = html_escape(&super::fresh_form_key()),
         typed = html_escape(&typed),
     )
 }
@@ -695,12 +762,9 @@ async fn posted(
     }
 }
 
-fn done_redirect(done: Done, binding: &str) -> Response {
-    let q: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", done.code())
-        .append_pair("b", binding)
-        .finish();
-    see_other(&format!("{PATH}?{q}"))
+/// The redirect to the page, with the notice of what was done about `binding`.
+fn done_redirect(state: &AppState, ctx: &Ctx, done: Done, binding: &str) -> Response {
+    super::flash::set(state, ctx, PATH, done.code(), binding, see_other(PATH))
 }
 
 /// `POST /agents/binding`: approve, decline, freeze, unfreeze or revoke.
@@ -746,15 +810,8 @@ pub async fn binding(
         };
     }
     match state.wallet.decide_binding(&who, &id, decision).await {
-        Ok(_) => {
-            if decision == Decision::Revoke {
-                // Its own card ends with it: what is left goes back to the wallet.
-                if let Err(e) = close_cards_of(&state, &session, &id).await {
-                    tracing::warn!(code = %e.code, "closing a revoked agent's card failed");
-                }
-            }
-            done_redirect(done, &id)
-        }
+        Ok(_) if decision == Decision::Revoke => revoked(&state, &ctx, &session, &id).await,
+        Ok(_) => done_redirect(&state, &ctx, done, &id),
         Err(e) if e.code == "binding_state" => {
             // Sent twice (a double click): if it is already as asked, say so.
             let already = match state.wallet.binding(&who, &id).await {
@@ -766,8 +823,12 @@ pub async fn binding(
                 },
                 Err(_) => false,
             };
-            if already {
-                done_redirect(done, &id)
+            if already && decision == Decision::Revoke {
+                // Revoked before: close what is still open (this is also how the page retries
+                // a close that failed).
+                revoked(&state, &ctx, &session, &id).await
+            } else if already {
+                done_redirect(&state, &ctx, done, &id)
             } else {
                 problem_page(&state, &ctx, &session, &e).await
             }
@@ -776,6 +837,21 @@ pub async fn binding(
     }
 }
 
+/// After a revoke: its own card ends with it, and what is left goes back to the wallet. When
+/// that fails the notice says so (the card stays on the page with Withdraw), never "revoked"
+/// alone.
+async fn revoked(state: &AppState, ctx: &Ctx, session: &WebSession, binding: &str) -> Response {
+    match close_cards_of(state, session, binding).await {
+        Ok(()) => done_redirect(state, ctx, Done::Revoked, binding),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "closing a revoked agent's card failed");
+            done_redirect(state, ctx, Done::RevokedCardOpen, binding)
+        }
+    }
+}
+
+/// Close the binding's open cards, and sweep closed ones that still hold money (a hold
+/// released after the close, or a close whose transfer failed) back to the wallet.
 async fn close_cards_of(
     state: &AppState,
     session: &WebSession,
@@ -783,7 +859,7 @@ async fn close_cards_of(
 ) -> Result<(), WalletError> {
     let who = session.principal();
     for c in state.wallet.list_exclusive_cards(&who).await? {
-        if c.binding_id == binding && c.status == "active" {
+        if c.binding_id == binding && (c.status == "active" || c.balance.amount > 0) {
             state.wallet.close_exclusive_card(&who, &c.id).await?;
         }
     }
@@ -859,7 +935,7 @@ pub async fn funding(
         .set_funding_source(&who, &id, source.as_deref())
         .await
     {
-        Ok(_) => done_redirect(Done::Funding, &id),
+        Ok(_) => done_redirect(&state, &ctx, Done::Funding, &id),
         Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
             problem_page(&state, &ctx, &session, &e).await
         }
@@ -899,9 +975,11 @@ pub async fn create_card(
         .create_exclusive_card(&who, &id, &currency)
         .await
     {
-        Ok(_) => done_redirect(Done::CardCreated, &id),
+        Ok(_) => done_redirect(&state, &ctx, Done::CardCreated, &id),
         // Sent twice: the first made it.
-        Err(e) if e.code == "exclusive_card_exists" => done_redirect(Done::CardCreated, &id),
+        Err(e) if e.code == "exclusive_card_exists" => {
+            done_redirect(&state, &ctx, Done::CardCreated, &id)
+        }
         Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
             problem_page(&state, &ctx, &session, &e).await
         }
@@ -943,7 +1021,7 @@ pub async fn move_money(
         Some("withdraw") => Some(Direction::Withdraw),
         _ => None,
     };
-    let Some(dir) = dir.filter(|_| plausible_key(&key)) else {
+    let Some(dir) = dir.filter(|_| super::plausible_form_key(&key)) else {
         return render(
             &state,
             &ctx,
@@ -997,6 +1075,8 @@ pub async fn move_money(
         .await
     {
         Ok(_) => done_redirect(
+            &state,
+            &ctx,
             if dir == Direction::Fund {
                 Done::Funded
             } else {
@@ -1144,18 +1224,6 @@ mod tests {
         assert!(AmountProblem::TooManyDecimals(2)
             .sentence(Lang::En, Currency::CNY)
             .contains("CNY has 2 decimal places"));
-    }
-
-    #[test]
-    fn only_keys_the_page_makes_are_taken() {
-        let k = fresh_key();
-        assert!(plausible_key(&k), "{k}");
-        assert_ne!(fresh_key(), k, "each form gets its own key");
-        assert!(!plausible_key(""));
-        assert!(!plausible_key("pwk_"));
-        assert!(!plausible_key("other_abc"));
-        assert!(!plausible_key("pwk_a b"));
-        assert!(!plausible_key(&format!("pwk_{}", "a".repeat(100))));
     }
 
     #[test]

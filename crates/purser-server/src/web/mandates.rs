@@ -8,11 +8,17 @@
 //!   one `POST /v1/mandates/draft` uses) and shows the proposal as an editable form with its
 //!   summary; `action=adjust` re-makes the proposal from the edited fields; `action=create`
 //!   stores it as a draft mandate (only if it is exactly the proposal whose summary the
-//!   person read) and goes to its consent page. Nothing is stored before `create`.
+//!   person read) and goes to its consent page. Nothing is stored before `create`. Each
+//!   proposal form carries a one-time `key` made when it is drawn; the draft's id is derived
+//!   from it (`Wallet::create_mandate_once`), so the same form sent twice (a double click,
+//!   Back and resend) stores one draft and lands on its consent page both times.
 //! - `GET /mandates/:id/consent`: the stored draft, its content hash, consent with a passkey
 //!   (`/web/passkeys/consent/*`, bound to the mandate id and that hash) or with the PIN
 //!   (`POST /mandates/:id/consent`, the wallet's PIN check with its lockout).
 //! - `GET /mandates/:id/revoke` asks, `POST /mandates/:id/revoke` revokes.
+//!
+//! After consenting or revoking, `/mandates` says so once: a notice carried by a one-shot,
+//! session-bound cookie (`web::flash`), never by the URL.
 //!
 //! The proposal's fields that the form does not show (items, countries, limits per period,
 //! instruments, …) travel in a hidden `base` field as the mandate's JSON; every field is
@@ -581,11 +587,9 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
         Ok(r) => r,
         Err(e) => return unavailable(&ctx, &e),
     };
-    let done = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "done")
-        .map(|(_, v)| v.into_owned());
+    let taken = super::flash::take(&state, &ctx, &headers, PATH);
     let mut h = format!("<h1>{}</h1>\n", l.t("Mandates"));
-    match done.as_deref() {
+    match taken.flash.as_ref().map(|f| f.notice.as_str()) {
         Some("consented") => h.push_str(&format!(
             "<section class=\"card ok\" role=\"status\" id=\"done\"><p>{}</p></section>\n",
             l.t("You consented: the mandate is active, and your agent can pay within it.")
@@ -613,7 +617,23 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
         }
         h.push_str("</ul>\n");
     }
-    ctx.section_page("/mandates", StatusCode::OK, l.t("Mandates"), &h)
+    let resp = ctx.section_page(PATH, StatusCode::OK, l.t("Mandates"), &h);
+    taken.finish(&ctx, resp)
+}
+
+/// The Mandates list: where posts redirect, and the page their notices are for.
+pub const PATH: &str = "/mandates";
+
+/// The redirect to the list that says `notice` (`consented`, `revoked`) once.
+pub fn done_redirect(state: &AppState, ctx: &Ctx, notice: &str) -> Response {
+    ctx.finish(super::flash::set(
+        state,
+        ctx,
+        PATH,
+        notice,
+        "",
+        see_other(PATH),
+    ))
 }
 
 fn mandate_item(l: Lang, r: &MandateRecord) -> String {
@@ -956,13 +976,14 @@ fn proposal_page(
         })
         .collect();
     h.push_str(&format!(
-        "<form class=\"card\" method=\"post\" action=\"/mandates/new\" id=\"proposal\" aria-labelledby=\"h-fields\">\n<h2 id=\"h-fields\">{title}</h2>\n{csrf}\n<input type=\"hidden\" name=\"words\" value=\"{words}\">\n<input type=\"hidden\" name=\"currency\" value=\"{cur}\">\n<input type=\"hidden\" name=\"base\" value=\"{base}\">\n<input type=\"hidden\" name=\"seen\" value=\"{seen}\">\n{agent}{desc}{merchants}{cats}{budget}{per}{confirm}{from}{until}<label for=\"recurrence\">{rec_label}</label>\n<select id=\"recurrence\" name=\"recurrence\"{rec_inv}>{options}</select>\n{rec_err}<div class=\"buttons\"><button type=\"submit\" name=\"action\" value=\"create\" class=\"approve\"{disabled}>{go}</button><button type=\"submit\" name=\"action\" value=\"adjust\" class=\"secondary\">{adjust}</button></div>\n</form>\n",
+        "<form class=\"card\" method=\"post\" action=\"/mandates/new\" id=\"proposal\" aria-labelledby=\"h-fields\">\n<h2 id=\"h-fields\">{title}</h2>\n{csrf}\n<input type=\"hidden\" name=\"words\" value=\"{words}\">\n<input type=\"hidden\" name=\"currency\" value=\"{cur}\">\n<input type=\"hidden\" name=\"base\" value=\"{base}\">\n<input type=\"hidden\" name=\"seen\" value=\"{seen}\">\n<input type=\"hidden\" name=\"key\" value=\"{key}\">\n{agent}{desc}{merchants}{cats}{budget}{per}{confirm}{from}{until}<label for=\"recurrence\">{rec_label}</label>\n<select id=\"recurrence\" name=\"recurrence\"{rec_inv}>{options}</select>\n{rec_err}<div class=\"buttons\"><button type=\"submit\" name=\"action\" value=\"create\" class=\"approve\"{disabled}>{go}</button><button type=\"submit\" name=\"action\" value=\"adjust\" class=\"secondary\">{adjust}</button></div>\n</form>\n",
         title = l.t("Adjust the proposal"),
         csrf = ctx.csrf_field(),
         words = html_escape(words),
         cur = currency.code(),
         base = html_escape(&base_json),
         seen = html_escape(&seen),
+        key = html_escape(&super::fresh_form_key()),
         agent = agent_select(l, agents, agent, err("agent_id").as_deref()),
         desc = text("description", l.t("What it is for"), &fields.description, None, " maxlength=\"2000\""),
         merchants = area("merchants", l.t("Only at these merchants"), &fields.merchants, l.t("One a line: a name, a website or a Purser merchant id. Empty: any merchant.")),
@@ -1133,9 +1154,15 @@ pub async fn new_post(
                     let seen = field(&f, "seen").unwrap_or_default();
                     let read =
                         purser_wallet::ids::constant_time_eq(hash.as_bytes(), seen.as_bytes());
-                    if action == "adjust" || !read {
+                    let key = field(&f, "key").unwrap_or_default().trim().to_string();
+                    let keyed = super::plausible_form_key(&key);
+                    if action == "adjust" || !read || !keyed {
                         let notice = (action == "create").then(|| {
-                            l.t("You changed the proposal after its summary was made. Read the new summary below, then continue.")
+                            if read {
+                                l.t("The form was too old or sent from another page. Nothing was stored: read the summary below, then continue.")
+                            } else {
+                                l.t("You changed the proposal after its summary was made. Read the new summary below, then continue.")
+                            }
                         });
                         return proposal_page(
                             &ctx,
@@ -1152,12 +1179,27 @@ pub async fn new_post(
                             notice,
                         );
                     }
+                    // Once per key: sent again, the same draft's consent page.
                     match state
                         .wallet
-                        .create_mandate(&s.principal(), &agent, m.clone())
+                        .create_mandate_once(&s.principal(), &agent, m.clone(), &key)
                         .await
                     {
                         Ok(rec) => ctx.finish(see_other(&format!("/mandates/{}/consent", rec.id))),
+                        Err(e) if e.code == "mandate_key_reused" => proposal_page(
+                            &ctx,
+                            StatusCode::CONFLICT,
+                            &agents,
+                            &agent,
+                            &words,
+                            currency,
+                            &m,
+                            Some(&m),
+                            &fields,
+                            &[],
+                            &reading,
+                            Some(l.t("This form was already sent with another proposal or agent. Nothing more was stored: read the summary below, then continue.")),
+                        ),
                         Err(e)
                             if matches!(
                                 e.kind,
@@ -1339,7 +1381,7 @@ pub async fn consent_pin(
         .consent_mandate_with_pin(&who, &id, hash, &state.public_url, pin)
         .await
     {
-        Ok(_) => ctx.finish(see_other("/mandates?done=consented")),
+        Ok(_) => done_redirect(&state, &ctx, "consented"),
         Err(e) => {
             let r = match own_mandate(&state, &ctx, &s, &id).await {
                 Ok(r) => r,
@@ -1424,7 +1466,7 @@ pub async fn revoke(
         .revoke_mandate(&s.principal(), &id, Some("revoked in the web wallet"))
         .await
     {
-        Ok(_) => ctx.finish(see_other("/mandates?done=revoked")),
+        Ok(_) => done_redirect(&state, &ctx, "revoked"),
         Err(e)
             if matches!(
                 e.kind,

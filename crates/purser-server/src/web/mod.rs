@@ -26,11 +26,18 @@
 //! `Content-Type: application/json`, which a cross-site form cannot send. With
 //! `SameSite=Strict` the browser does not send the cookies on cross-site requests at all.
 //!
+//! **Notices** of what a form post did are one-shot, session-bound cookies ([`flash`]), never
+//! read from the URL.
+//!
+//! **One-time form keys** ([`fresh_form_key`]): forms that create or move something carry a
+//! random key made when the page is drawn, so the same form sent twice does it once.
+//!
 //! **Content-Security-Policy**: `script-src 'self'` — no inline script, no other origin.
 
 pub mod account;
 pub mod agents;
 pub mod bills;
+pub mod flash;
 pub mod i18n;
 pub mod mandates;
 pub mod pages;
@@ -368,6 +375,27 @@ pub async fn signed_in_form(
     }
 }
 
+/// Prefix of the one-time keys forms carry.
+const FORM_KEY_PREFIX: &str = "pwk_";
+
+/// Longest form key accepted (a real one is 56 characters; the JSON API's Idempotency-Key
+/// allows 255).
+const MAX_FORM_KEY_LEN: usize = 80;
+
+/// A fresh one-time key for a form that creates or moves something: a form sent twice (a
+/// double click, Back and resend) carries the same key, and the wallet acts once per key.
+pub fn fresh_form_key() -> String {
+    purser_wallet::ids::new_secret(FORM_KEY_PREFIX.trim_end_matches('_')).unwrap_or_default()
+}
+
+/// Whether a form's one-time key looks like one [`fresh_form_key`] made.
+pub fn plausible_form_key(k: &str) -> bool {
+    k.len() <= MAX_FORM_KEY_LEN
+        && k.len() > FORM_KEY_PREFIX.len()
+        && k.starts_with(FORM_KEY_PREFIX)
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// A redirect after a POST or to the sign-in page.
 pub fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
@@ -417,6 +445,18 @@ mod tests {
             c,
             "purser-session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
         );
+    }
+
+    #[test]
+    fn only_keys_the_pages_make_are_taken() {
+        let k = fresh_form_key();
+        assert!(plausible_form_key(&k), "{k}");
+        assert_ne!(fresh_form_key(), k, "each form gets its own key");
+        assert!(!plausible_form_key(""));
+        assert!(!plausible_form_key("pwk_"));
+        assert!(!plausible_form_key("other_abc"));
+        assert!(!plausible_form_key("pwk_a b"));
+        assert!(!plausible_form_key(&format!("pwk_{}", "a".repeat(100))));
     }
 
     #[test]

@@ -703,7 +703,14 @@ pub async fn consent_finish(
     }
     .await;
     match r {
-        Ok(()) => answer(&ctx, json!({"redirect": "/mandates?done=consented"})),
+        Ok(()) => super::flash::set(
+            &state,
+            &ctx,
+            super::mandates::PATH,
+            "consented",
+            "",
+            answer(&ctx, json!({ "redirect": super::mandates::PATH })),
+        ),
         Err(e) => failed(Some(&ctx), e),
     }
 }

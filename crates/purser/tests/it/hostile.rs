@@ -577,7 +577,7 @@ both!(
 );
 
 /// The web wallet's session cookie after a PIN sign-in, or panic.
-fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
+pub(crate) fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
     let (cookie, token) = crate::pins::csrf_of(p, "/signin");
     let r = ureq::AgentBuilder::new()
         .redirects(0)
@@ -601,7 +601,7 @@ fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
 }
 
 /// A signed-in page's CSRF token (in its `purser-csrf` meta tag) and status.
-fn page_csrf(p: &dyn Server, session: &str) -> (u16, String) {
+pub(crate) fn page_csrf(p: &dyn Server, session: &str) -> (u16, String) {
     let r = ureq::AgentBuilder::new()
         .redirects(0)
         .build()

@@ -28,5 +28,6 @@ pub mod support;
 mod token_pay;
 mod tokens;
 mod wallet;
+mod web;
 mod webhooks;
 mod x402;
