@@ -436,6 +436,26 @@ CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
 ALTER TABLE pins ADD COLUMN lockouts BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        16,
+        r#"
+ALTER TABLE pins ADD COLUMN browser_failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pins ADD COLUMN browser_locked_until BIGINT;
+ALTER TABLE pins ADD COLUMN browser_lockouts BIGINT NOT NULL DEFAULT 0;
+UPDATE pins SET browser_failures = failures, browser_locked_until = locked_until, browser_lockouts = lockouts;
+CREATE TABLE pin_devices (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    failures BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    lockouts BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX pin_devices_user ON pin_devices(user_id, last_used_at);
+"#,
+    ),
 ];
 
 /// The DDL for SQLite.
