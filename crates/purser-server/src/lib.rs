@@ -5,6 +5,7 @@ pub mod auth;
 mod caller;
 pub mod error;
 mod extract;
+mod forwarded;
 pub mod html;
 mod idempotency;
 mod merchant_auth;
@@ -31,6 +32,7 @@ use purser_store::{Ledger, StoreConfig};
 use purser_wallet::Wallet;
 
 pub use auth::OperatorKey;
+pub use forwarded::{TrustedProxies, TrustedProxy};
 pub use metrics::HttpMetrics;
 pub use openapi::ApiDoc;
 pub use ratelimit::{
@@ -455,6 +457,9 @@ pub struct ServeOptions {
     pub rate_limits: RateLimits,
     /// Header and body read timeout ([`DEFAULT_READ_TIMEOUT`]).
     pub read_timeout: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (per-address sign-in limits);
+    /// none by default.
+    pub trusted_proxies: TrustedProxies,
     /// How often expired credentials, confirmations and holds are released, and interrupted
     /// work finished ([`purser_wallet::SWEEP_INTERVAL`]).
     pub sweep_interval: std::time::Duration,
@@ -478,6 +483,12 @@ fn print_banner(
         );
     }
     println!("  Storage:  {}", opts.store.describe());
+    if !opts.trusted_proxies.is_empty() {
+        println!(
+            "  Trusted proxies: {} (their X-Forwarded-For names the client)",
+            opts.trusted_proxies
+        );
+    }
     println!(
         "  Cards:    {} rail{}",
         wallet.rail_name(),
@@ -611,7 +622,13 @@ async fn serve_with(
         shutdown.await;
         let _ = started_tx.send(());
     };
-    let server = serve_connections(listener, router(state), opts.read_timeout, signal);
+    let server = serve_connections(
+        listener,
+        router(state),
+        opts.read_timeout,
+        Arc::new(opts.trusted_proxies.clone()),
+        signal,
+    );
     let served = tokio::select! {
         r = server => r,
         _ = async {
@@ -645,6 +662,7 @@ async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
     read_timeout: std::time::Duration,
+    trusted_proxies: Arc<TrustedProxies>,
     signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -663,11 +681,13 @@ async fn serve_connections(
             },
             _ = &mut signal => break,
         };
-        // Each request carries its peer's address (per-address sign-in limits).
+        // Each request carries its client's address (per-address sign-in limits): the peer's,
+        // or behind a trusted proxy the one its `X-Forwarded-For` names (`forwarded.rs`).
         let inner = hyper_util::service::TowerToHyperService::new(app.clone());
-        let client = ratelimit::ClientAddr(peer.ip());
+        let proxies = trusted_proxies.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                let client = ratelimit::ClientAddr(proxies.client(peer.ip(), req.headers()));
                 req.extensions_mut().insert(client);
                 hyper::service::Service::call(&inner, req)
             });

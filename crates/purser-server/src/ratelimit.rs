@@ -10,8 +10,8 @@
 //! Sign-in attempts are limited per network address as well (`sign_in_per_minute`, PIN
 //! sign-ins; three times that for passkey ceremony starts), before any user is known: a
 //! per-person PIN lockout alone would let one client try one PIN against many people. The
-//! address is the TCP peer's (an IPv6 address counts by its /64); behind a reverse proxy every
-//! client shares the proxy's address, so set the limit there or raise this one. Address
+//! address is the TCP peer's, or behind a `--trusted-proxy` the client's address that proxy
+//! appended to `X-Forwarded-For` (`forwarded.rs`); an IPv6 address counts by its /64. Address
 //! buckets are dropped once full again, so a flood of addresses cannot grow memory for long.
 //!
 //! The buckets live in this process only: with N nodes behind a load balancer a caller gets up
@@ -43,7 +43,8 @@ const SHARDS: usize = 16;
 /// Above this many buckets in one shard, full (idle) buckets are dropped.
 const PRUNE_ABOVE: usize = 4096;
 
-/// The TCP peer's address, put on each request by the connection loop.
+/// The client's address (the TCP peer's, or the one a trusted proxy forwarded), put on each
+/// request by the connection loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 

@@ -1460,8 +1460,8 @@ impl Wallet {
 impl Wallet {
     /// Consent with the person's PIN instead of a passkey (the web wallet's fallback): the
     /// wallet's one PIN check, lockout included — a wrong PIN counts like one typed on the
-    /// sign-in or confirmation page — then the same consent as [`Wallet::consent_mandate`], to
-    /// exactly `content_hash`.
+    /// sign-in or confirmation page of the same browser (`device`: its device cookie, if any)
+    /// — then the same consent as [`Wallet::consent_mandate`], to exactly `content_hash`.
     pub async fn consent_mandate_with_pin(
         &self,
         who: &Principal,
@@ -1469,10 +1469,12 @@ impl Wallet {
         content_hash: &str,
         issuer: &str,
         pin: &str,
+        device: Option<&str>,
     ) -> Result<MandateRecord> {
         who.require(Scope::MandatesWrite)?;
         check_id("mdt", id, "id")?;
-        self.check_pin(&who.user_id, pin).await?;
+        self.check_pin(&who.user_id, pin, crate::pins::PinFrom::Browser(device))
+            .await?;
         self.consent_mandate(who, id, content_hash, issuer).await
     }
 }

@@ -15,6 +15,27 @@
 //! count back to zero. (A crash between counting and checking counts as a wrong PIN: it fails
 //! closed.)
 //!
+//! **Whose lock.** A lock that anyone can trigger for anyone is itself an attack: knowing a
+//! person's user id would be enough to keep their PIN locked. So failures count towards one of
+//! three locks, by where the PIN was typed (OWASP's "device cookie" pattern):
+//!
+//! - the **API** (`PinFrom::Api`: changing the PIN with `POST /v1/me/pin`, which needs the
+//!   person's own API token): the person's lock, in `pins` (`failures`, `locked_until`,
+//!   `lockouts`);
+//! - a **browser without this person's device cookie** (`PinFrom::Browser(None)`, or a cookie
+//!   that is forged, expired, forgotten or another person's): one lock shared by all unknown
+//!   browsers, in `pins` (`browser_failures`, `browser_locked_until`, `browser_lockouts`);
+//! - a **browser with this person's device cookie**: that device's own lock, in its
+//!   `pin_devices` row.
+//!
+//! A device cookie (`pwd_…`, 256 random bits, only its SHA-256 stored, bound to one person) is
+//! given to a browser when the person signs in on it with a PIN or a passkey
+//! ([`Wallet::remember_device`]), and lasts [`DEVICE_TTL_MS`]. An attacker who knows only the
+//! user id locks unknown browsers; the person's own browsers keep their own counts and keep
+//! working. Each lock escalates on its own, and a right PIN resets only the lock it was typed
+//! under. At most [`MAX_DEVICES`] devices are kept per person (the least recently used is
+//! forgotten), which also bounds the guesses all locks together allow.
+//!
 //! Timing: every check that reaches the hash costs one argon2id computation, whether the PIN is
 //! right or wrong (the final comparison is constant-time), so latency says nothing about how
 //! close a guess was. A user without a PIN also costs one computation (the PIN is hashed with a
@@ -60,6 +81,33 @@ pub fn lock_ms(lockouts: i64) -> i64 {
         .min(PIN_LOCK_MAX_MS)
 }
 
+/// How long a browser stays known after the person last signed in on it: a year, like the
+/// remembered user id; each sign-in on it starts the year again.
+pub const DEVICE_TTL_MS: i64 = 365 * 24 * 60 * 60 * 1000;
+/// Most known browsers kept per person; signing in on one more forgets the least recently used.
+/// Each has its own lock, so this also bounds the guesses a thief holding every one of a
+/// person's browsers could make.
+pub const MAX_DEVICES: i64 = 20;
+
+/// Where a PIN was typed, which decides the lock its failures count towards (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinFrom<'a> {
+    /// The REST API or the CLI, with the person's own API token: the person's lock.
+    Api,
+    /// A browser, with the device cookie it sent (if any): that device's lock when the cookie
+    /// is this person's, else the lock of unknown browsers.
+    Browser(Option<&'a str>),
+}
+
+/// The lock an attempt counts towards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Lock {
+    Person,
+    UnknownBrowsers,
+    /// The device's token hash.
+    Device(String),
+}
+
 /// argon2id memory cost in KiB (19 MiB), passes and lanes: OWASP's recommended minimum for
 /// argon2id (m=19 MiB, t=2, p=1). On one core of this project's 2-core machines one hash or
 /// check costs about 30 ms of CPU (measured as thread CPU time, with the dependencies built at
@@ -85,7 +133,9 @@ static HASHING: Semaphore = Semaphore::const_new(MAX_CONCURRENT_HASHES);
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PinStatus {
     pub pin_set: bool,
-    /// When PIN entry opens again, while it is locked (RFC 3339).
+    /// When PIN entry opens again, while it is locked (RFC 3339): the later of the lock on the
+    /// API and the lock on browsers the person has not signed in on. A browser the person
+    /// signed in on has a lock of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<String>,
 }
@@ -130,16 +180,38 @@ fn lock_words(ms: i64) -> String {
     }
 }
 
-fn locked(until: i64) -> WalletError {
+fn locked(until: i64, lock: &Lock) -> WalletError {
     WalletError::new(
         Kind::Forbidden,
         "pin_locked",
         format!(
-            "PIN entry is locked after {MAX_PIN_FAILURES} wrong PINs in a row; try again after {}",
-            when(Timestamp(until))
+            "PIN entry is locked{} after {MAX_PIN_FAILURES} wrong PINs in a row; try again after {}{}",
+            where_locked(lock),
+            when(Timestamp(until)),
+            elsewhere(lock)
         ),
     )
     .at("pin")
+}
+
+/// Which browsers a lock holds, as words after "PIN entry is locked".
+fn where_locked(lock: &Lock) -> &'static str {
+    match lock {
+        Lock::Person => "",
+        Lock::UnknownBrowsers => " on browsers you have not signed in on",
+        Lock::Device(_) => " on this browser",
+    }
+}
+
+/// What still works while a browser lock holds.
+fn elsewhere(lock: &Lock) -> &'static str {
+    match lock {
+        Lock::Person => "",
+        Lock::UnknownBrowsers => {
+            ", or use a browser where you signed in before, or your passkey (wrong PINs typed elsewhere do not lock those)"
+        }
+        Lock::Device(_) => ", or use your passkey",
+    }
 }
 
 fn not_set() -> WalletError {
@@ -310,19 +382,26 @@ impl Wallet {
                 if !well_formed(current) {
                     return Err(malformed("current_pin"));
                 }
-                self.check_pin(&who.user_id, current)
+                self.check_pin(&who.user_id, current, PinFrom::Api)
                     .await
                     .map_err(|e| match e.code.as_str() {
                         "pin_wrong" | "pin_locked" => e.at("current_pin"),
                         _ => e,
                     })?;
                 let hash = hash_pin(pin).await?;
+                // A new PIN starts every lock over: guesses at the old one say nothing of it.
                 self.db
-                    .write(vec![Stmt::exec(
-                        "UPDATE pins SET hash = $2, failures = 0, locked_until = NULL, lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $4",
-                        vals![&who.user_id, hash, now, old],
-                    )
-                    .expect(Expect::One, "pin unchanged")])
+                    .write(vec![
+                        Stmt::exec(
+                            "UPDATE pins SET hash = $2, failures = 0, locked_until = NULL, lockouts = 0, browser_failures = 0, browser_locked_until = NULL, browser_lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $4",
+                            vals![&who.user_id, hash, now, old],
+                        )
+                        .expect(Expect::One, "pin unchanged"),
+                        Stmt::exec(
+                            "UPDATE pin_devices SET failures = 0, locked_until = NULL, lockouts = 0 WHERE user_id = $1",
+                            vals![&who.user_id],
+                        ),
+                    ])
                     .await
                     .map_err(|e| match e {
                         DbError::Precondition(_) => changed_meanwhile(),
@@ -352,7 +431,7 @@ impl Wallet {
         let row = self
             .db
             .query_opt(
-                "SELECT locked_until FROM pins WHERE user_id = $1",
+                "SELECT locked_until, browser_locked_until FROM pins WHERE user_id = $1",
                 vals![&who.user_id],
             )
             .await?;
@@ -364,46 +443,74 @@ impl Wallet {
             },
             Some(r) => PinStatus {
                 pin_set: true,
+                // The later of the API's lock and unknown browsers' lock (browsers the person
+                // signed in on have locks of their own).
                 locked_until: r
                     .opt_int(0)?
+                    .max(r.opt_int(1)?)
                     .filter(|&t| t > now)
                     .map(|t| Timestamp(t).to_rfc3339()),
             },
         })
     }
 
-    /// Check `pin` against the user's PIN, counting a wrong one towards the lockout.
+    /// Check `pin` against the user's PIN, counting a wrong one towards the lock of where it
+    /// was typed (`from`, module doc).
     ///
     /// `pin_not_set` (409) when there is none; `pin_locked` (403, saying until when) after
-    /// [`MAX_PIN_FAILURES`] wrong ones in a row — then even the right PIN is refused until the
-    /// lock ends; `pin_wrong` (403, with the attempts left) otherwise; `pin_invalid` (400,
+    /// [`MAX_PIN_FAILURES`] wrong ones in a row — then even the right PIN is refused there until
+    /// the lock ends; `pin_wrong` (403, with the attempts left) otherwise; `pin_invalid` (400,
     /// not counted) for anything that is not 6–12 digits.
-    pub(crate) async fn check_pin(&self, user_id: &str, pin: &str) -> Result<()> {
+    pub(crate) async fn check_pin(
+        &self,
+        user_id: &str,
+        pin: &str,
+        from: PinFrom<'_>,
+    ) -> Result<()> {
         if !well_formed(pin) {
             return Err(malformed("pin"));
         }
-        let Some(attempt) = self.count_attempt(user_id).await? else {
+        let lock = self.lock_of(user_id, from).await?;
+        let Some((attempt, lock)) = self.count_attempt(user_id, lock).await? else {
             burn(pin).await?;
             return Err(not_set());
         };
         if verify_pin(attempt.hash.clone(), pin).await? {
-            // Right: the run of failures ends (only if the PIN is still the one checked).
-            self.db
-                .write(vec![Stmt::exec(
+            // Right: the run of failures under this lock ends (only if the PIN is still the
+            // one checked).
+            let now = self.now().0;
+            let reset = match &lock {
+                Lock::Person => Stmt::exec(
                     "UPDATE pins SET failures = 0, locked_until = NULL, lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $2",
-                    vals![user_id, &attempt.hash, self.now().0],
-                )])
-                .await?;
+                    vals![user_id, &attempt.hash, now],
+                ),
+                Lock::UnknownBrowsers => Stmt::exec(
+                    "UPDATE pins SET browser_failures = 0, browser_locked_until = NULL, browser_lockouts = 0, updated_at = $3 WHERE user_id = $1 AND hash = $2",
+                    vals![user_id, &attempt.hash, now],
+                ),
+                Lock::Device(device) => Stmt::exec(
+                    "UPDATE pin_devices SET failures = 0, locked_until = NULL, lockouts = 0, last_used_at = $3 WHERE token_hash = $2 AND user_id = $1",
+                    vals![user_id, device, now],
+                ),
+            };
+            self.db.write(vec![reset]).await?;
             return Ok(());
         }
-        tracing::info!(user = %user_id, attempt = attempt.number, "wrong PIN");
+        tracing::info!(user = %user_id, attempt = attempt.number, lock = lock_name(&lock), "wrong PIN");
         if let Some(until) = attempt.locks_until {
             return Err(WalletError::new(
                 Kind::Forbidden,
                 "pin_locked",
                 format!(
-                    "that PIN is wrong, and it was the {MAX_PIN_FAILURES}th wrong PIN in a row: PIN entry is locked until {}; try again after that",
-                    when(Timestamp(until))
+                    "that PIN is wrong, and it was the {MAX_PIN_FAILURES}th wrong PIN in a row{}: PIN entry {}is locked until {}; try again after that{}",
+                    match lock {
+                        Lock::Person => "",
+                        Lock::UnknownBrowsers => " from browsers you have not signed in on",
+                        Lock::Device(_) => " on this browser",
+                    },
+                    if lock == Lock::Person { "" } else { "there " },
+                    when(Timestamp(until)),
+                    elsewhere(&lock)
                 ),
             )
             .at("pin"));
@@ -413,61 +520,173 @@ impl Wallet {
             Kind::Forbidden,
             "pin_wrong",
             format!(
-                "that PIN is wrong; {left} more wrong {} and PIN entry locks for {}",
+                "that PIN is wrong; {left} more wrong {} and PIN entry locks{} for {}",
                 if left == 1 { "attempt" } else { "attempts" },
+                match lock {
+                    Lock::Person => "",
+                    Lock::UnknownBrowsers => " on browsers you have not signed in on",
+                    Lock::Device(_) => " on this browser",
+                },
                 lock_words(attempt.next_lock_ms)
             ),
         )
         .at("pin"))
     }
 
-    /// Take the next attempt slot (compare-and-set), or say why none is left. `None`: no PIN.
-    async fn count_attempt(&self, user_id: &str) -> Result<Option<Attempt>> {
-        for _ in 0..CAS_RETRIES {
-            let Some(row) = self
+    /// The lock a PIN typed `from` counts towards: a browser's device cookie names its own lock
+    /// only if it is a live device of this very person.
+    async fn lock_of(&self, user_id: &str, from: PinFrom<'_>) -> Result<Lock> {
+        let cookie = match from {
+            PinFrom::Api => return Ok(Lock::Person),
+            PinFrom::Browser(None) => return Ok(Lock::UnknownBrowsers),
+            PinFrom::Browser(Some(c)) => c,
+        };
+        if !device_shaped(cookie) {
+            return Ok(Lock::UnknownBrowsers);
+        }
+        let hash = ids::secret_hash(cookie);
+        let known = self
+            .db
+            .query_opt(
+                "SELECT 1 FROM pin_devices WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+                vals![&hash, user_id, self.now().0],
+            )
+            .await?
+            .is_some();
+        Ok(if known {
+            Lock::Device(hash)
+        } else {
+            Lock::UnknownBrowsers
+        })
+    }
+
+    /// Remember the browser `user_id` just signed in on (with a PIN or a passkey): the device
+    /// cookie to set — the one it sent, if that is already this person's live device (its
+    /// year starts again), else a new one. Forgets this person's expired devices and all but
+    /// the [`MAX_DEVICES`] most recently used.
+    pub async fn remember_device(&self, user_id: &str, sent: Option<&str>) -> Result<String> {
+        let now = self.now().0;
+        let expires = now.saturating_add(DEVICE_TTL_MS);
+        if let Some(c) = sent.filter(|c| device_shaped(c)) {
+            let kept = self
                 .db
-                .query_opt(
-                    "SELECT hash, failures, locked_until, lockouts FROM pins WHERE user_id = $1",
-                    vals![user_id],
-                )
-                .await?
-            else {
+                .write(vec![Stmt::exec(
+                    "UPDATE pin_devices SET last_used_at = $3, expires_at = $4 WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+                    vals![ids::secret_hash(c), user_id, now, expires],
+                )])
+                .await?;
+            if kept.first().is_some_and(|r| r.changed == 1) {
+                return Ok(c.to_string());
+            }
+        }
+        let secret = ids::new_secret("pwd")?;
+        self.db
+            .write(vec![
+                Stmt::exec(
+                    "INSERT INTO pin_devices (token_hash, user_id, failures, locked_until, lockouts, created_at, last_used_at, expires_at) VALUES ($1, $2, 0, NULL, 0, $3, $3, $4)",
+                    vals![ids::secret_hash(&secret), user_id, now, expires],
+                ),
+                Stmt::exec(
+                    "DELETE FROM pin_devices WHERE user_id = $1 AND (expires_at <= $2 OR token_hash NOT IN (SELECT token_hash FROM pin_devices WHERE user_id = $1 ORDER BY last_used_at DESC, created_at DESC LIMIT $3))",
+                    vals![user_id, now, MAX_DEVICES],
+                ),
+            ])
+            .await?;
+        tracing::info!(user = %user_id, "browser remembered for PIN entry");
+        Ok(secret)
+    }
+
+    /// Take the next attempt slot under `lock` (compare-and-set), or say why none is left.
+    /// `None`: no PIN. The lock is returned as counted (a device forgotten meanwhile counts as
+    /// an unknown browser).
+    async fn count_attempt(
+        &self,
+        user_id: &str,
+        mut lock: Lock,
+    ) -> Result<Option<(Attempt, Lock)>> {
+        for _ in 0..CAS_RETRIES {
+            let row = match &lock {
+                Lock::Person => {
+                    self.db
+                        .query_opt(
+                            "SELECT hash, failures, locked_until, lockouts FROM pins WHERE user_id = $1",
+                            vals![user_id],
+                        )
+                        .await?
+                }
+                Lock::UnknownBrowsers => {
+                    self.db
+                        .query_opt(
+                            "SELECT hash, browser_failures, browser_locked_until, browser_lockouts FROM pins WHERE user_id = $1",
+                            vals![user_id],
+                        )
+                        .await?
+                }
+                Lock::Device(device) => {
+                    self.db
+                        .query_opt(
+                            "SELECT p.hash, d.failures, d.locked_until, d.lockouts FROM pins p LEFT JOIN pin_devices d ON d.token_hash = $2 AND d.user_id = p.user_id WHERE p.user_id = $1",
+                            vals![user_id, device],
+                        )
+                        .await?
+                }
+            };
+            let Some(row) = row else {
                 return Ok(None);
             };
-            let (hash, failures, locked_until, lockouts) =
-                (row.text(0)?, row.int(1)?, row.opt_int(2)?, row.int(3)?);
+            let hash = row.text(0)?;
+            let Some(failures) = row.opt_int(1)? else {
+                // The device was forgotten since it was looked up.
+                lock = Lock::UnknownBrowsers;
+                continue;
+            };
+            let (locked_until, lockouts) = (row.opt_int(2)?, row.int(3)?);
             let now = self.now().0;
             if let Some(until) = locked_until.filter(|&u| u > now) {
-                return Err(locked(until));
+                return Err(locked(until, &lock));
             }
             // A lock that has run out starts a fresh run of guesses; the next lock lasts
             // longer (`lockouts` counts the locks since the last right PIN).
             let before = if locked_until.is_some() { 0 } else { failures };
             let number = before.saturating_add(1);
-            let lock = lock_ms(lockouts);
+            let lock_len = lock_ms(lockouts);
             let locks = number >= MAX_PIN_FAILURES;
-            let locks_until = locks.then(|| now.saturating_add(lock));
+            let locks_until = locks.then(|| now.saturating_add(lock_len));
             let lockouts_after = if locks {
                 lockouts.saturating_add(1)
             } else {
                 lockouts
             };
+            let seen_until = locked_until.unwrap_or(-1);
+            let count = match &lock {
+                Lock::Person => Stmt::exec(
+                    "UPDATE pins SET failures = $2, locked_until = $3, updated_at = $4, lockouts = $8 WHERE user_id = $1 AND hash = $5 AND failures = $6 AND COALESCE(locked_until, -1) = $7 AND lockouts = $9",
+                    vals![user_id, number, locks_until, now, &hash, failures, seen_until, lockouts_after, lockouts],
+                ),
+                Lock::UnknownBrowsers => Stmt::exec(
+                    "UPDATE pins SET browser_failures = $2, browser_locked_until = $3, updated_at = $4, browser_lockouts = $8 WHERE user_id = $1 AND hash = $5 AND browser_failures = $6 AND COALESCE(browser_locked_until, -1) = $7 AND browser_lockouts = $9",
+                    vals![user_id, number, locks_until, now, &hash, failures, seen_until, lockouts_after, lockouts],
+                ),
+                Lock::Device(device) => Stmt::exec(
+                    "UPDATE pin_devices SET failures = $2, locked_until = $3, last_used_at = $4, lockouts = $8 WHERE user_id = $1 AND token_hash = $10 AND EXISTS (SELECT 1 FROM pins WHERE user_id = $1 AND hash = $5) AND failures = $6 AND COALESCE(locked_until, -1) = $7 AND lockouts = $9",
+                    vals![user_id, number, locks_until, now, &hash, failures, seen_until, lockouts_after, lockouts, device],
+                ),
+            };
             let counted = self
                 .db
-                .write(vec![Stmt::exec(
-                    "UPDATE pins SET failures = $2, locked_until = $3, updated_at = $4, lockouts = $8 WHERE user_id = $1 AND hash = $5 AND failures = $6 AND COALESCE(locked_until, -1) = $7 AND lockouts = $9",
-                    vals![user_id, number, locks_until, now, &hash, failures, locked_until.unwrap_or(-1), lockouts_after, lockouts],
-                )
-                .expect(Expect::One, "pin attempt counted")])
+                .write(vec![count.expect(Expect::One, "pin attempt counted")])
                 .await;
             match counted {
                 Ok(_) => {
-                    return Ok(Some(Attempt {
-                        hash,
-                        number,
-                        locks_until,
-                        next_lock_ms: lock,
-                    }))
+                    return Ok(Some((
+                        Attempt {
+                            hash,
+                            number,
+                            locks_until,
+                            next_lock_ms: lock_len,
+                        },
+                        lock,
+                    )))
                 }
                 // Another check counted first: read again and take the next slot.
                 Err(DbError::Precondition(_)) => continue,
@@ -478,6 +697,24 @@ impl Wallet {
             "pin_busy",
             "too many PIN checks for this person are running at once; wait a moment and try again",
         ))
+    }
+}
+
+/// Whether a cookie value could be a device token (`pwd_…`, bounded) before it is hashed.
+fn device_shaped(cookie: &str) -> bool {
+    cookie.starts_with("pwd_")
+        && cookie.len() <= 100
+        && cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The lock's name in the log (never the device's token or hash).
+fn lock_name(lock: &Lock) -> &'static str {
+    match lock {
+        Lock::Person => "person",
+        Lock::UnknownBrowsers => "unknown_browsers",
+        Lock::Device(_) => "device",
     }
 }
 

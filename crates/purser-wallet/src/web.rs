@@ -563,10 +563,24 @@ impl Wallet {
         Ok(ended.first().map_or(0, |r| r.changed))
     }
 
-    /// Sign in with a PIN: the same check (and lockout) as the confirmation page.
+    /// Sign in with a PIN from a browser without a device cookie: the same check (and the
+    /// same lock of unknown browsers) as the confirmation page.
     pub async fn sign_in_with_pin(&self, user_id: &str, pin: &str) -> Result<String> {
+        self.sign_in_with_pin_on(user_id, pin, None).await
+    }
+
+    /// Sign in with a PIN from a browser that sent `device` (its device cookie, if any): wrong
+    /// PINs count towards that device's lock when it is this person's, else towards the lock
+    /// of unknown browsers (`pins.rs`).
+    pub async fn sign_in_with_pin_on(
+        &self,
+        user_id: &str,
+        pin: &str,
+        device: Option<&str>,
+    ) -> Result<String> {
         self.active_user_name(user_id).await?;
-        self.check_pin(user_id, pin).await?;
+        self.check_pin(user_id, pin, crate::pins::PinFrom::Browser(device))
+            .await?;
         self.create_session(user_id, "pin").await
     }
 

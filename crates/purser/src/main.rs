@@ -264,6 +264,17 @@ struct ServeArgs {
     /// three times this), whoever they are for. 0 turns it off.
     #[arg(long, value_name = "N", env = "PURSER_SIGN_INS_PER_MINUTE", default_value_t = purser_server::DEFAULT_SIGN_IN_PER_MINUTE)]
     sign_ins_per_minute: u32,
+    /// A reverse proxy (an IP address or CIDR block, e.g. 10.0.0.0/8; repeat the flag, or
+    /// separate with commas in the environment variable) whose X-Forwarded-For is believed:
+    /// when a request comes from one, the client is the right-most address in that header
+    /// that is not itself a trusted proxy (per-address sign-in limits). None by default.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP or CIDR",
+        env = "PURSER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<purser_server::TrustedProxy>,
     /// Seconds a client may take to send a request's headers, and then its body; slower
     /// connections (and idle kept-alive ones) are closed.
     #[arg(long, value_name = "SECONDS", env = "PURSER_READ_TIMEOUT", default_value_t = purser_server::DEFAULT_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -326,6 +337,7 @@ fn main() -> ExitCode {
                             sign_in_per_minute: Some(args.sign_ins_per_minute).filter(|n| *n > 0),
                         },
                         read_timeout: std::time::Duration::from_secs(args.read_timeout),
+                        trusted_proxies: purser_server::TrustedProxies::new(args.trusted_proxies),
                         sweep_interval: std::time::Duration::from_secs(args.sweep_interval),
                     },
                     purser_server::shutdown_signal(),

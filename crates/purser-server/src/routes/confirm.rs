@@ -375,7 +375,12 @@ pub async fn decide(
     }
     match state
         .wallet
-        .decide_confirmation(&token, &form.pin.0, form.action)
+        .decide_confirmation_on(
+            &token,
+            &form.pin.0,
+            crate::web::device_cookie(&headers, ctx.secure).as_deref(),
+            form.action,
+        )
         .await
     {
         Ok(v) => decided_page(&ctx, &v, form.action),

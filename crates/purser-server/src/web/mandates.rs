@@ -1378,7 +1378,14 @@ pub async fn consent_pin(
     let who = s.principal();
     match state
         .wallet
-        .consent_mandate_with_pin(&who, &id, hash, &state.public_url, pin)
+        .consent_mandate_with_pin(
+            &who,
+            &id,
+            hash,
+            &state.public_url,
+            pin,
+            super::device_cookie(&headers, ctx.secure).as_deref(),
+        )
         .await
     {
         Ok(_) => done_redirect(&state, &ctx, "consented"),

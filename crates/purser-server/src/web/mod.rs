@@ -127,6 +127,12 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
+/// The browser's device cookie (`pwd_…`, set at sign-in), which decides whose PIN lock its
+/// wrong PINs count towards (`purser_wallet::pins`). Read as sent; the wallet checks it.
+pub fn device_cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
+    read_cookie(headers, &cookie_name("purser-device", secure))
+}
+
 /// A `Set-Cookie` value; `max_age` `Some(0)` deletes it.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> String {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");

@@ -139,10 +139,27 @@ pub async fn signin(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
     signin_page(&ctx, StatusCode::OK, &user, None)
 }
 
-/// A response that signs the browser in: the session cookie, and the user id remembered for
-/// the next sign-in.
-pub fn signed_in(mut resp: Response, secure: bool, secret: &str, user_id: &str) -> Response {
-    for c in [
+/// A response that signs the browser in: the session cookie, the user id remembered for the
+/// next sign-in, and the device cookie that makes this a known browser of this person (its
+/// wrong PINs count towards its own lock, not that of unknown browsers).
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut resp: Response,
+    secure: bool,
+    secret: &str,
+    user_id: &str,
+) -> Response {
+    let sent = super::device_cookie(headers, secure);
+    let device = match state.wallet.remember_device(user_id, sent.as_deref()).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            // Signed in all the same; this browser just stays unknown for PIN locks.
+            tracing::warn!(code = %e.code, "the browser could not be remembered");
+            None
+        }
+    };
+    let mut cookies = vec![
         set_cookie(
             &cookie_name("purser-session", secure),
             secret,
@@ -155,7 +172,16 @@ pub fn signed_in(mut resp: Response, secure: bool, secret: &str, user_id: &str) 
             Some(365 * 24 * 3600),
             secure,
         ),
-    ] {
+    ];
+    if let Some(d) = device {
+        cookies.push(set_cookie(
+            &cookie_name("purser-device", secure),
+            &d,
+            Some(purser_wallet::pins::DEVICE_TTL_MS / 1000),
+            secure,
+        ));
+    }
+    for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -215,8 +241,23 @@ pub async fn signin_pin(
         );
     }
     let pin = field(&fields, "pin").unwrap_or_default();
-    match state.wallet.sign_in_with_pin(&user_id, pin).await {
-        Ok(secret) => signed_in(see_other("/"), ctx.secure, &secret, &user_id),
+    let device = super::device_cookie(&headers, ctx.secure);
+    match state
+        .wallet
+        .sign_in_with_pin_on(&user_id, pin, device.as_deref())
+        .await
+    {
+        Ok(secret) => {
+            signed_in(
+                &state,
+                &headers,
+                see_other("/"),
+                ctx.secure,
+                &secret,
+                &user_id,
+            )
+            .await
+        }
         Err(e) => {
             let status = crate::error::ApiError::from(e.clone()).status;
             signin_page(&ctx, status, &user_id, Some(&sentence(&e.message)))

@@ -399,12 +399,17 @@ pub async fn register_finish(
     }
     .await;
     match r {
-        Ok((user_id, secret, api_token)) => super::pages::signed_in(
-            answer(&ctx, json!({"redirect": "/", "api_token": api_token})),
-            ctx.secure,
-            &secret,
-            &user_id,
-        ),
+        Ok((user_id, secret, api_token)) => {
+            super::pages::signed_in(
+                &state,
+                &headers,
+                answer(&ctx, json!({"redirect": "/", "api_token": api_token})),
+                ctx.secure,
+                &secret,
+                &user_id,
+            )
+            .await
+        }
         Err(e) => failed(Some(&ctx), e),
     }
 }
@@ -470,12 +475,17 @@ pub async fn signin_finish(
     }
     .await;
     match r {
-        Ok((user_id, secret)) => super::pages::signed_in(
-            answer(&ctx, json!({"redirect": "/"})),
-            ctx.secure,
-            &secret,
-            &user_id,
-        ),
+        Ok((user_id, secret)) => {
+            super::pages::signed_in(
+                &state,
+                &headers,
+                answer(&ctx, json!({"redirect": "/"})),
+                ctx.secure,
+                &secret,
+                &user_id,
+            )
+            .await
+        }
         Err(e) => failed(Some(&ctx), e),
     }
 }

@@ -437,6 +437,26 @@ ALTER TABLE pins ADD COLUMN lockouts BIGINT NOT NULL DEFAULT 0;
 "#,
     ),
     (
+        16,
+        r#"
+ALTER TABLE pins ADD COLUMN browser_failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pins ADD COLUMN browser_locked_until BIGINT;
+ALTER TABLE pins ADD COLUMN browser_lockouts BIGINT NOT NULL DEFAULT 0;
+UPDATE pins SET browser_failures = failures, browser_locked_until = locked_until, browser_lockouts = lockouts;
+CREATE TABLE pin_devices (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    failures BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    lockouts BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX pin_devices_user ON pin_devices(user_id, last_used_at);
+"#,
+    ),
+    (
         // Every query the sweeper and the anomaly rules run on each pass or decision reads an
         // index range bounded by the work due, not the payments still open (or the person's
         // whole history): open payments per binding, credentials and confirmations by expiry,

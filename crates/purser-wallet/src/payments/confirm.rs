@@ -13,6 +13,7 @@ use super::views::currency_of;
 use super::{credential, events, internal};
 use crate::error::{Kind, Result, WalletError};
 use crate::funds::Shown;
+use crate::pins::PinFrom;
 use crate::Wallet;
 
 /// What the confirmation page shows.
@@ -148,14 +149,28 @@ impl Wallet {
         })
     }
 
-    /// Approve or decline with the user's PIN. Wrong PINs count towards the lockout.
+    /// Approve or decline with the user's PIN, typed in a browser without a device cookie.
+    /// Wrong PINs count towards the lock of unknown browsers.
     pub async fn decide_confirmation(
         &self,
         token: &str,
         pin: &str,
         action: ConfirmAction,
     ) -> Result<ConfirmationView> {
-        self.decide_confirmation_by(token, Proof::Pin(pin), action)
+        self.decide_confirmation_on(token, pin, None, action).await
+    }
+
+    /// Approve or decline with the user's PIN, typed in a browser that sent `device` (its
+    /// device cookie, if any): wrong PINs count towards that device's lock when it is the
+    /// person's, else towards the lock of unknown browsers (`pins.rs`).
+    pub async fn decide_confirmation_on(
+        &self,
+        token: &str,
+        pin: &str,
+        device: Option<&str>,
+        action: ConfirmAction,
+    ) -> Result<ConfirmationView> {
+        self.decide_confirmation_by(token, Proof::Pin(pin, PinFrom::Browser(device)), action)
             .await
     }
 
@@ -198,8 +213,8 @@ impl Wallet {
             .await?
             .ok_or_else(unknown_link)?;
         let method = match proof {
-            Proof::Pin(pin) => {
-                self.check_pin(&p.user_id, pin).await?;
+            Proof::Pin(pin, from) => {
+                self.check_pin(&p.user_id, pin, from).await?;
                 "pin"
             }
             Proof::Passkey(user_id) if user_id == p.user_id => "passkey",
@@ -354,7 +369,7 @@ impl Wallet {
 /// How the person proved who they are.
 #[derive(Clone, Copy)]
 enum Proof<'a> {
-    Pin(&'a str),
+    Pin(&'a str, PinFrom<'a>),
     Passkey(&'a str),
 }
 

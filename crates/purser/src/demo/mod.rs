@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             agent_payments_per_minute: None,
             rate_limits: purser_server::RateLimits::default(),
             read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
+            trusted_proxies: purser_server::TrustedProxies::default(),
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
         },
         async move {

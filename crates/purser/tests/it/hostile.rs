@@ -576,6 +576,139 @@ both!(
     }
 );
 
+/// A PIN sign-in as it arrives through a proxy that sends `X-Forwarded-For: xff`.
+fn pin_sign_in_via(p: &dyn Server, xff: &str, user_id: &str, pin: &str) -> Resp {
+    let (cookie, token) = crate::pins::csrf_of(p, "/signin");
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/signin/pin", p.base()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &format!("purser-csrf={cookie}"))
+        .set("X-Forwarded-For", xff)
+        .send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
+    into_resp(r, "PIN sign-in through a proxy")
+}
+
+both!(
+    behind_a_trusted_proxy_each_client_has_its_own_sign_in_limit,
+    |storage| {
+        // Loopback (where the tests connect from) is the trusted proxy; given in the
+        // environment variable, comma-separated, as a deployment would.
+        let dir = TempDir::new("hostile-proxy");
+        let p = start_with_env(
+            dir.path(),
+            &storage,
+            &["--sign-ins-per-minute", "3"],
+            &[("PURSER_TRUSTED_PROXIES", "127.0.0.1, ::1")],
+        );
+        let dora = Person::new(&p, "Dora");
+        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
+            .want(200);
+        let wrong = |xff: &str, i: usize| {
+            let r = pin_sign_in_via(&p, xff, &format!("usr_guess{i}"), "135792");
+            (r.status, r.text)
+        };
+        // Client A uses up its allowance.
+        for i in 0..3 {
+            let (status, text) = wrong("203.0.113.7", i);
+            assert_ne!(status, 429, "A's attempt {i}: {text}");
+        }
+        assert_eq!(wrong("203.0.113.7", 3).0, 429, "A is limited");
+        // Client B, behind the same proxy, is not: it signs in.
+        let r = pin_sign_in_via(&p, "198.51.100.20", &dora.id, "482915");
+        assert_eq!(r.status, 303, "B signs in: {}", r.text);
+        // A cannot escape by writing another address on the left: the proxy appends the one
+        // it saw, and that is the one counted.
+        assert_eq!(
+            wrong("198.51.100.99, 203.0.113.7", 4).0,
+            429,
+            "a spoofed left-most entry"
+        );
+        assert_eq!(
+            wrong("198.51.100.99,203.0.113.7:51234", 5).0,
+            429,
+            "with a port"
+        );
+        // Proxies in between that are trusted are skipped.
+        assert_eq!(wrong("203.0.113.7, 127.0.0.1", 6).0, 429, "via two proxies");
+        // A header Purser cannot read counts as the proxy's own address (its own bucket).
+        for i in 0..3 {
+            let (status, text) = wrong("203.0.113.7, not-an-address", 7 + i);
+            assert_ne!(status, 429, "malformed {i}: {text}");
+        }
+        assert_eq!(wrong("", 10).0, 429, "an empty header is the proxy too");
+        // Passkey prompts are counted per client as well.
+        let (cookie, token) = crate::pins::csrf_of(&p, "/signin");
+        let start = |xff: &str| {
+            let r = ureq::AgentBuilder::new()
+                .build()
+                .post(&format!("{}/web/passkeys/signin/start", p.base()))
+                .set("Content-Type", "application/json")
+                .set("Cookie", &format!("purser-csrf={cookie}"))
+                .set("X-Purser-CSRF", &token)
+                .set("X-Forwarded-For", xff)
+                .send_string(&json!({"user_id": dora.id}).to_string());
+            into_resp(r, "passkey sign-in start")
+        };
+        for i in 0..9 {
+            let r = start("203.0.113.7");
+            assert_ne!(r.status, 429, "prompt {i}: {}", r.text);
+        }
+        assert_limited(&start("203.0.113.7"), 20);
+        assert_ne!(start("198.51.100.20").status, 429, "B's prompts are B's");
+
+        // The same headers from a peer that is not a trusted proxy are ignored: everyone
+        // connecting from loopback shares one bucket.
+        let dir_q = TempDir::new("hostile-untrusted-proxy");
+        // On PostgreSQL both servers share one database, so one vault key.
+        std::fs::copy(
+            dir.path().join("vault-keys.json"),
+            dir_q.path().join("vault-keys.json"),
+        )
+        .expect("vault key");
+        let q = start_with(
+            dir_q.path(),
+            &storage,
+            &[
+                "--sign-ins-per-minute",
+                "3",
+                "--trusted-proxy",
+                "10.0.0.0/8",
+                "--trusted-proxy",
+                "fd00::/8",
+            ],
+        );
+        for (i, xff) in ["203.0.113.7", "203.0.113.8", "203.0.113.9"]
+            .iter()
+            .enumerate()
+        {
+            let r = pin_sign_in_via(&q, xff, &format!("usr_guess{i}"), "135792");
+            assert_ne!(r.status, 429, "attempt {i}: {}", r.text);
+        }
+        let r = pin_sign_in_via(&q, "198.51.100.20", "usr_guess3", "135792");
+        assert_eq!(r.status, 429, "a header from an untrusted peer: {}", r.text);
+    }
+);
+
+#[test]
+fn a_trusted_proxy_that_is_not_an_address_is_refused_at_start() {
+    let dir = TempDir::new("hostile-bad-proxy");
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .args(["--trusted-proxy", "proxy.internal"])
+        .env_remove("PURSER_DATABASE_URL")
+        .output()
+        .expect("run purser");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--trusted-proxy") && err.contains("10.0.0.0/8"),
+        "says what to write: {err}"
+    );
+}
+
 /// The web wallet's session cookie after a PIN sign-in, or panic.
 pub(crate) fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
     let (cookie, token) = crate::pins::csrf_of(p, "/signin");

@@ -134,14 +134,21 @@ pub fn try_into_resp(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, Str
         Err(e) => return Err(e.to_string()),
     };
     let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or_default().to_string();
-            (n.to_ascii_lowercase(), v)
-        })
-        .collect();
+    // Every value of a repeated header (several `Set-Cookie`s), each once.
+    let mut names = resp.headers_names();
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let mut headers = Vec::new();
+    for n in names {
+        if headers
+            .iter()
+            .any(|(seen, _): &(String, String)| seen.eq_ignore_ascii_case(&n))
+        {
+            continue;
+        }
+        for v in resp.all(&n) {
+            headers.push((n.to_ascii_lowercase(), v.to_string()));
+        }
+    }
     let text = resp.into_string().map_err(|e| e.to_string())?;
     Ok(Resp {
         status,

@@ -647,3 +647,182 @@ both!(approve_and_decline_with_a_pin, |storage| {
     let logs = std::fs::read(&log).expect("log");
     assert_no_pin("the server log", &logs, &[FIRST, WRONG], "/confirm/:token");
 });
+
+// ---- device cookies: whose lock a wrong PIN counts towards --------------------------------
+
+/// The cookie `name` a response sets, if any.
+fn set_cookie_value(r: &Resp, name: &str) -> Option<String> {
+    r.headers.iter().find_map(|(n, v)| {
+        (n == "set-cookie")
+            .then(|| v.strip_prefix(&format!("{name}=")))
+            .flatten()
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+    })
+}
+
+/// `Cookie:` for the page's CSRF cookie and, if the browser has one, its device cookie.
+fn browser_cookies(csrf: &str, device: Option<&str>) -> String {
+    match device {
+        Some(d) => format!("purser-csrf={csrf}; purser-device={d}"),
+        None => format!("purser-csrf={csrf}"),
+    }
+}
+
+/// A PIN sign-in from a browser holding `device` (its device cookie, if any): the answer, and
+/// the device cookie it sets.
+fn browser_sign_in(
+    p: &dyn Server,
+    device: Option<&str>,
+    user_id: &str,
+    pin: &str,
+) -> (Resp, Option<String>) {
+    let (cookie, token) = csrf_of(p, "/signin");
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/signin/pin", p.base()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &browser_cookies(&cookie, device))
+        .send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
+    let r = page_of(r);
+    let device = set_cookie_value(&r, "purser-device");
+    (r, device)
+}
+
+/// A PIN answer on a confirmation page from a browser holding `device`.
+fn browser_confirm(p: &dyn Server, device: Option<&str>, link: &str, form: &str) -> Resp {
+    let (cookie, token) = csrf_of(p, link);
+    let r = agent()
+        .post(&format!("{}{link}", p.base()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &browser_cookies(&cookie, device))
+        .send_string(&format!("csrf={token}&{form}"));
+    page_of(r)
+}
+
+#[track_caller]
+fn assert_signed_in(r: &Resp) {
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert!(
+        set_cookie_value(r, "purser-session").is_some_and(|s| s.starts_with("pws_")),
+        "{:?}",
+        r.headers
+    );
+}
+
+#[track_caller]
+fn assert_refused(r: &Resp, says: &str) {
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains(says), "{says:?} missing: {}", r.text);
+    assert!(
+        set_cookie_value(r, "purser-session").is_none(),
+        "no session: {:?}",
+        r.headers
+    );
+}
+
+both!(
+    an_attacker_locks_unknown_browsers_but_not_the_persons_own,
+    |storage| {
+        let dir = TempDir::new("pins-devices");
+        // The per-address sign-in limit is another control (hostile.rs); off here, so that
+        // only the PIN locks decide.
+        let p = start_with(dir.path(), &storage, &["--sign-ins-per-minute", "0"]);
+        let alice = Person::new(&p, "Alice");
+        alice.funded(&p, 500_000);
+        let bob = Person::new(&p, "Bob");
+        set_pin(&p, &alice, FIRST, None).want(200);
+        set_pin(&p, &bob, SECOND, None).want(200);
+
+        // Alice signs in on her phone and on her laptop: each is given its own device cookie.
+        let (r, phone) = browser_sign_in(&p, None, &alice.id, FIRST);
+        assert_signed_in(&r);
+        let phone = phone.expect("a device cookie at sign-in");
+        assert!(phone.starts_with("pwd_") && phone.len() > 50, "{phone}");
+        let (r, laptop) = browser_sign_in(&p, None, &alice.id, FIRST);
+        assert_signed_in(&r);
+        let laptop = laptop.expect("a device cookie");
+        assert_ne!(phone, laptop);
+        // Signing in again on the phone keeps its cookie (for another year).
+        let (r, again) = browser_sign_in(&p, Some(&phone), &alice.id, FIRST);
+        assert_signed_in(&r);
+        assert_eq!(again.as_deref(), Some(phone.as_str()));
+        let (r, bobs) = browser_sign_in(&p, None, &bob.id, SECOND);
+        assert_signed_in(&r);
+        let bobs = bobs.expect("Bob's device cookie");
+
+        // Someone who knows only Alice's user id: five wrong PINs lock unknown browsers.
+        for left in [4, 3, 2, 1] {
+            let (r, _) = browser_sign_in(&p, None, &alice.id, WRONG);
+            assert_refused(&r, &format!("{left} more wrong"));
+        }
+        let (r, _) = browser_sign_in(&p, None, &alice.id, WRONG);
+        assert_refused(&r, "locked until");
+        // Now even the right PIN is refused from any browser that is not one of Alice's: no
+        // cookie, a forged one, one that is not a device cookie, Bob's.
+        let forged = format!("pwd_{}", "a".repeat(52));
+        for device in [
+            None,
+            Some(forged.as_str()),
+            Some("pws_x"),
+            Some(bobs.as_str()),
+        ] {
+            let (r, _) = browser_sign_in(&p, device, &alice.id, FIRST);
+            assert_refused(
+                &r,
+                "PIN entry is locked on browsers you have not signed in on",
+            );
+        }
+        assert!(pin_status(&p, &alice)["locked_until"].is_string());
+
+        // Alice's own browsers still work: her phone signs in…
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, FIRST);
+        assert_signed_in(&r);
+        // …and answers a confirmation with her PIN, which an unknown browser cannot.
+        let dev = Person::new(&p, "Dev");
+        let (agent, _binding) = bound_agent(&p, &dev, &alice);
+        let mandate = give_mandate(&p, &alice, &agent, &boots_mandate());
+        let shop = register_merchant(&p, HOSTILE_SHOP, &format!("{}.example", unique("trail")));
+        let a = pay_for(&p, &agent, &alice, &mandate, &shop, "Trail boots", 59_900);
+        let link = confirmation_path(&a);
+        let pay_id = a["id"].as_str().unwrap_or_default().to_string();
+        let r = browser_confirm(&p, None, &link, &format!("pin={FIRST}&action=approve"));
+        assert_page(&r, 403);
+        assert!(r.text.contains("PIN entry is locked"), "{}", r.text);
+        assert_eq!(payment_status(&p, &agent, &pay_id), "needs_confirmation");
+        let r = browser_confirm(
+            &p,
+            Some(&laptop),
+            &link,
+            &format!("pin={FIRST}&action=approve"),
+        );
+        assert_page(&r, 200);
+        assert_eq!(payment_status(&p, &agent, &pay_id), "approved");
+
+        // A device's own wrong PINs lock that device only.
+        for left in [4, 3, 2, 1] {
+            let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, WRONG);
+            assert_refused(&r, &format!("{left} more wrong"));
+            assert!(r.text.contains("on this browser"), "{}", r.text);
+        }
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, WRONG);
+        assert_refused(&r, "locked until");
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, FIRST);
+        assert_refused(&r, "PIN entry is locked on this browser");
+        let (r, _) = browser_sign_in(&p, Some(&laptop), &alice.id, FIRST);
+        assert_signed_in(&r);
+        // Bob was never touched.
+        let (r, _) = browser_sign_in(&p, Some(&bobs), &bob.id, SECOND);
+        assert_signed_in(&r);
+
+        // The API has its own lock (the person's token): Alice changes her PIN there, and a
+        // new PIN starts every lock over.
+        set_pin(&p, &alice, SECOND, Some(FIRST)).want(200);
+        assert!(pin_status(&p, &alice)["locked_until"].is_null());
+        let (r, _) = browser_sign_in(&p, None, &alice.id, SECOND);
+        assert_signed_in(&r);
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, SECOND);
+        assert_signed_in(&r);
+    }
+);
