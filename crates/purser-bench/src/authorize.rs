@@ -261,6 +261,8 @@ async fn run_in(opts: &Options, store: &StoreConfig, data_dir: PathBuf) -> Resul
             // Nor the request rate limits: every agent sends as fast as it can.
             rate_limits: purser_server::RateLimits::off(),
             read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
+            write_timeout: purser_server::DEFAULT_WRITE_TIMEOUT,
+            max_connections: purser_server::DEFAULT_MAX_CONNECTIONS,
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
         },
         async move {

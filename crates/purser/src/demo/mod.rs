@@ -91,6 +91,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             agent_payments_per_minute: None,
             rate_limits: purser_server::RateLimits::default(),
             read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
+            write_timeout: purser_server::DEFAULT_WRITE_TIMEOUT,
+            max_connections: purser_server::DEFAULT_MAX_CONNECTIONS,
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
         },
         async move {
