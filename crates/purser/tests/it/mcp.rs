@@ -344,9 +344,12 @@ both!(
         let mut m = Stdio_::start(&key, &p.base);
         let weather = json!({"url": format!("{}/weather", svc.base), "user_id": s.user.id,
             "mandate_id": s.mandate, "task_id": "t", "max": cny(1_000)});
-        assert_eq!(
-            error_code(&m.tool("pay_http_402_resource", weather)),
-            "resource_address_private"
+        let refused = m.tool("pay_http_402_resource", weather);
+        assert_eq!(error_code(&refused), "resource_address_private");
+        let (_, words, _) = result(&refused);
+        assert!(
+            words.contains("127.0.0.1") && words.contains("--allow-private-resources"),
+            "{words}"
         );
         drop(m);
         let mut m = Stdio_::start_with(&key, &p.base, &["--allow-private-resources"]);
