@@ -4,6 +4,7 @@
 
 use crate::key::AgentKey;
 use crate::random;
+use crate::resolve::ResourceResolver;
 use crate::target::{encode_path_segment, split_target, BaseUrl};
 use crate::types::{AgentFunds, Binding, Payment, PaymentRequest, WhoAmI};
 use crate::Error;
@@ -11,6 +12,7 @@ use purser_core::httpsig::{sign_request, RequestParts, SignParams};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long to wait for a TCP (and TLS) connection. A Purser server answers a connect at
@@ -60,6 +62,8 @@ pub struct Client {
     base: BaseUrl,
     key: AgentKey,
     http: ureq::Agent,
+    /// Where resource calls (x402) connect; the system's resolver when `None`.
+    resources: Option<Arc<dyn ResourceResolver>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -95,7 +99,26 @@ impl Client {
             .redirects(0)
             .user_agent(concat!("purser-agent/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Client { base, key, http })
+        Ok(Client {
+            base,
+            key,
+            http,
+            resources: None,
+        })
+    }
+
+    /// Resolve the hosts of the resources this client calls (x402) with `resolver`: each
+    /// connection to a resource asks it once and connects only to the addresses it returned,
+    /// so the addresses it checked are the ones used. [`PublicOnly`](crate::PublicOnly)
+    /// refuses resources on loopback, private and other non-public addresses. Calls to
+    /// Purser itself are not affected.
+    pub fn with_resource_resolver(mut self, resolver: Arc<dyn ResourceResolver>) -> Client {
+        self.resources = Some(resolver);
+        self
+    }
+
+    pub(crate) fn resource_resolver(&self) -> Option<Arc<dyn ResourceResolver>> {
+        self.resources.clone()
     }
 
     /// The base URL, normalised (`http://127.0.0.1:7420`).

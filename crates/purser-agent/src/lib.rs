@@ -71,6 +71,7 @@ mod client;
 mod error;
 mod key;
 mod random;
+mod resolve;
 mod target;
 mod types;
 mod x402;
@@ -88,6 +89,7 @@ pub use key::{AgentKey, MAX_KEY_FILE_BYTES};
 /// The x402 v2 types the x402 calls return (`SettleResponse`, `PaymentRequirements`, …).
 pub use purser_x402::types as x402_types;
 pub use random::{idempotency_key, nonce, NONCE_BYTES};
+pub use resolve::{non_public, Lookup, PublicOnly, ResourceResolver, SystemLookup};
 pub use target::encode_path_segment;
 pub use types::{
     AgentFunds, AgentSummary, Amount, Binding, BindingStatus, Confirmation, Credential, Decline,

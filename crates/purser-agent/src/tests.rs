@@ -9,6 +9,7 @@ use purser_core::time::Timestamp;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> Timestamp {
@@ -677,4 +678,162 @@ fn sdk_signatures_verify_with_python_verifier() {
             assert!(stdout.contains("Content-Digest"), "{stdout}");
         }
     }
+}
+
+// ---- where resource calls connect --------------------------------------------------------
+
+/// A name that answers a public address to its first lookup and `then` (loopback) to every
+/// later one: DNS rebinding.
+struct Rebinding {
+    lookups: std::sync::atomic::AtomicUsize,
+    then: std::net::SocketAddr,
+}
+
+impl Lookup for Rebinding {
+    fn lookup(&self, _host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        let n = self
+            .lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(if n == 0 {
+            vec![std::net::SocketAddr::from(([93, 184, 215, 14], port))]
+        } else {
+            vec![self.then]
+        })
+    }
+}
+
+#[test]
+fn public_only_checks_every_answer_it_gives() {
+    let r = PublicOnly::with_lookup(Rebinding {
+        lookups: Default::default(),
+        then: "127.0.0.1:8080".parse().unwrap(),
+    });
+    // The public answer is what the connection would use; the loopback one is refused.
+    assert_eq!(
+        r.resolve("rebind.invalid", 8080).unwrap(),
+        vec!["93.184.215.14:8080".parse().unwrap()]
+    );
+    let e = r.resolve("rebind.invalid", 8080).unwrap_err();
+    assert_eq!(e.code(), Some("resource_address_private"), "{e}");
+    assert_eq!(
+        match &e {
+            Error::Api { param, .. } => param.as_deref(),
+            _ => None,
+        },
+        Some("url")
+    );
+    assert!(e.to_string().contains("127.0.0.1"), "{e}");
+
+    // Literals (and localhost) need no network.
+    let system = PublicOnly::new();
+    for host in [
+        "localhost",
+        "127.0.0.1",
+        "10.1.2.3",
+        "169.254.169.254",
+        "192.168.1.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "240.0.0.1",
+        "198.18.0.1",
+        "::1",
+        "::",
+        "fd00::1",
+        "fe80::1",
+        "2001:db8::1",
+        "::ffff:127.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::a00:1",
+    ] {
+        let e = system.resolve(host, 80).expect_err(host);
+        assert_eq!(e.code(), Some("resource_address_private"), "{host}: {e}");
+    }
+    for host in ["8.8.8.8", "2001:4860:4860::8888", "64:ff9b::808:808"] {
+        assert!(system.resolve(host, 443).is_ok(), "{host}");
+    }
+    // ureq names IPv6 targets with brackets; the resolver gets the bare address.
+    use crate::resolve::split_netloc;
+    assert_eq!(split_netloc("[::1]:8080"), Some(("::1", 8080)));
+    assert_eq!(split_netloc("example.com:443"), Some(("example.com", 443)));
+    assert_eq!(split_netloc("example.com"), None);
+}
+
+/// Answers every host with one address, and records what it was asked.
+struct Pinned {
+    to: std::net::SocketAddr,
+    asked: std::sync::Mutex<Vec<(String, u16)>>,
+}
+
+impl ResourceResolver for Pinned {
+    fn resolve(&self, host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, Error> {
+        self.asked.lock().unwrap().push((host.to_string(), port));
+        Ok(vec![self.to])
+    }
+}
+
+fn x402_opts() -> X402Options {
+    X402Options {
+        user_id: "usr_1".into(),
+        mandate_id: "mdt_1".into(),
+        task_id: "task_1".into(),
+        max: Money::new(100, "CNY"),
+        funding_source: None,
+    }
+}
+
+#[test]
+fn resource_calls_connect_only_where_the_resolver_said() {
+    // The resource listens on loopback; the URL names a host no DNS answers, and another port.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            head.push(line.trim().to_string());
+        }
+        let mut s = s;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nsunny")
+            .unwrap();
+        head
+    });
+    let pinned = Arc::new(Pinned {
+        to,
+        asked: Default::default(),
+    });
+    let c = client("http://127.0.0.1:1").with_resource_resolver(pinned.clone());
+    let r = c
+        .x402_get("http://weather.invalid:4242/today", &x402_opts())
+        .unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, b"sunny".as_slice()));
+    let head = server.join().unwrap();
+    // The Host header (and a TLS name) stays the URL's; only the address came from the
+    // resolver, asked once for the one connection.
+    assert!(
+        head.iter()
+            .any(|l| l.eq_ignore_ascii_case("host: weather.invalid:4242")),
+        "{head:?}"
+    );
+    assert_eq!(
+        *pinned.asked.lock().unwrap(),
+        vec![("weather.invalid".to_string(), 4242)]
+    );
+
+    // A refusal by the resolver comes back as it was made, and nothing is connected to.
+    let refusing = client("http://127.0.0.1:1").with_resource_resolver(Arc::new(
+        PublicOnly::with_lookup(Rebinding {
+            lookups: std::sync::atomic::AtomicUsize::new(1),
+            then: to,
+        }),
+    ));
+    let e = refusing
+        .x402_get("http://weather.invalid:4242/today", &x402_opts())
+        .unwrap_err();
+    assert_eq!(e.code(), Some("resource_address_private"), "{e}");
 }

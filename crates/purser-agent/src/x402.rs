@@ -11,6 +11,8 @@
 //! `PAYMENT-SIGNATURE`, and returns the body with the decoded `PAYMENT-RESPONSE`.
 
 use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +25,7 @@ use purser_x402::types::{
 };
 
 use crate::client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, MAX_RESPONSE_BYTES};
+use crate::resolve::{split_netloc, ResourceResolver};
 use crate::types::{LineItem, MerchantRef, Money, Payment, PaymentRequest};
 use crate::{random, Client, Error};
 
@@ -134,7 +137,8 @@ impl Client {
                     .into(),
             ));
         }
-        let first = call(method, url, body, None)?;
+        let resolver = self.resource_resolver();
+        let first = call(method, url, body, None, resolver.as_ref())?;
         if first.status != 402 {
             return Ok(X402Response {
                 status: first.status,
@@ -280,7 +284,7 @@ impl Client {
             extensions: None,
         };
         let signed = header::encode(&payload).map_err(|e| Error::Signing(e.message))?;
-        let second = call(method, url, body, Some(&signed))?;
+        let second = call(method, url, body, Some(&signed), resolver.as_ref())?;
         let settlement = second
             .response
             .as_deref()
@@ -333,26 +337,38 @@ fn same_origin(a: &str, b: &str) -> bool {
     matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// One plain HTTP call to the resource (not signed: the resource is not Purser).
+/// One plain HTTP call to the resource (not signed: the resource is not Purser). With a
+/// `resolver`, the connection goes only to the addresses it returns for the URL's host.
 fn call(
     method: &str,
     url: &str,
     body: Option<&[u8]>,
     payment: Option<&str>,
+    resolver: Option<&Arc<dyn ResourceResolver>>,
 ) -> Result<Answer, Error> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(Error::InvalidInput(format!(
             "{url:.200} is not an http(s) URL"
         )));
     }
-    let http = ureq::AgentBuilder::new()
+    let mut http = ureq::AgentBuilder::new()
         .timeout_connect(DEFAULT_CONNECT_TIMEOUT)
         .timeout_read(DEFAULT_READ_TIMEOUT)
         .timeout_write(DEFAULT_READ_TIMEOUT)
         // A redirect would carry the payment to another target.
         .redirects(0)
-        .user_agent(concat!("purser-agent/", env!("CARGO_PKG_VERSION")))
-        .build();
+        .user_agent(concat!("purser-agent/", env!("CARGO_PKG_VERSION")));
+    if let Some(r) = resolver.cloned() {
+        // ureq connects to what this returns (the Host header and TLS name stay the URL's).
+        http = http.resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
+            let (host, port) = split_netloc(netloc).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no host:port to resolve")
+            })?;
+            r.resolve(host, port)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
+        });
+    }
+    let http = http.build();
     let mut req = http.request(method, url);
     if let Some(p) = payment {
         req = req.set(PAYMENT_SIGNATURE, p);
@@ -363,7 +379,17 @@ fn call(
     };
     let resp = match result {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(ureq::Error::Transport(t)) => return Err(Error::Transport(format!("{url:.200}: {t}"))),
+        Err(ureq::Error::Transport(t)) => {
+            // The resolver's own refusal (a private address, say) is returned as it was made.
+            let refusal = std::error::Error::source(&t)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(|io| io.get_ref())
+                .and_then(|e| e.downcast_ref::<Error>());
+            return Err(match refusal {
+                Some(e) => e.clone(),
+                None => Error::Transport(format!("{url:.200}: {t}")),
+            });
+        }
     };
     let header = |n: &str| resp.header(n).map(str::to_string);
     let (status, content_type, required, response) = (

@@ -262,6 +262,8 @@ async fn run_in(opts: &Options, store: &StoreConfig, data_dir: PathBuf) -> Resul
             rate_limits: purser_server::RateLimits::off(),
             read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
             trusted_proxies: purser_server::TrustedProxies::default(),
+            write_timeout: purser_server::DEFAULT_WRITE_TIMEOUT,
+            max_connections: purser_server::DEFAULT_MAX_CONNECTIONS,
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
         },
         async move {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod caller;
+pub mod connections;
 pub mod error;
 mod extract;
 mod forwarded;
@@ -32,6 +33,7 @@ use purser_store::{Ledger, StoreConfig};
 use purser_wallet::Wallet;
 
 pub use auth::OperatorKey;
+pub use connections::{Connections, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT};
 pub use forwarded::{TrustedProxies, TrustedProxy};
 pub use metrics::HttpMetrics;
 pub use openapi::ApiDoc;
@@ -74,6 +76,8 @@ pub struct AppState {
     pub read_timeout: std::time::Duration,
     /// Live streams (server-sent events) open on this node, per watcher.
     pub live: Arc<routes::oversight::LiveStreams>,
+    /// HTTP connections open on this node, and its cap (for `/metrics`).
+    pub connections: Arc<Connections>,
 }
 
 /// The origin agents sign requests for.
@@ -460,6 +464,11 @@ pub struct ServeOptions {
     /// Reverse proxies whose `X-Forwarded-For` names the client (per-address sign-in limits);
     /// none by default.
     pub trusted_proxies: TrustedProxies,
+    /// How long a write to a client may make no progress ([`DEFAULT_WRITE_TIMEOUT`]).
+    pub write_timeout: std::time::Duration,
+    /// Connections served at once; more wait in the listen backlog
+    /// ([`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
     /// How often expired credentials, confirmations and holds are released, and interrupted
     /// work finished ([`purser_wallet::SWEEP_INTERVAL`]).
     pub sweep_interval: std::time::Duration,
@@ -576,6 +585,8 @@ async fn serve_with(
         .unwrap_or_else(|| format!("http://{addr}"));
     wallet.set_public_base(&public_url);
     let origin = Arc::new(Origin::from_url(&public_url)?);
+    let max_connections = opts.max_connections.max(1);
+    let connections = Arc::new(Connections::new(max_connections));
     let state = AppState {
         ledger: ledger.clone(),
         http_metrics: Arc::new(HttpMetrics::default()),
@@ -586,6 +597,7 @@ async fn serve_with(
         limiter: Arc::new(ratelimit::Limiter::new(opts.rate_limits)),
         read_timeout: opts.read_timeout,
         live: Arc::default(),
+        connections: connections.clone(),
     };
     let sweeper = {
         let wallet = wallet.clone();
@@ -622,10 +634,16 @@ async fn serve_with(
         shutdown.await;
         let _ = started_tx.send(());
     };
+    let limits = ConnectionLimits {
+        read_timeout: opts.read_timeout,
+        write_timeout: opts.write_timeout,
+        max_connections,
+    };
     let server = serve_connections(
         listener,
         router(state),
-        opts.read_timeout,
+        limits,
+        connections,
         Arc::new(opts.trusted_proxies.clone()),
         signal,
     );
@@ -654,33 +672,88 @@ async fn serve_with(
     served.map_err(|e| format!("the server stopped with an error: {e}"))
 }
 
+/// What bounds each connection (from [`ServeOptions`]).
+#[derive(Clone, Copy, Debug)]
+struct ConnectionLimits {
+    read_timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
+    max_connections: usize,
+}
+
 /// Accept connections and serve `app` on each (HTTP/1.1) until `signal` resolves; then stop
 /// accepting, let every open connection finish its request, and return once all are closed.
-/// A client gets `read_timeout` to send each request's headers (and idle keep-alive connections
-/// are closed after it): a connection trickling bytes is cut off.
+///
+/// A client gets `read_timeout` to send each request's headers (and idle keep-alive
+/// connections are closed after it): a connection trickling bytes is cut off. A write that
+/// makes no progress for `write_timeout` (a client not reading its answer) closes the
+/// connection. At most `max_connections` are served at once: at the cap the loop stops
+/// accepting until one closes, and the kernel's listen backlog holds the rest. Reaching the
+/// cap is logged once per episode (an episode ends when the loop has a free slot and nobody
+/// waiting), not per connection.
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
-    read_timeout: std::time::Duration,
+    limits: ConnectionLimits,
+    counts: Arc<Connections>,
     trusted_proxies: Arc<TrustedProxies>,
     signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    // Since when every slot has been taken, while connections kept waiting.
+    let mut at_cap: Option<Instant> = None;
     tokio::pin!(signal);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if at_cap.is_none() {
+                    at_cap = Some(Instant::now());
+                    counts.note_cap_reached();
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "{} connections are open, the most this node serves at once (--max-connections); new connections wait in the listen backlog until one closes",
+                        limits.max_connections
+                    );
                 }
-            },
-            _ = &mut signal => break,
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        // Never closed; stop rather than spin.
+                        Err(_) => break,
+                    },
+                    _ = &mut signal => break,
+                }
+            }
         };
+        // With a free slot and nobody in the backlog, an episode at the cap is over.
+        let ready = futures_util::FutureExt::now_or_never(listener.accept());
+        if ready.is_none() {
+            if let Some(since) = at_cap.take() {
+                tracing::info!(
+                    seconds = since.elapsed().as_secs(),
+                    "below --max-connections again; accepting every connection at once"
+                );
+            }
+        }
+        let accepted = match ready {
+            Some(accepted) => accepted,
+            None => tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = &mut signal => break,
+            },
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let counted = counts.opened();
         // Each request carries its client's address (per-address sign-in limits): the peer's,
         // or behind a trusted proxy the one its `X-Forwarded-For` names (`forwarded.rs`).
         let inner = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -691,14 +764,15 @@ async fn serve_connections(
                 req.extensions_mut().insert(client);
                 hyper::service::Service::call(&inner, req)
             });
+        let io = connections::WriteTimeout::new(stream, limits.write_timeout, counts.clone());
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(read_timeout);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                .header_read_timeout(limits.read_timeout);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
@@ -711,6 +785,8 @@ async fn serve_connections(
                     let _ = conn.as_mut().await;
                 }
             }
+            drop(counted);
+            drop(slot);
             drop(open);
         });
     }

@@ -279,6 +279,15 @@ struct ServeArgs {
     /// connections (and idle kept-alive ones) are closed.
     #[arg(long, value_name = "SECONDS", env = "PURSER_READ_TIMEOUT", default_value_t = purser_server::DEFAULT_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     read_timeout: u64,
+    /// Seconds a write of an answer may make no progress (the client stopped reading it)
+    /// before the connection is closed.
+    #[arg(long, value_name = "SECONDS", env = "PURSER_WRITE_TIMEOUT", default_value_t = purser_server::DEFAULT_WRITE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    write_timeout: u64,
+    /// Connections served at once; at the cap the server stops accepting until one closes
+    /// (the kernel's listen backlog holds the rest). Keep it below the open-file limit
+    /// (`ulimit -n`).
+    #[arg(long, value_name = "N", env = "PURSER_MAX_CONNECTIONS", default_value_t = purser_server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
     /// Seconds between sweeps that release expired credentials, confirmations and holds and
     /// finish interrupted work (an expiry takes effect within this long after it is due).
     #[arg(long, value_name = "SECONDS", env = "PURSER_SWEEP_INTERVAL", default_value_t = purser_wallet::SWEEP_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -338,6 +347,9 @@ fn main() -> ExitCode {
                         },
                         read_timeout: std::time::Duration::from_secs(args.read_timeout),
                         trusted_proxies: purser_server::TrustedProxies::new(args.trusted_proxies),
+                        write_timeout: std::time::Duration::from_secs(args.write_timeout),
+                        max_connections: usize::try_from(args.max_connections)
+                            .unwrap_or(purser_server::DEFAULT_MAX_CONNECTIONS),
                         sweep_interval: std::time::Duration::from_secs(args.sweep_interval),
                     },
                     purser_server::shutdown_signal(),

@@ -37,7 +37,6 @@ pub struct McpArgs {
 /// The tools' backend: Purser's REST API through the agent SDK.
 struct SdkBackend {
     client: Arc<purser_agent::Client>,
-    allow_private: bool,
 }
 
 fn failure(e: purser_agent::Error) -> Failure {
@@ -70,11 +69,7 @@ fn failure(e: purser_agent::Error) -> Failure {
     }
 }
 
-fn run(
-    c: &purser_agent::Client,
-    op: Op,
-    allow_private: bool,
-) -> Result<Value, purser_agent::Error> {
+fn run(c: &purser_agent::Client, op: Op) -> Result<Value, purser_agent::Error> {
     match op {
         Op::WhoAmI => c.send("GET", "/v1/agent/whoami", None),
         Op::Pay {
@@ -96,105 +91,25 @@ fn run(
             task_id,
             limit,
         } => c.payments(user_id.as_deref(), task_id.as_deref(), Some(limit)),
-        Op::PayHttp402(a) => {
-            if !allow_private {
-                public_resource(&a.url)?;
-            }
-            pay_http_402(c, a)
-        }
+        Op::PayHttp402(a) => pay_http_402(c, a).map_err(|e| match e {
+            purser_agent::Error::Api {
+                status,
+                code,
+                message,
+                param,
+                retry_after_secs,
+            } if code == "resource_address_private" => purser_agent::Error::Api {
+                status,
+                code,
+                message: format!(
+                    "{message}: pay_http_402_resource calls only public resources unless `purser mcp` runs with --allow-private-resources"
+                ),
+                param,
+                retry_after_secs,
+            },
+            other => other,
+        }),
     }
-}
-
-fn refused(code: &str, message: String) -> purser_agent::Error {
-    purser_agent::Error::Api {
-        status: 400,
-        code: code.to_string(),
-        message,
-        param: Some("url".into()),
-        retry_after_secs: None,
-    }
-}
-
-/// Whether an address is one the open internet cannot reach (loopback, private, link-local,
-/// carrier-grade NAT, unique-local, unspecified, multicast, documentation…).
-fn non_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            match v6.to_ipv4_mapped() {
-                Some(v4) => non_public(IpAddr::V4(v4)),
-                None => {
-                    v6.is_loopback()
-                        || v6.is_unspecified()
-                        || v6.is_multicast()
-                        || (s[0] & 0xfe00) == 0xfc00
-                        || (s[0] & 0xffc0) == 0xfe80
-                }
-            }
-        }
-    }
-}
-
-/// Refuse a resource whose host is, or resolves to, a non-public address: the tool runs on
-/// the person's machine, and an agent (or a prompt injected into it) must not use it to read
-/// internal services. `--allow-private-resources` lifts this.
-fn public_resource(url: &str) -> Result<(), purser_agent::Error> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| refused("url_invalid", "url must be an absolute http(s) URL".into()))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let (host, port) = match host_port.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6.split_once(']').unwrap_or((v6, ""));
-            (
-                h.to_string(),
-                after.strip_prefix(':').and_then(|p| p.parse().ok()),
-            )
-        }
-        None => match host_port.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse::<u16>().ok()),
-            None => (host_port.to_string(), None),
-        },
-    };
-    let port = port.unwrap_or(if scheme.eq_ignore_ascii_case("https") {
-        443
-    } else {
-        80
-    });
-    use std::net::ToSocketAddrs;
-    let addrs: Vec<std::net::SocketAddr> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            refused(
-                "resource_unresolvable",
-                format!("cannot resolve {host:.100}: {e}"),
-            )
-        })?
-        .collect();
-    if addrs.is_empty() || addrs.iter().any(|a| non_public(a.ip())) {
-        return Err(refused(
-            "resource_address_private",
-            format!(
-                "{host:.100} is a loopback, private or otherwise non-public address; pay_http_402_resource calls only public resources unless `purser mcp` runs with --allow-private-resources"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// `{amount, currency, display}` as Purser answers money, from minor units.
@@ -271,8 +186,7 @@ impl Backend for SdkBackend {
     async fn call(&self, _ctx: &RequestContext<RoleServer>, op: Op) -> Result<Value, Failure> {
         // The SDK is blocking (ureq); its calls run on the blocking pool.
         let client = self.client.clone();
-        let allow_private = self.allow_private;
-        match tokio::task::spawn_blocking(move || run(&client, op, allow_private)).await {
+        match tokio::task::spawn_blocking(move || run(&client, op)).await {
             Ok(r) => r.map_err(failure),
             Err(_) => Err(Failure::new(
                 "processing_error",
@@ -291,6 +205,13 @@ pub fn run_stdio(args: McpArgs) -> Result<(), String> {
     })?;
     let client = purser_agent::Client::new(&args.server, key)
         .map_err(|e| format!("{e}; give --server the URL of a running `purser serve`"))?;
+    // Resources are resolved once per connection and refused unless every address is
+    // public; the addresses checked are the ones connected to (no DNS rebinding).
+    let client = if args.allow_private_resources {
+        client
+    } else {
+        client.with_resource_resolver(Arc::new(purser_agent::PublicOnly::new()))
+    };
     tracing::info!(server = %client.base_url(), kid = %client.kid(), "MCP server on stdio");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -300,7 +221,6 @@ pub fn run_stdio(args: McpArgs) -> Result<(), String> {
     rt.block_on(async {
         let server = PurserMcp::new(Arc::new(SdkBackend {
             client: Arc::new(client),
-            allow_private: args.allow_private_resources,
         }))
         .serve(purser_mcp::rmcp::transport::stdio())
         .await
@@ -311,28 +231,4 @@ pub fn run_stdio(args: McpArgs) -> Result<(), String> {
             .map_err(|e| format!("the MCP session ended with an error: {e}"))?;
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_public_resources_are_called_by_default() {
-        for url in [
-            "http://127.0.0.1:8080/x",
-            "http://localhost/x",
-            "http://10.1.2.3/",
-            "http://169.254.169.254/latest/meta-data",
-            "http://[::1]:9000/",
-            "http://user@192.168.1.1/",
-            "https://100.64.0.1/",
-            "http://[::ffff:127.0.0.1]/",
-        ] {
-            let e = public_resource(url).expect_err(url);
-            assert_eq!(e.code(), Some("resource_address_private"), "{url}");
-        }
-        assert!(public_resource("http://8.8.8.8/weather").is_ok());
-        assert!(public_resource("https://[2001:4860:4860::8888]/").is_ok());
-    }
 }

@@ -15,6 +15,11 @@
 //! nothing is kept from it. GET and DELETE (server-sent streams, session ends) are refused
 //! with 405.
 //!
+//! What the transport itself refuses (an `Accept` without both `application/json` and
+//! `text/event-stream`, another `Content-Type`, a body that is not JSON-RPC, an unknown
+//! `MCP-Protocol-Version`) rmcp answers in plain text; [`transport_refusal`] turns each into
+//! Purser's error shape, saying what to send instead.
+//!
 //! # The tools run the REST handlers' wallet calls
 //!
 //! [`WalletBackend`] maps each tool call to the wallet function its REST route calls, with the
@@ -215,5 +220,86 @@ async fn handle(state: AppState, service: Service, req: Request) -> Response {
         .handle(Request::from_parts(parts, Body::from(signed.body)))
         .await;
     let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, Body::new(body))
+    let body = Body::new(body);
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (parts.status.is_client_error() || parts.status.is_server_error()) && !json {
+        // rmcp refuses in plain text; Purser answers in its one error shape.
+        let text = axum::body::to_bytes(body, MAX_REFUSAL_BYTES)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        return transport_refusal(parts.status, &text).into_response();
+    }
+    Response::from_parts(parts, body)
+}
+
+/// The most of rmcp's own refusal text read (its messages are one line).
+const MAX_REFUSAL_BYTES: usize = 4 * 1024;
+
+/// What rmcp's streamable-HTTP transport refused (a plain-text answer), as Purser's error:
+/// what was wrong, and what to send instead. rmcp's text may quote the request, so only
+/// field names and types from it are kept, never values ([`crate::error::without_values`]).
+fn transport_refusal(status: StatusCode, text: &str) -> ApiError {
+    let text = text.trim();
+    if status == StatusCode::NOT_ACCEPTABLE {
+        return ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "MCP at /mcp is streamable HTTP: send the header 'Accept: application/json, text/event-stream' with every POST (Purser answers with application/json)",
+        )
+        .param("Accept");
+    }
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        if let Some(detail) = text.strip_prefix("fail to deserialize request body") {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!(
+                    "the body is not a JSON-RPC 2.0 message MCP accepts ({:.200}); send a request such as {{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\"}}",
+                    crate::error::without_values(detail.trim())
+                ),
+            );
+        }
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the JSON-RPC message as JSON with the header 'Content-Type: application/json'",
+        )
+        .param("Content-Type");
+    }
+    if text.contains("MCP-Protocol-Version") {
+        let known: Vec<String> = purser_mcp::rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "mcp_protocol_version_unsupported",
+            format!(
+                "the MCP-Protocol-Version header names a version this server does not speak; send one of {} or leave the header out",
+                known.join(", ")
+            ),
+        )
+        .param("MCP-Protocol-Version");
+    }
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), detail = %format!("{text:.200}"), "the MCP transport failed");
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Purser's MCP transport failed and applied nothing for this request; retry, and report it if it persists",
+        );
+    }
+    ApiError::new(
+        status,
+        "mcp_request_refused",
+        format!(
+            "the MCP transport refused the request: {:.200}",
+            crate::error::without_values(text)
+        ),
+    )
 }

@@ -67,6 +67,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     out.push_str("# TYPE purser_live_streams gauge\n");
     out.push_str(&format!("purser_live_streams {}\n", state.live.total()));
+    state.connections.render(&mut out);
     (
         [(
             header::CONTENT_TYPE,

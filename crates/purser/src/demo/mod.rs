@@ -92,6 +92,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             rate_limits: purser_server::RateLimits::default(),
             read_timeout: purser_server::DEFAULT_READ_TIMEOUT,
             trusted_proxies: purser_server::TrustedProxies::default(),
+            write_timeout: purser_server::DEFAULT_WRITE_TIMEOUT,
+            max_connections: purser_server::DEFAULT_MAX_CONNECTIONS,
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
         },
         async move {

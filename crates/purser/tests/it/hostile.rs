@@ -412,6 +412,173 @@ fn slow_clients_are_cut_off() {
     assert_eq!(alice.get(&p, "/v1/cards").want(200)["data"], json!([]));
 }
 
+// ---- connections -----------------------------------------------------------------------
+
+/// A counter or gauge from `/metrics`.
+#[track_caller]
+fn metric(p: &dyn Server, name: &str) -> u64 {
+    let r = call(p, "GET", "/metrics", None, &[], None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{}", r.text))
+}
+
+/// Wait until the only connection open is the one asking `/metrics`.
+#[track_caller]
+fn until_only_the_asker_is_open(p: &dyn Server, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let open = metric(p, "purser_http_connections_open");
+        if open == 1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections are still open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A raw `GET path` that asks the server to close the connection after answering.
+fn get_and_close(p: &dyn Server, path: &str) -> TcpStream {
+    let mut s = connect(p);
+    s.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            authority_of(p)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    let dir = TempDir::new("hostile-cap");
+    let data = dir.path().join("data");
+    let log = dir.path().join("purser.log");
+    let p = start_logged_with(
+        &data,
+        &Storage::Sqlite,
+        &log,
+        // Idle connections must outlive the test's waits.
+        &["--max-connections", "4", "--read-timeout", "30"],
+    );
+    assert_eq!(metric(&p, "purser_http_connections_max"), 4);
+    until_only_the_asker_is_open(&p, Duration::from_secs(10));
+    let warnings = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("the most this node serves at once"))
+            .count()
+    };
+    assert_eq!(warnings(), 0);
+
+    // Four idle connections take every slot.
+    let mut idle: Vec<TcpStream> = (0..4).map(|_| connect(&p)).collect();
+    // A fifth client (and a sixth and seventh behind it) connect — the kernel's backlog takes
+    // them — but are not served.
+    let mut waiting: Vec<TcpStream> = (0..3).map(|_| get_and_close(&p, "/healthz")).collect();
+    let (got, closed) = read_to_close(&mut waiting[0], Duration::from_millis(1_500));
+    assert!(
+        got.is_empty() && !closed,
+        "a fifth connection was served beyond --max-connections 4: {}",
+        String::from_utf8_lossy(&got)
+    );
+
+    // One idle connection closes: the fifth is served at once, then, as each asked to close
+    // after its answer, the sixth and the seventh.
+    drop(idle.pop());
+    let started = Instant::now();
+    for (i, s) in waiting.iter_mut().enumerate() {
+        let (got, closed) = read_to_close(s, Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("HTTP/1.1 200") && closed,
+            "waiting client {} after a slot freed: {text}",
+            i + 5
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the waiting clients took {:?}",
+        started.elapsed()
+    );
+    // Three connections waited, one episode at the cap: one warning, not one per connection.
+    assert_eq!(
+        warnings(),
+        1,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // The metrics count the three idle connections still open, and this request.
+    assert_eq!(metric(&p, "purser_http_connections_open"), 4);
+    drop(idle);
+    until_only_the_asker_is_open(&p, Duration::from_secs(10));
+    assert!(metric(&p, "purser_http_connection_cap_reached_total") >= 1);
+    assert_eq!(call(&p, "GET", "/healthz", None, &[], None).status, 200);
+}
+
+#[test]
+fn a_client_that_does_not_read_its_answer_is_cut_off() {
+    let dir = TempDir::new("hostile-slow-reader");
+    let p = start_with(dir.path(), &Storage::Sqlite, &["--write-timeout", "2"]);
+    let one = call(&p, "GET", "/openapi.json", None, &[], None).text.len();
+    assert!(one > 10_000, "the OpenAPI document is {one} bytes");
+    // Answers for far more than the kernel's socket buffers hold (tens of MiB), asked for in
+    // one go (pipelined) and never read.
+    let asked = (64 * 1024 * 1024) / one + 1;
+    let mut s = connect(&p);
+    let request = format!(
+        "GET /openapi.json HTTP/1.1\r\nHost: {}\r\n\r\n",
+        authority_of(&p)
+    );
+    s.write_all(request.repeat(asked).as_bytes()).unwrap();
+    assert_eq!(metric(&p, "purser_http_write_timeouts_total"), 0);
+
+    // Everybody else is served meanwhile; the reader that stalled is cut off about 2 s after
+    // the buffers filled.
+    let started = Instant::now();
+    loop {
+        let t = Instant::now();
+        assert_eq!(call(&p, "GET", "/healthz", None, &[], None).status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        if metric(&p, "purser_http_write_timeouts_total") == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a client not reading its answer was never cut off"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_500),
+        "cut off after {:?}, before the write timeout",
+        started.elapsed()
+    );
+    until_only_the_asker_is_open(&p, Duration::from_secs(5));
+
+    // What the client finds when it reads at last: what the buffers held, then the end.
+    let (got, closed) = read_to_close(&mut s, Duration::from_secs(10));
+    assert!(closed, "the connection is still open");
+    assert!(
+        got.len() < asked * one,
+        "every answer arrived ({} bytes): nothing was cut off",
+        got.len()
+    );
+}
+
 // ---- rate limits -----------------------------------------------------------------------
 
 #[track_caller]

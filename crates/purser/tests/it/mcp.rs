@@ -344,9 +344,12 @@ both!(
         let mut m = Stdio_::start(&key, &p.base);
         let weather = json!({"url": format!("{}/weather", svc.base), "user_id": s.user.id,
             "mandate_id": s.mandate, "task_id": "t", "max": cny(1_000)});
-        assert_eq!(
-            error_code(&m.tool("pay_http_402_resource", weather)),
-            "resource_address_private"
+        let refused = m.tool("pay_http_402_resource", weather);
+        assert_eq!(error_code(&refused), "resource_address_private");
+        let (_, words, _) = result(&refused);
+        assert!(
+            words.contains("127.0.0.1") && words.contains("--allow-private-resources"),
+            "{words}"
         );
         drop(m);
         let mut m = Stdio_::start_with(&key, &p.base, &["--allow-private-resources"]);
@@ -584,6 +587,68 @@ both!(http_requests_are_signed_agent_requests, |storage| {
     );
     let (code, out, err) = verify(s.dir.path(), &storage);
     assert_eq!(code, 0, "{out}{err}");
+});
+
+both!(http_transport_refusals_are_json_errors, |storage| {
+    let s = shop(&storage, 10_000);
+    let p = &s.p;
+    let list = rpc(1, "tools/list", json!({}));
+
+    // Signed, but the Accept header lacks text/event-stream (or is ureq's default `*/*`):
+    // 406 in Purser's shape, naming the header to send.
+    for accept in [
+        [("Accept", "application/json")],
+        [("X-Nothing", "no Accept of our own")],
+    ] {
+        let r = signed_call_with(p, &s.agent.key, "POST", "/mcp", Some(&list), &accept);
+        r.refused(406, "not_acceptable");
+        assert_eq!(r.body["type"], "invalid_request", "{}", r.text);
+        assert_eq!(r.body["param"], "Accept", "{}", r.text);
+        let message = r.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("Accept: application/json, text/event-stream"),
+            "{message}"
+        );
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{:?}",
+            r.headers
+        );
+    }
+
+    // An MCP-Protocol-Version this server does not speak: 400, with the versions it does.
+    let r = signed_call_with(
+        p,
+        &s.agent.key,
+        "POST",
+        "/mcp",
+        Some(&list),
+        &[ACCEPT, ("MCP-Protocol-Version", "1999-01-01")],
+    );
+    r.refused(400, "mcp_protocol_version_unsupported");
+    assert!(r.text.contains("2025-06-18"), "{}", r.text);
+
+    // Signed JSON that is not a JSON-RPC message: 400 invalid_json, its values not echoed.
+    let r = signed_call_with(
+        p,
+        &s.agent.key,
+        "POST",
+        "/mcp",
+        Some(&json!({"card": 4242424242424242u64, "note": "4111111111111111"})),
+        &[ACCEPT],
+    );
+    r.refused(400, "invalid_json");
+    assert!(
+        !r.text.contains("4242424242") && !r.text.contains("4111111111"),
+        "{}",
+        r.text
+    );
+
+    // With the header MCP clients send, the same signed request is answered.
+    let r = signed_call_with(p, &s.agent.key, "POST", "/mcp", Some(&list), &[ACCEPT]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["result"]["tools"].is_array(), "{}", r.text);
 });
 
 // ---- the official Python MCP SDK ---------------------------------------------------

@@ -535,6 +535,16 @@ impl Server for LoggedServer {
 
 /// Start `purser serve` on a free port, logging everything to `log` (appended).
 pub fn start_logged(data: &Path, storage: &Storage, log: &Path) -> LoggedServer {
+    start_logged_with(data, storage, log, &[])
+}
+
+/// [`start_logged`] with extra `purser serve` arguments.
+pub fn start_logged_with(
+    data: &Path,
+    storage: &Storage,
+    log: &Path,
+    extra: &[&str],
+) -> LoggedServer {
     let open = || {
         std::fs::OpenOptions::new()
             .create(true)
@@ -554,6 +564,7 @@ pub fn start_logged(data: &Path, storage: &Storage, log: &Path) -> LoggedServer 
     if let Some(url) = storage.url() {
         cmd.args(["--database-url", url]);
     }
+    cmd.args(extra);
     let mut child = cmd.spawn().expect("spawn purser serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut copy = open();
