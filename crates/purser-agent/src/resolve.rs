@@ -115,6 +115,9 @@ pub fn non_public(ip: IpAddr) -> bool {
                 || o[0] >= 240
                 || (o[0] == 100 && (64..128).contains(&o[1]))
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                // IETF protocol assignments and the old 6to4 relay anycast.
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -125,10 +128,18 @@ pub fn non_public(ip: IpAddr) -> bool {
             }
             // IPv4-compatible (`::a.b.c.d`, deprecated) and NAT64 (`64:ff9b::/96`): a
             // gateway may route them to the IPv4 address inside.
+            // IPv4-translated (`::ffff:0:a.b.c.d`, SIIT) likewise.
             if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
                 || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || s[..6] == [0, 0, 0, 0, 0xffff, 0]
             {
                 return non_public(IpAddr::V4(embedded));
+            }
+            // 6to4 (`2002:a.b.c.d::/48`): the IPv4 address is in the second and third groups.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return non_public(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
             }
             v6.is_loopback()
                 || v6.is_unspecified()
@@ -136,6 +147,9 @@ pub fn non_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // Site-local (deprecated) and local-use NAT64 (RFC 8215).
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         }
     }
 }

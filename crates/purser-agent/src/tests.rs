@@ -744,11 +744,23 @@ fn public_only_checks_every_answer_it_gives() {
         "::ffff:127.0.0.1",
         "::127.0.0.1",
         "64:ff9b::a00:1",
+        "64:ff9b:1::808:808",
+        "2002:7f00:1::1",
+        "2002:c0a8:101::1",
+        "fec0::1",
+        "::ffff:0:127.0.0.1",
+        "192.0.0.8",
+        "192.88.99.1",
     ] {
         let e = system.resolve(host, 80).expect_err(host);
         assert_eq!(e.code(), Some("resource_address_private"), "{host}: {e}");
     }
-    for host in ["8.8.8.8", "2001:4860:4860::8888", "64:ff9b::808:808"] {
+    for host in [
+        "8.8.8.8",
+        "2001:4860:4860::8888",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ] {
         assert!(system.resolve(host, 443).is_ok(), "{host}");
     }
     // ureq names IPv6 targets with brackets; the resolver gets the bare address.

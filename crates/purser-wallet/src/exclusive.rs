@@ -145,12 +145,35 @@ impl Wallet {
 
     pub async fn list_exclusive_cards(&self, who: &Principal) -> Result<Vec<ExclusiveCard>> {
         who.require(Scope::WalletRead)?;
+        self.cards_where(
+            "WHERE user_id = $1 ORDER BY created_at, id LIMIT 500",
+            vals![&who.user_id],
+        )
+        .await
+    }
+
+    /// The exclusive cards of one of the person's bindings, however many cards they have.
+    pub async fn exclusive_cards_of_binding(
+        &self,
+        who: &Principal,
+        binding_id: &str,
+    ) -> Result<Vec<ExclusiveCard>> {
+        who.require(Scope::WalletRead)?;
+        self.cards_where(
+            "WHERE user_id = $1 AND binding_id = $2 ORDER BY created_at, id",
+            vals![&who.user_id, binding_id],
+        )
+        .await
+    }
+
+    async fn cards_where(
+        &self,
+        filter: &str,
+        params: Vec<purser_store::db::Val>,
+    ) -> Result<Vec<ExclusiveCard>> {
         let rows = self
             .db
-            .query(
-                &format!("{COLUMNS} WHERE user_id = $1 ORDER BY created_at, id LIMIT 500"),
-                vals![&who.user_id],
-            )
+            .query(&format!("{COLUMNS} {filter}"), params)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {

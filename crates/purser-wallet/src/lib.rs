@@ -76,8 +76,9 @@ pub struct Wallet {
     directory_cache: std::sync::Mutex<Option<(String, i64, String, String)>>,
     /// Wakes the webhook outbox worker when an event is written (`outbox_wake`).
     outbox: tokio::sync::Notify,
-    /// Where the sweeper's look for orphaned held charges goes on from (`updated_at`).
-    orphan_cursor: std::sync::atomic::AtomicI64,
+    /// Where the sweeper's look for orphaned held charges goes on from: the last charge it
+    /// read, as (`updated_at`, payment id).
+    orphan_cursor: std::sync::Mutex<(i64, String)>,
 }
 
 impl Wallet {
@@ -108,7 +109,7 @@ impl Wallet {
             es256_cache: std::sync::Mutex::new(None),
             known_accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
             outbox: tokio::sync::Notify::new(),
-            orphan_cursor: std::sync::atomic::AtomicI64::new(0),
+            orphan_cursor: std::sync::Mutex::new((i64::MIN, String::new())),
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {

@@ -858,8 +858,12 @@ async fn close_cards_of(
     binding: &str,
 ) -> Result<(), WalletError> {
     let who = session.principal();
-    for c in state.wallet.list_exclusive_cards(&who).await? {
-        if c.binding_id == binding && (c.status == "active" || c.balance.amount > 0) {
+    for c in state
+        .wallet
+        .exclusive_cards_of_binding(&who, binding)
+        .await?
+    {
+        if c.status == "active" || c.balance.amount > 0 {
             state.wallet.close_exclusive_card(&who, &c.id).await?;
         }
     }

@@ -459,17 +459,25 @@ CREATE INDEX pin_devices_user ON pin_devices(user_id, last_used_at);
     (
         // Every query the sweeper and the anomaly rules run on each pass or decision reads an
         // index range bounded by the work due, not the payments still open (or the person's
-        // whole history): open payments per binding, credentials and confirmations by expiry,
-        // a person's largest quantity, and the duplicate check by the full cart key.
+        // whole history): open payments of frozen and lately revoked bindings, credentials and
+        // confirmations by expiry, held charges a page at a time, a person's largest quantity,
+        // and the duplicate check by the full cart key. A payment declined by the old two
+        // writes and cut off between them (its confirmation declined, the payment still
+        // waiting) is set ending, for the sweeper to finish. On PostgreSQL the index builds
+        // hold writes to these tables until the migration commits (README, PostgreSQL).
         20,
         r#"
 CREATE INDEX payments_credential_due ON payments(status, credential_expires_at);
 CREATE INDEX payments_open_binding ON payments(binding_id) WHERE status IN ('approved', 'needs_confirmation');
 CREATE INDEX payments_user_quantity ON payments(user_id, max_quantity) WHERE status IN ('approved', 'captured', 'refunded');
 CREATE INDEX confirmations_due ON confirmations(status, expires_at);
-CREATE INDEX bindings_closed ON bindings(id) WHERE frozen = 1 OR status <> 'active';
+CREATE INDEX bindings_frozen ON bindings(id) WHERE frozen = 1;
+CREATE INDEX bindings_revoked ON bindings(decided_at) WHERE status = 'revoked';
 DROP INDEX payments_cart;
 CREATE INDEX payments_cart ON payments(agent_id, cart_hash, user_id, created_at);
+DROP INDEX mandate_charges_status;
+CREATE INDEX mandate_charges_status ON mandate_charges(status, updated_at, payment_id);
+UPDATE payments SET status = 'ending', end_status = 'declined', end_reason = 'declined_by_person' WHERE status = 'needs_confirmation' AND id IN (SELECT payment_id FROM confirmations WHERE status = 'declined');
 "#,
     ),
 ];

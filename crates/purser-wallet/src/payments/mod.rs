@@ -128,9 +128,14 @@ pub const HOT_QUERIES: &[(&str, &str, &[&str])] = &[
         &["payment_refunds_status"],
     ),
     (
-        "open payments of closed bindings",
-        sweep::SQL_CLOSED_BINDINGS,
-        &["bindings_closed", "payments_open_binding"],
+        "open payments of frozen bindings",
+        sweep::SQL_FROZEN_BINDINGS,
+        &["bindings_frozen", "payments_open_binding"],
+    ),
+    (
+        "open payments of bindings revoked lately",
+        sweep::SQL_REVOKED_BINDINGS,
+        &["bindings_revoked", "payments_open_binding"],
     ),
     (
         "held charges page",

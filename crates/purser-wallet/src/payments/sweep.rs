@@ -15,10 +15,15 @@ pub const SQL_DECIDING: &str = "SELECT id FROM payments WHERE status = 'deciding
 pub const SQL_CAPTURING: &str = "SELECT id FROM payments WHERE status = 'capturing' AND updated_at < $1 ORDER BY updated_at LIMIT $2";
 pub const SQL_ENDING: &str = "SELECT id FROM payments WHERE status = 'ending' AND updated_at < $1 ORDER BY updated_at LIMIT $2";
 pub const SQL_REFUNDING: &str = "SELECT id FROM payment_refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2";
-/// From the closed bindings to their open payments (bindings_closed, payments_open_binding).
+/// From the frozen bindings to their open payments (bindings_frozen, payments_open_binding).
 /// CROSS JOIN keeps that order on SQLite; PostgreSQL plans it from its statistics.
-pub const SQL_CLOSED_BINDINGS: &str = "SELECT p.id FROM bindings b CROSS JOIN payments p WHERE p.binding_id = b.id AND (b.frozen = 1 OR b.status <> 'active') AND p.status IN ('approved', 'needs_confirmation') LIMIT $1";
-pub const SQL_HELD_CHARGES: &str = "SELECT c.payment_id, c.updated_at, p.status FROM mandate_charges c JOIN payments p ON p.id = c.payment_id WHERE c.status = 'held' AND c.updated_at >= $1 AND c.updated_at < $2 ORDER BY c.updated_at LIMIT $3";
+pub const SQL_FROZEN_BINDINGS: &str = "SELECT p.id FROM bindings b CROSS JOIN payments p WHERE p.binding_id = b.id AND b.frozen = 1 AND p.status IN ('approved', 'needs_confirmation') LIMIT $1";
+/// From the bindings revoked since `$1` to their open payments (bindings_revoked): a revoked
+/// binding's payments all end by expiry within [`REVOKED_SWEEP_MS`], so older ones are not read.
+pub const SQL_REVOKED_BINDINGS: &str = "SELECT p.id FROM bindings b CROSS JOIN payments p WHERE p.binding_id = b.id AND b.status = 'revoked' AND b.decided_at > $1 AND p.status IN ('approved', 'needs_confirmation') LIMIT $2";
+/// One page of held charges after the cursor `($1, $2)` = (updated_at, payment_id), older than
+/// `$3` (mandate_charges_status, covering).
+pub const SQL_HELD_CHARGES: &str = "SELECT c.payment_id, c.updated_at, p.status FROM mandate_charges c JOIN payments p ON p.id = c.payment_id WHERE c.status = 'held' AND (c.updated_at, c.payment_id) > ($1, $2) AND c.updated_at < $3 ORDER BY c.updated_at, c.payment_id LIMIT $4";
 /// payments_credential_due: the expired ones first, nothing else read.
 pub const SQL_CREDENTIALS_DUE: &str = "SELECT id FROM payments WHERE status = 'approved' AND credential_expires_at < $1 ORDER BY credential_expires_at LIMIT $2";
 /// confirmations_due: a pending confirmation's payment waits for it (a decline ends the payment
@@ -32,6 +37,11 @@ pub const SQL_BINDING_OPEN: &str = "SELECT id FROM payments WHERE binding_id = $
 const SWEEP_LIMIT: i64 = 200;
 /// Held charges looked at per pass for ones whose payment ended without releasing them.
 const ORPHAN_PAGE: i64 = 1000;
+/// How long after a revocation the sweeper still looks for the binding's open payments: by
+/// then every one has ended by itself (a credential lives at most a day, a confirmation is
+/// answered before its payment's credential starts, and nothing is approved after the
+/// revocation), twice over.
+pub const REVOKED_SWEEP_MS: i64 = 2 * super::MAX_CREDENTIAL_TTL_MS;
 
 impl Wallet {
     /// One pass of the payment sweeper; how many payments it moved on.
@@ -65,7 +75,12 @@ impl Wallet {
             n += 1;
         }
         // Open payments of agents frozen or unbound (a crash after the freeze, before the voids).
-        for id in self.ids(SQL_CLOSED_BINDINGS).await? {
+        let mut closed = self.ids(SQL_FROZEN_BINDINGS).await?;
+        closed.extend(
+            self.ids_where(SQL_REVOKED_BINDINGS, now.saturating_sub(REVOKED_SWEEP_MS))
+                .await?,
+        );
+        for id in closed {
             if self
                 .end_payment(
                     &id,
@@ -115,19 +130,22 @@ impl Wallet {
     }
 
     /// Held charges whose payment has ended, from one page of held charges: the page after
-    /// the one the last pass read (by `updated_at`), starting over once a page comes back short.
+    /// the one the last pass read (by `updated_at`, then payment id), starting over once a
+    /// page comes back short.
     async fn orphaned_charges(&self, stale: i64) -> Result<Vec<String>> {
-        let from = self
+        let (at, after) = self
             .orphan_cursor
-            .load(std::sync::atomic::Ordering::Relaxed);
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
         let rows = self
             .db
-            .query(SQL_HELD_CHARGES, vals![from, stale, ORPHAN_PAGE])
+            .query(SQL_HELD_CHARGES, vals![at, &after, stale, ORPHAN_PAGE])
             .await?;
         let mut ended = Vec::new();
-        let mut last = from;
+        let mut last = (at, after);
         for r in &rows {
-            last = r.int(1)?;
+            last = (r.int(1)?, r.text(0)?);
             if matches!(
                 r.text(2)?.as_str(),
                 "failed" | "voided" | "expired" | "declined"
@@ -135,17 +153,15 @@ impl Wallet {
                 ended.push(r.text(0)?);
             }
         }
-        // A full page: go on from its last instant next pass (again including that instant,
-        // or one past it if the whole page shared it). A short page: the cycle is done.
+        // A full page: go on after its last charge next pass. A short one: the cycle is done.
         let next = if i64::try_from(rows.len()).unwrap_or(i64::MAX) < ORPHAN_PAGE {
-            0
-        } else if last == from {
-            last.saturating_add(1)
+            (i64::MIN, String::new())
         } else {
             last
         };
-        self.orphan_cursor
-            .store(next, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut c) = self.orphan_cursor.lock() {
+            *c = next;
+        }
         Ok(ended)
     }
 
