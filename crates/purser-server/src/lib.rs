@@ -472,6 +472,9 @@ pub struct ServeOptions {
     /// How often expired credentials, confirmations and holds are released, and interrupted
     /// work finished ([`purser_wallet::SWEEP_INTERVAL`]).
     pub sweep_interval: std::time::Duration,
+    /// Token Pay: how late a scheduled charge may still be made; later ones are recorded
+    /// missed ([`purser_wallet::schedules::DEFAULT_CATCH_UP_WINDOW`]).
+    pub catch_up_window: std::time::Duration,
 }
 
 /// What `purser serve` prints on start: where things are, and what is simulated.
@@ -572,6 +575,7 @@ async fn serve_with(
     let rail: Arc<dyn purser_core::rail::CardRail> =
         Arc::new(purser_core::rail::SandboxRail::new());
     let mut wallet = Wallet::open(&opts.store, &opts.data_dir, ledger.clone(), clock, rail).await?;
+    wallet.set_catch_up_window(opts.catch_up_window);
     if let Some(n) = opts.agent_payments_per_minute {
         let mut rules = wallet.payment_rules().clone();
         rules.agent_payments_per_minute = n.max(1);

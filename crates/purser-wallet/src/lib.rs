@@ -79,6 +79,8 @@ pub struct Wallet {
     /// Where the sweeper's look for orphaned held charges goes on from: the last charge it
     /// read, as (`updated_at`, payment id).
     orphan_cursor: std::sync::Mutex<(i64, String)>,
+    /// Token Pay: how late an occurrence may still be charged (`crate::schedules`, catch-up).
+    catch_up_window: std::time::Duration,
 }
 
 impl Wallet {
@@ -110,6 +112,7 @@ impl Wallet {
             known_accounts: std::sync::Mutex::new(std::collections::HashSet::new()),
             outbox: tokio::sync::Notify::new(),
             orphan_cursor: std::sync::Mutex::new((i64::MIN, String::new())),
+            catch_up_window: schedules::DEFAULT_CATCH_UP_WINDOW,
         };
         wallet.fingerprint_key = wallet
             .ensure_record("vlt_fingerprint_key", || {
@@ -150,6 +153,16 @@ impl Wallet {
 
     pub fn payment_rules(&self) -> &payments::PaymentRules {
         &self.rules
+    }
+
+    /// Token Pay: charge an occurrence at most this late (`purser serve --catch-up-window`);
+    /// one found later is recorded `missed` ([`schedules::DEFAULT_CATCH_UP_WINDOW`]).
+    pub fn set_catch_up_window(&mut self, window: std::time::Duration) {
+        self.catch_up_window = window;
+    }
+
+    pub fn catch_up_window(&self) -> std::time::Duration {
+        self.catch_up_window
     }
 
     pub fn now(&self) -> Timestamp {

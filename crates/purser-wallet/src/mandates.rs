@@ -245,6 +245,15 @@ fn declined(e: &Evaluation) -> WalletError {
     WalletError::new(Kind::Unprocessable, code, sentences.join(" "))
 }
 
+/// What a draft created once per key derives its id from (`store_draft`).
+#[derive(Clone, Copy)]
+enum DraftKey<'a> {
+    /// The one-time key of the web wallet's proposal form.
+    Form(&'a str),
+    /// The `Idempotency-Key` of `POST /v1/mandates`.
+    Api(&'a str),
+}
+
 impl Wallet {
     fn mandate_from(&self, r: &Row, usage: &[(String, Usage)]) -> Result<MandateRecord> {
         let mandate: Mandate =
@@ -425,7 +434,26 @@ impl Wallet {
         key: &str,
     ) -> Result<MandateRecord> {
         crate::idempotency::check_key(key)?;
-        self.store_draft(who, agent_id, m, Some(key)).await
+        self.store_draft(who, agent_id, m, Some(DraftKey::Form(key)))
+            .await
+    }
+
+    /// [`Wallet::create_mandate`] under the `Idempotency-Key` of `POST /v1/mandates`: the
+    /// draft's id is derived from the person, the route and the key, so a retry that re-runs
+    /// the request (the first answer was lost in a crash before it was kept, or forgotten
+    /// after a day) stores no second draft and answers the first. The same key with another
+    /// mandate or agent is refused `idempotency_conflict` (422), as every route refuses a
+    /// reused key.
+    pub async fn create_mandate_idempotent(
+        &self,
+        who: &Principal,
+        agent_id: &str,
+        m: Mandate,
+        idempotency_key: &str,
+    ) -> Result<MandateRecord> {
+        crate::idempotency::check_key(idempotency_key)?;
+        self.store_draft(who, agent_id, m, Some(DraftKey::Api(idempotency_key)))
+            .await
     }
 
     /// The draft stored under a derived id already, if it is this same mandate for this agent.
@@ -435,17 +463,25 @@ impl Wallet {
         id: &str,
         agent_id: &str,
         hash: &str,
+        key: DraftKey<'_>,
     ) -> Result<MandateRecord> {
         let rec = self.load_mandate(user_id, id).await?;
         let same_content = ids::constant_time_eq(rec.content_hash.as_bytes(), hash.as_bytes());
         if same_content && rec.agent.id == agent_id {
-            Ok(rec)
-        } else {
-            Err(WalletError::conflict(
+            return Ok(rec);
+        }
+        Err(match key {
+            DraftKey::Form(_) => WalletError::conflict(
                 "mandate_key_reused",
                 "this form was already sent with another mandate or agent; read the proposal again and send it as a new one",
-            ))
-        }
+            ),
+            DraftKey::Api(_) => WalletError::new(
+                Kind::Unprocessable,
+                "idempotency_conflict",
+                "this Idempotency-Key was already used with a different request body; use a new key for a new request",
+            )
+            .at("Idempotency-Key"),
+        })
     }
 
     async fn store_draft(
@@ -453,20 +489,27 @@ impl Wallet {
         who: &Principal,
         agent_id: &str,
         m: Mandate,
-        key: Option<&str>,
+        key: Option<DraftKey<'_>>,
     ) -> Result<MandateRecord> {
         who.require(Scope::MandatesWrite)?;
         check_id("agt", agent_id, "agent_id")?;
         let zone = Self::checked_content(&m)?;
         let hash = content_hash(&m)?;
         let id = match key {
-            Some(k) => ids::derived_id("mdt", &who.user_id, k),
+            Some(DraftKey::Form(k)) => ids::derived_id("mdt", &who.user_id, k),
+            Some(DraftKey::Api(k)) => {
+                ids::derived_id("mdt", &format!("{}|POST /v1/mandates", who.user_id), k)
+            }
             None => ids::new_id("mdt")?,
         };
-        if key.is_some() {
+        if let Some(key) = key {
             // Sent before under this key: that draft is the answer.
             match self.mandate_row(&who.user_id, &id).await {
-                Ok(_) => return self.same_draft(&who.user_id, &id, agent_id, &hash).await,
+                Ok(_) => {
+                    return self
+                        .same_draft(&who.user_id, &id, agent_id, &hash, key)
+                        .await
+                }
                 Err(e) if e.kind == Kind::NotFound => {}
                 Err(e) => return Err(e),
             }
@@ -513,13 +556,14 @@ impl Wallet {
                 vals![&id, &who.user_id, agent_id, content, &hash, zone, now],
             )])
             .await;
-        match stored {
-            Ok(_) => self.load_mandate(&who.user_id, &id).await,
+        match (stored, key) {
+            (Ok(_), _) => self.load_mandate(&who.user_id, &id).await,
             // The same key, sent at the same moment: the other request stored it.
-            Err(DbError::Conflict(_)) if key.is_some() => {
-                self.same_draft(&who.user_id, &id, agent_id, &hash).await
+            (Err(DbError::Conflict(_)), Some(key)) => {
+                self.same_draft(&who.user_id, &id, agent_id, &hash, key)
+                    .await
             }
-            Err(e) => Err(e.into()),
+            (Err(e), _) => Err(e.into()),
         }
     }
 
@@ -871,9 +915,12 @@ impl Wallet {
             .await
     }
 
-    /// `charge_mandate`, with the mandate's constraints evaluated as of `as_of` instead of now
-    /// (a Token Pay occurrence charged late is judged in its own period). The mandate's
-    /// status (revoked, expired, exhausted) is always read as of now.
+    /// `charge_mandate` for a Token Pay occurrence (`scheduled`): the mandate's constraints
+    /// are evaluated as of its due time instead of now (an occurrence charged late is judged
+    /// in its own period), and the charge is written only while the occurrence is still
+    /// `scheduled` — checked after the mandate row is locked, as the scheduler's write that
+    /// records an occurrence missed locks it first, so the two never both succeed. The
+    /// mandate's status (revoked, expired, exhausted) is always read as of now.
     pub(crate) async fn charge_mandate_at(
         &self,
         user_id: &str,
@@ -881,8 +928,9 @@ impl Wallet {
         mandate_id: &str,
         payment_id: &str,
         req: &PaymentRequest,
-        as_of: Option<Timestamp>,
+        scheduled: Option<crate::schedules::ScheduledAt>,
     ) -> Result<Evaluation> {
+        let as_of = scheduled.map(|s| s.due_at);
         check_id("mdt", mandate_id, "mandate_id")?;
         let request_hash = {
             let body = serde_json::to_vec(req).map_err(|_| internal("encode the payment"))?;
@@ -949,26 +997,33 @@ impl Wallet {
                 .collect();
             let buckets =
                 serde_json::to_string(&stored).map_err(|_| internal("encode the charge"))?;
-            let mut stmts = vec![
-                Stmt::exec(
-                    "UPDATE mandates SET charges = charges + 1 WHERE id = $1 AND status = 'active'",
-                    vals![mandate_id],
-                )
-                .expect(Expect::One, "mandate_active"),
-                Stmt::exec(
-                    "INSERT INTO mandate_charges (payment_id, mandate_id, user_id, amount, currency, buckets, request_hash, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'charging', $8, $8)",
-                    vals![
-                        payment_id,
-                        mandate_id,
-                        user_id,
-                        req.amount.minor,
-                        req.amount.currency.code(),
-                        buckets,
-                        &request_hash,
-                        now.0
-                    ],
-                ),
-            ];
+            let mut stmts = vec![Stmt::exec(
+                "UPDATE mandates SET charges = charges + 1 WHERE id = $1 AND status = 'active'",
+                vals![mandate_id],
+            )
+            .expect(Expect::One, "mandate_active")];
+            if let Some(sc) = scheduled {
+                stmts.push(
+                    Stmt::exec(
+                        "UPDATE scheduled_charges SET updated_at = updated_at WHERE mandate_id = $1 AND occurrence = $2 AND status = 'scheduled'",
+                        vals![mandate_id, i64::from(sc.occurrence)],
+                    )
+                    .expect(Expect::One, "occurrence_open"),
+                );
+            }
+            stmts.push(Stmt::exec(
+                "INSERT INTO mandate_charges (payment_id, mandate_id, user_id, amount, currency, buckets, request_hash, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'charging', $8, $8)",
+                vals![
+                    payment_id,
+                    mandate_id,
+                    user_id,
+                    req.amount.minor,
+                    req.amount.currency.code(),
+                    buckets,
+                    &request_hash,
+                    now.0
+                ],
+            ));
             for b in &e.charge.buckets {
                 stmts.push(Stmt::exec(
                     "INSERT INTO mandate_usage (mandate_id, bucket, amount, payments) VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
@@ -993,6 +1048,12 @@ impl Wallet {
             match self.db.write(stmts).await {
                 Ok(_) => return Ok(e),
                 Err(DbError::Precondition("bucket_ceiling")) => continue,
+                Err(DbError::Precondition("occurrence_open")) => {
+                    return Err(WalletError::conflict(
+                        crate::schedules::MISSED_CODE,
+                        "this scheduled charge was recorded missed (found more than the catch-up window after it was due); nothing was charged",
+                    ))
+                }
                 Err(DbError::Precondition(_)) => {
                     return Err(WalletError::conflict(
                         "mandate_not_active",
@@ -1236,7 +1297,7 @@ impl Wallet {
             .await
     }
 
-    /// `reserve_under_mandate` evaluated as of `as_of` (see `charge_mandate_at`).
+    /// `reserve_under_mandate` for a Token Pay occurrence (see `charge_mandate_at`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn reserve_under_mandate_at(
         &self,
@@ -1246,10 +1307,10 @@ impl Wallet {
         payment_id: &str,
         req: &PaymentRequest,
         hold: &HoldSpec,
-        as_of: Option<Timestamp>,
+        scheduled: Option<crate::schedules::ScheduledAt>,
     ) -> Result<Evaluation> {
         let e = self
-            .charge_mandate_at(user_id, agent_id, mandate_id, payment_id, req, as_of)
+            .charge_mandate_at(user_id, agent_id, mandate_id, payment_id, req, scheduled)
             .await?;
         if !e.allowed() {
             return Ok(e);

@@ -33,8 +33,8 @@
 //! `deciding` is failed by the sweeper after 60 s (its hold voided, its mandate charge
 //! released) and the occurrence is then tried again under the next attempt number (at most
 //! [`MAX_ATTEMPTS`]); a payment `approved` or `capturing` is captured; a settled payment is
-//! settled again (a no-op). An occurrence is never skipped — the schedule only moves past
-//! it once it is settled — and never charged twice.
+//! settled again (a no-op). An occurrence is never skipped silently — the schedule only moves
+//! past it once it is settled (`charged`, `declined` or `missed`) — and never charged twice.
 //!
 //! # Policies
 //!
@@ -42,11 +42,23 @@
 //!   ended, agent frozen, …): the person sees `payment.declined` in the schedule's timeline
 //!   and the reason in the mandate's charges; the next occurrence runs on its own date. No
 //!   automatic retry: a top-up does not re-run a declined month.
-//! - **Catch-up.** Occurrences that fell due while no server ran are charged when one comes
-//!   back, oldest first, each once (its reminder, late, just before it). Each is judged as of
-//!   its own due time (so each falls in its own day/week/month for the mandate's
-//!   once-per-period rule), while the mandate's status is read as of now: an occurrence not
-//!   charged before the mandate was revoked or expired is declined.
+//! - **Catch-up window.** An occurrence the scheduler reaches more than
+//!   [`catch_up_window`] after its due time — the operator's window
+//!   ([`DEFAULT_CATCH_UP_WINDOW`], `purser serve --catch-up-window`), never more than the
+//!   schedule's own period — is not charged: it is recorded `missed`
+//!   (`catch_up_window_passed`, with a sentence), the person sees `payment.missed` in the
+//!   schedule's timeline, and the schedule moves on. So an outage never makes Purser charge a
+//!   pile of old occurrences at once: at most the latest one, if it is still recent. The
+//!   window is checked before each *new* charge attempt only: an occurrence whose payment
+//!   was already begun is finished (captured or declined), however late. The missed write
+//!   and a charge's mandate charge lock the same mandate row, and a scheduled charge is
+//!   charged to the mandate only while its occurrence is still `scheduled`, so a node that
+//!   records an occurrence missed and one that charges it cannot both succeed.
+//! - **Catch-up.** Occurrences within the window that fell due while no server ran are
+//!   charged when one comes back, oldest first, each once (its reminder, late, just before
+//!   it). Each is judged as of its own due time (so each falls in its own day/week/month for
+//!   the mandate's once-per-period rule), while the mandate's status is read as of now: an
+//!   occurrence not charged before the mandate was revoked or expired is declined.
 //! - **Cancellation** is revocation. The revoking write and every charge's compare-and-set
 //!   lock the same mandate row: after the revocation is acknowledged no occurrence is charged
 //!   and no hold under the mandate is captured (one held but not yet captured is voided). A
@@ -77,6 +89,62 @@ const OCCURRENCES_PER_RUN: u32 = 100;
 /// Attempts at one occurrence whose payments failed (crashed, never declined) before the
 /// occurrence is declined `interrupted`.
 pub const MAX_ATTEMPTS: i64 = 5;
+/// How late an occurrence may still be charged by default: a day. Long enough that a restart,
+/// a deploy or a night's outage loses nothing (the person was reminded and expects the
+/// charge); short enough that nobody is charged for last week out of the blue, when they may
+/// have moved their money or changed their mind. `purser serve --catch-up-window` changes it.
+pub const DEFAULT_CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// The reason code of an occurrence recorded `missed`.
+pub const MISSED_CODE: &str = "catch_up_window_passed";
+
+/// How late occurrence `n` (due at `due`) may still be charged: the operator's `window`, but
+/// never more than the schedule's period there (until occurrence `n + 1` is due). An
+/// occurrence later than its period has a newer one due too; charging both would be the
+/// pile-up this window exists to prevent.
+pub fn catch_up_window(
+    s: &purser_core::mandate::Schedule,
+    freq: Frequency,
+    n: u32,
+    due: Timestamp,
+    window: std::time::Duration,
+) -> i64 {
+    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let period = n
+        .checked_add(1)
+        .and_then(|next| s.due_at(freq, next))
+        .map(|next| next.0.saturating_sub(due.0))
+        .filter(|p| *p > 0);
+    period.map_or(window, |p| p.min(window))
+}
+
+/// A duration in the person's words ("1 day", "6 hours", "90 minutes").
+fn span_words(ms: i64) -> String {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let (n, unit) = if ms >= DAY && ms % DAY == 0 {
+        (ms / DAY, "day")
+    } else if ms >= HOUR && ms % HOUR == 0 {
+        (ms / HOUR, "hour")
+    } else if ms >= MINUTE {
+        (ms / MINUTE, "minute")
+    } else {
+        (ms / 1000, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// The occurrence a scheduled payment charges, for the mandate charge (`charge_mandate_at`):
+/// evaluated as of its due time, and charged only while the occurrence is still `scheduled`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScheduledAt {
+    pub due_at: Timestamp,
+    pub occurrence: u32,
+}
 
 /// What a recurring mandate has charged and what is left, shown with the mandate.
 #[derive(Clone, Debug, Serialize)]
@@ -86,9 +154,11 @@ pub struct ScheduleProgress {
     pub frequency: &'static str,
     pub amount: Shown,
     pub merchant_id: String,
-    /// Occurrences charged and declined so far.
+    /// Occurrences charged, declined and missed (found more than the catch-up window late,
+    /// not charged) so far.
     pub charged: i64,
     pub declined: i64,
+    pub missed: i64,
     /// Occurrences still to come (`None`: no maximum).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining: Option<i64>,
@@ -108,7 +178,9 @@ pub struct ScheduleProgress {
 pub struct ScheduledCharge {
     pub occurrence: i64,
     pub due_at: String,
-    /// `scheduled` (reminded, not yet settled), `charged` or `declined`.
+    /// `scheduled` (reminded, not yet settled), `charged`, `declined` or `missed` (found
+    /// more than the catch-up window late: not charged, `reason_code`
+    /// `catch_up_window_passed`).
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
@@ -116,6 +188,8 @@ pub struct ScheduledCharge {
     pub reason_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When its reminder was sent (for an occurrence missed before any reminder: when it was
+    /// recorded missed).
     pub reminded_at: String,
 }
 
@@ -125,6 +199,7 @@ pub struct RunReport {
     pub reminders: usize,
     pub charged: usize,
     pub declined: usize,
+    pub missed: usize,
 }
 
 /// How an occurrence ended (or that it must wait).
@@ -213,14 +288,14 @@ impl Wallet {
         let row = self
             .db
             .query_opt(
-                "SELECT next_occurrence, charged, declined, state FROM schedules WHERE mandate_id = $1",
+                "SELECT next_occurrence, charged, declined, state, (SELECT COUNT(*) FROM scheduled_charges c WHERE c.mandate_id = schedules.mandate_id AND c.status = 'missed') FROM schedules WHERE mandate_id = $1",
                 vals![&rec.id],
             )
             .await?;
-        let (next, charged, declined, mut state) = match row {
-            Some(r) => (r.int(0)?, r.int(1)?, r.int(2)?, r.text(3)?),
-            None if rec.status == "draft" => (1, 0, 0, "awaiting_consent".to_string()),
-            None => (1, 0, 0, "cancelled".to_string()),
+        let (next, charged, declined, mut state, missed) = match row {
+            Some(r) => (r.int(0)?, r.int(1)?, r.int(2)?, r.text(3)?, r.int(4)?),
+            None if rec.status == "draft" => (1, 0, 0, "awaiting_consent".to_string(), 0),
+            None => (1, 0, 0, "cancelled".to_string(), 0),
         };
         if rec.status == "revoked" {
             state = "cancelled".into();
@@ -244,6 +319,7 @@ impl Wallet {
             merchant_id: s.merchant_id.clone(),
             charged,
             declined,
+            missed,
             remaining: max.map(|m| {
                 if open {
                     (i64::from(m) - i64::from(next) + 1).max(0)
@@ -372,6 +448,14 @@ impl Wallet {
             if now < remind_at {
                 return self.schedule_next_at(mandate_id, n, remind_at).await;
             }
+            let window = catch_up_window(&s, freq, n, due, self.catch_up_window);
+            if now.0.saturating_sub(due.0) > window
+                && self
+                    .miss_occurrence(&rec, &s, n, due, window, report)
+                    .await?
+            {
+                continue;
+            }
             if self.remind(&rec, &s, n, due).await? {
                 report.reminders += 1;
             }
@@ -443,6 +527,152 @@ impl Wallet {
             Err(DbError::Precondition(_)) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Record occurrence `n` `missed`: found more than its catch-up window (`window_ms`) after
+    /// it was due, before any charge of it began. `true` when it is settled (by this call or
+    /// another node) and the schedule moved on; `false` when a charge of it was already begun,
+    /// which the caller finishes instead (however late: its decision was made in time, or is
+    /// being made now).
+    async fn miss_occurrence(
+        &self,
+        rec: &MandateRecord,
+        s: &purser_core::mandate::Schedule,
+        n: u32,
+        due: Timestamp,
+        window_ms: i64,
+        report: &mut RunReport,
+    ) -> Result<bool> {
+        let reason = format!(
+            "Purser did not run this charge when it was due ({}), and it is more than {} late now, so it was not charged. Nothing was taken; the next charge runs on its own date.",
+            due.to_rfc3339(),
+            span_words(window_ms)
+        );
+        // A few times at most: a reminder or an attempt another node writes between our read
+        // and our write is read again.
+        for _ in 0..3 {
+            let now = self.now();
+            let row = self
+                .db
+                .query_opt(
+                    "SELECT attempt, status FROM scheduled_charges WHERE mandate_id = $1 AND occurrence = $2",
+                    vals![&rec.id, i64::from(n)],
+                )
+                .await?;
+            let (attempt, record) = match &row {
+                Some(r) if r.text(1)? != "scheduled" => {
+                    // Settled by a node that stopped before moving the schedule on.
+                    self.advance(rec, n).await?;
+                    return Ok(true);
+                }
+                // Reminded in time, never charged: missed unless a charge of it was begun.
+                // The mandate row is locked first, as the mandate charge of a scheduled payment
+                // locks it before it checks the occurrence is still `scheduled`: whichever
+                // commits first, the other sees it (see `charge_mandate_at`).
+                Some(r) => {
+                    let attempt = r.int(0)?;
+                    let payment_id = ids::derived_id(
+                        "pay",
+                        &rec.agent.id,
+                        &occurrence_key(&rec.id, n, attempt),
+                    );
+                    if self.payment_begun(&payment_id).await? {
+                        return Ok(false);
+                    }
+                    (
+                        attempt,
+                        vec![
+                            Stmt::exec(
+                                "UPDATE mandates SET charges = charges WHERE id = $1",
+                                vals![&rec.id],
+                            )
+                            .expect(Expect::One, "mandate"),
+                            Stmt::exec(
+                                "UPDATE scheduled_charges SET status = 'missed', payment_id = NULL, reason_code = $4, reason = $5, updated_at = $6 WHERE mandate_id = $1 AND occurrence = $2 AND attempt = $3 AND status = 'scheduled' AND NOT EXISTS (SELECT 1 FROM payments WHERE id = $7)",
+                                vals![
+                                    &rec.id,
+                                    i64::from(n),
+                                    attempt,
+                                    MISSED_CODE,
+                                    &reason,
+                                    now.0,
+                                    &payment_id
+                                ],
+                            )
+                            .expect(Expect::One, "unbegun"),
+                        ],
+                    )
+                }
+                // Never reminded (the whole lead passed while no server ran): recorded missed
+                // directly, without a reminder for a charge that will not come.
+                None => (
+                    0,
+                    vec![Stmt::exec(
+                        "INSERT INTO scheduled_charges (mandate_id, occurrence, due_at, attempt, payment_id, status, reason_code, reason, reminded_at, created_at, updated_at) VALUES ($1, $2, $3, 0, NULL, 'missed', $4, $5, $6, $6, $6) ON CONFLICT DO NOTHING",
+                        vals![&rec.id, i64::from(n), due.0, MISSED_CODE, &reason, now.0],
+                    )
+                    .expect(Expect::One, "unreminded")],
+                ),
+            };
+            let mut stmts = record;
+            // The timeline entry names the payment id the occurrence would have had (the one
+            // its reminder named), so the person sees both under one charge.
+            let payment_id =
+                ids::derived_id("pay", &rec.agent.id, &occurrence_key(&rec.id, n, attempt));
+            stmts.extend(self.event_stmts(
+                &events::NewEvent {
+                    kind: "payment.missed",
+                    user_id: &rec.owner,
+                    agent_id: &rec.agent.id,
+                    merchant_id: &s.merchant_id,
+                    payment_id: &payment_id,
+                    task_id: &task_id(&rec.id),
+                    data: json!({
+                        "payment_id": payment_id,
+                        "status": "missed",
+                        "origin": "schedule",
+                        "mandate_id": rec.id,
+                        "occurrence": n,
+                        "due_at": due.to_rfc3339(),
+                        "amount": {"amount": s.amount.minor, "currency": s.amount.currency.code()},
+                        "merchant_id": s.merchant_id,
+                        "reason_code": MISSED_CODE,
+                        "reason": reason,
+                        "catch_up_window_seconds": window_ms / 1000,
+                    }),
+                },
+                now,
+            )?);
+            stmts.push(
+                Stmt::exec(
+                    "UPDATE schedules SET next_occurrence = next_occurrence + 1, next_at = $3, updated_at = $3 WHERE mandate_id = $1 AND next_occurrence = $2",
+                    vals![&rec.id, i64::from(n), now.0],
+                )
+                .expect(Expect::One, "schedule"),
+            );
+            match self.db.write(stmts).await {
+                Ok(_) => {
+                    self.outbox_nudge();
+                    report.missed += 1;
+                    tracing::info!(mandate = %rec.id, occurrence = n, "a scheduled charge was found past its catch-up window and recorded missed");
+                    return Ok(true);
+                }
+                // The row appeared (a reminder) or changed (settled, another attempt, a charge
+                // of it began): look again.
+                Err(DbError::Precondition(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Changing under us run after run: leave it for the next run, charging nothing.
+        Err(internal("record a missed occurrence"))
+    }
+
+    async fn payment_begun(&self, payment_id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_opt("SELECT 1 FROM payments WHERE id = $1", vals![payment_id])
+            .await?
+            .is_some())
     }
 
     /// Decide, capture and settle occurrence `n` (its reminder row exists).
@@ -687,7 +917,7 @@ impl Wallet {
                         &rec.id,
                         i64::from(n),
                         i64::from(status == "charged"),
-                        i64::from(status != "charged"),
+                        i64::from(status == "declined"),
                         now.0
                     ],
                 )
@@ -731,7 +961,8 @@ impl Wallet {
                     &rec.id,
                     i64::from(n),
                     i64::from(status == "charged"),
-                    i64::from(status != "charged"),
+                    // `missed` is counted from the occurrences (`schedule_progress`).
+                    i64::from(status == "declined"),
                     now
                 ],
             )])

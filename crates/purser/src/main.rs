@@ -292,7 +292,16 @@ struct ServeArgs {
     /// finish interrupted work (an expiry takes effect within this long after it is due).
     #[arg(long, value_name = "SECONDS", env = "PURSER_SWEEP_INTERVAL", default_value_t = purser_wallet::SWEEP_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     sweep_interval: u64,
+    /// Token Pay: seconds after its due time a scheduled charge may still be made. One the
+    /// scheduler reaches later (after an outage) is not charged but recorded missed, so an
+    /// outage never charges a pile of old occurrences at once. Never more than the schedule's
+    /// own period.
+    #[arg(long, value_name = "SECONDS", env = "PURSER_CATCH_UP_WINDOW", default_value_t = purser_wallet::schedules::DEFAULT_CATCH_UP_WINDOW.as_secs(), value_parser = clap::value_parser!(u64).range(60..=MAX_CATCH_UP_WINDOW_SECS))]
+    catch_up_window: u64,
 }
+
+/// The longest `--catch-up-window`: a year and a day (an annual schedule's whole period).
+const MAX_CATCH_UP_WINDOW_SECS: u64 = 366 * 86_400;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -351,6 +360,7 @@ fn main() -> ExitCode {
                         max_connections: usize::try_from(args.max_connections)
                             .unwrap_or(purser_server::DEFAULT_MAX_CONNECTIONS),
                         sweep_interval: std::time::Duration::from_secs(args.sweep_interval),
+                        catch_up_window: std::time::Duration::from_secs(args.catch_up_window),
                     },
                     purser_server::shutdown_signal(),
                 ))

@@ -95,7 +95,7 @@ pub enum MandateCommand {
     /// Example: purser mandate recurring --agent agt_… --merchant mch_… --amount "20.00 USD"
     ///   --every monthly --first 2026-12-01T09:00:00Z --max 12 --description "Model tokens"
     Recurring(RecurringArgs),
-    /// Token Pay: the occurrences of a recurring mandate — reminded, charged or declined.
+    /// Token Pay: the occurrences of a recurring mandate — reminded, charged, declined or missed.
     Charges { id: String },
     /// Revoke a mandate now (for a recurring one: cancel every charge not yet made).
     Revoke {
@@ -495,6 +495,11 @@ fn mandate_full(v: &Value) -> String {
             sch["charged"],
             sch["declined"]
         ));
+        if let Some(m) = sch["missed"].as_i64().filter(|m| *m > 0) {
+            out.push_str(&format!(
+                ", {m} missed (found too late after an outage; not charged)"
+            ));
+        }
         if let Some(r) = sch["remaining"].as_i64() {
             out.push_str(&format!(", {r} to come"));
         }

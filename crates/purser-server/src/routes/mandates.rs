@@ -142,8 +142,10 @@ pub struct CreateMandate {
 
 /// Create a draft mandate (201). Nothing is in force until you consent.
 #[utoipa::path(post, path = "/v1/mandates", tag = "mandates", request_body = CreateMandate, security(("user" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional; the same key always names the same draft (a retry answers it, another body is refused)")),
     responses((status = 201, description = "The draft, with its summary and content_hash"),
-        (status = 400, description = "Invalid mandate, or the agent is not bound to you", body = ErrorBody)))]
+        (status = 400, description = "Invalid mandate, or the agent is not bound to you", body = ErrorBody),
+        (status = 422, description = "idempotency_conflict: the Idempotency-Key was used with another request", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     User(who): User,
@@ -157,7 +159,7 @@ pub async fn create(
         &headers,
         &body,
         Key::Optional,
-        |_k| {
+        |k| {
             let (state, who, body) = (&state, &who, &body);
             async move {
                 let c: CreateMandate = json(body)?;
@@ -202,7 +204,17 @@ pub async fn create(
                 if let Some(t) = c.transcript {
                     mandate.provenance.transcript = Some(t);
                 }
-                let rec = state.wallet.create_mandate(who, &c.agent_id, mandate).await?;
+                // Under an Idempotency-Key the draft's id derives from it: a retry that runs
+                // again (its first answer lost in a crash) answers the same draft.
+                let rec = match &k {
+                    Some(k) => {
+                        state
+                            .wallet
+                            .create_mandate_idempotent(who, &c.agent_id, mandate, k)
+                            .await?
+                    }
+                    None => state.wallet.create_mandate(who, &c.agent_id, mandate).await?,
+                };
                 let mut v = serde_json::to_value(&rec)
                     .map_err(|_| {
                         ApiError::new(

@@ -32,8 +32,9 @@ pub(crate) const MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Event types after which a payment changes no more (for the agent's stream).
-const FINAL: [&str; 6] = [
+const FINAL: [&str; 7] = [
     "payment.declined",
+    "payment.missed",
     "payment.voided",
     "payment.expired",
     "payment.failed",

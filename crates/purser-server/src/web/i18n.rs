@@ -436,6 +436,8 @@ pub const ZH: &[(&str, &str)] = &[
     ("Another merchant tried to use the payment; Purser refused", "其他商户试图使用这笔付款，Purser 已拒绝"),
     ("A scheduled charge is coming up", "一笔定期扣款即将到期"),
     ("Due {}.", "到期时间：{}。"),
+    ("A scheduled charge was missed; nothing was charged", "一笔定期扣款已错过，未扣任何款项"),
+    ("It was due {}; Purser could not charge it then, and it is too late to charge it now. The next one runs on its own date.", "它应于 {} 扣款；当时 Purser 未能扣款，现在补扣已太迟。下一笔将按其日期扣款。"),
     ("Something else happened", "发生了其他事件"),
     ("The agent was frozen.", "代理已被冻结。"),
     ("The mandate was revoked.", "授权已被撤销。"),

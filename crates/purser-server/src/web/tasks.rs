@@ -207,6 +207,17 @@ pub fn describe(l: Lang, e: &TimelineEvent) -> Words {
             amount_of("amount"),
             "info",
         ),
+        "payment.missed" => (
+            l.t("A scheduled charge was missed; nothing was charged"),
+            d.get("due_at").and_then(Value::as_str).map(|t| {
+                l.f(
+                    "It was due {}; Purser could not charge it then, and it is too late to charge it now. The next one runs on its own date.",
+                    &[&readable_time(t)],
+                )
+            }),
+            amount_of("amount"),
+            "bad",
+        ),
         other => (
             l.t("Something else happened"),
             Some(other.to_string()),
@@ -715,6 +726,31 @@ mod tests {
         let w = describe(Lang::En, &refunded);
         assert_eq!(w.amount.as_deref(), Some("$5.00"));
         assert_eq!(w.detail.as_deref(), Some("Back to the agent's card."));
+    }
+
+    #[test]
+    fn a_missed_scheduled_charge_says_nothing_was_charged() {
+        let missed = ev(
+            "payment.missed",
+            json!({"amount": {"amount": 2_000, "currency": "CNY"}, "due_at": "2026-11-01T09:00:00Z"}),
+        );
+        let w = describe(Lang::En, &missed);
+        assert_eq!(
+            w.title,
+            "A scheduled charge was missed; nothing was charged"
+        );
+        assert_eq!(w.tone, "bad");
+        assert_eq!(w.amount.as_deref(), Some("¥20.00"));
+        assert!(
+            w.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("It was due ") && d.contains("too late")),
+            "{:?}",
+            w.detail
+        );
+        assert!(describe(Lang::Zh, &missed)
+            .detail
+            .is_some_and(|d| d.contains("补扣已太迟")));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Every state change of a payment is an event: a row in `events` (the task's timeline) and,
 //! in the same transaction, one `deliveries` row per webhook recipient (the durable outbox).
-//! The merchant hears about what concerns it (upcoming scheduled charges, approved, captured,
+//! The merchant hears about what concerns it (upcoming and missed scheduled charges, approved, captured,
 //! voided, refunded, expired); the agent, when it registered a webhook, about everything of its payments.
 
 use purser_core::Timestamp;
@@ -13,8 +13,10 @@ use crate::ids;
 use crate::Wallet;
 
 /// Event types a merchant receives.
-const MERCHANT_EVENTS: [&str; 6] = [
+const MERCHANT_EVENTS: [&str; 7] = [
     "payment.upcoming",
+    // A scheduled charge it was told of that will not come (Token Pay's catch-up window).
+    "payment.missed",
     "payment.approved",
     "payment.captured",
     "payment.voided",

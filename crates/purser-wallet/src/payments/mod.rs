@@ -778,7 +778,14 @@ impl Wallet {
                 return Ok(o);
             }
         }
-        let as_of = c.via.schedule.as_ref().map(|s| s.due_at);
+        let scheduled = c
+            .via
+            .schedule
+            .as_ref()
+            .map(|s| crate::schedules::ScheduledAt {
+                due_at: s.due_at,
+                occurrence: s.occurrence,
+            });
         // The mandate: constraints and budgets charged with the hold, both or neither.
         let facts = PaymentRequest {
             amount: c.total,
@@ -817,7 +824,7 @@ impl Wallet {
                 id,
                 &facts,
                 &hold,
-                as_of,
+                scheduled,
             )
             .await
         {

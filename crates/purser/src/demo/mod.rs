@@ -95,6 +95,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             write_timeout: purser_server::DEFAULT_WRITE_TIMEOUT,
             max_connections: purser_server::DEFAULT_MAX_CONNECTIONS,
             sweep_interval: purser_wallet::SWEEP_INTERVAL,
+            catch_up_window: purser_wallet::schedules::DEFAULT_CATCH_UP_WINDOW,
         },
         async move {
             let _ = stop_rx.await;

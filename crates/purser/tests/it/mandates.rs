@@ -329,6 +329,112 @@ both!(bad_input_changes_nothing, |storage| {
     reader.get(&p, "/v1/mandates").refused(403, "scope_missing");
 });
 
+/// Run `sql` (with the Idempotency-Key as `$1`) on the server's own database, as a crash or
+/// the passing of a day would leave it.
+fn on_the_store(storage: &Storage, dir: &Path, sql: &'static str, key: &str) {
+    let store = match storage.url() {
+        Some(url) => StoreConfig::Postgres {
+            url: url.to_string(),
+        },
+        None => StoreConfig::sqlite_in(dir),
+    };
+    runtime().block_on(async {
+        let db = purser_store::db::Db::open(&store).await.expect("store");
+        let done = db
+            .write(vec![purser_store::db::Stmt::exec(
+                sql,
+                purser_store::vals![key],
+            )])
+            .await
+            .expect("write");
+        assert_eq!(done.first().map(|r| r.changed), Some(1), "{sql}");
+    });
+}
+
+fn drafts(p: &dyn Server, who: &Person) -> Vec<String> {
+    who.get(p, "/v1/mandates").want(200)["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+both!(one_idempotency_key_names_one_draft, |storage| {
+    let dir = TempDir::new("mandate-idem");
+    let p = start(dir.path(), &storage);
+    let alice = Person::new(&p, "Alice");
+    let (agent, _) = bound_agent(&p, &alice, &alice);
+    let key = unique("draft");
+    let body = json!({"agent_id": agent.id, "text": boots_words()});
+    let first = alice.post_key(&p, "/v1/mandates", &key, &body).want(201);
+    let id = first["id"].as_str().expect("id").to_string();
+    // Retried with its answer kept: replayed.
+    let again = alice.post_key(&p, "/v1/mandates", &key, &body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.want(201)["id"], id.as_str());
+
+    // The server died after storing the draft, before keeping its answer: the retry takes the
+    // key over and runs the request again — and finds the same draft, not a second one.
+    on_the_store(
+        &storage,
+        dir.path(),
+        "UPDATE idempotency SET state = 'started', status = NULL, body = NULL, created_at = created_at - 120000 WHERE key = $1",
+        &key,
+    );
+    let retried = alice.post_key(&p, "/v1/mandates", &key, &body);
+    assert_eq!(retried.header("idempotent-replayed"), None, "it ran again");
+    let retried = retried.want(201);
+    assert_eq!(retried["id"], id.as_str(), "{retried}");
+    assert_eq!(retried["content_hash"], first["content_hash"]);
+    assert_eq!(drafts(&p, &alice), [id.clone()]);
+
+    // Another body under the same key is refused, whether the first answer is kept or was
+    // forgotten (answers are kept a day; the draft keeps the key for good).
+    let other = json!({"agent_id": agent.id, "text": "buy coffee beans under 90 yuan"});
+    alice
+        .post_key(&p, "/v1/mandates", &key, &other)
+        .refused(422, "idempotency_conflict");
+    on_the_store(
+        &storage,
+        dir.path(),
+        "DELETE FROM idempotency WHERE key = $1",
+        &key,
+    );
+    let r = alice.post_key(&p, "/v1/mandates", &key, &other);
+    r.refused(422, "idempotency_conflict");
+    assert_eq!(r.body["param"], "Idempotency-Key", "{}", r.text);
+    assert_eq!(r.body["type"], "invalid_request", "{}", r.text);
+    assert_eq!(drafts(&p, &alice), [id.clone()]);
+    // The same body after the answer was forgotten: the same draft again.
+    on_the_store(
+        &storage,
+        dir.path(),
+        "DELETE FROM idempotency WHERE key = $1",
+        &key,
+    );
+    assert_eq!(
+        alice.post_key(&p, "/v1/mandates", &key, &body).want(201)["id"],
+        id.as_str()
+    );
+
+    // Another person's same key is their own draft; no key, a new draft each time.
+    let bob = Person::new(&p, "Bob");
+    let (bob_agent, _) = bound_agent(&p, &bob, &bob);
+    let theirs = bob
+        .post_key(
+            &p,
+            "/v1/mandates",
+            &key,
+            &json!({"agent_id": bob_agent.id, "text": boots_words()}),
+        )
+        .want(201);
+    assert_ne!(theirs["id"], id.as_str());
+    alice.post(&p, "/v1/mandates", &body).want(201);
+    alice.post(&p, "/v1/mandates", &body).want(201);
+    assert_eq!(drafts(&p, &alice).len(), 3);
+});
+
 #[test]
 fn cli_creates_consents_simulates_revokes_and_exports() {
     let dir = TempDir::new("mandate-cli");

@@ -461,9 +461,13 @@ both!(
         drop(ledger);
         clock.set(Timestamp(first.0 + 3 * DAY + HOUR));
         let (ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
-        // Caught up in order, each once (its reminder late, just before it).
+        // Days 2 and 3 are more than a day (the daily schedule's period) late: missed, not
+        // charged. Day 4, an hour late, is charged once (its reminder late, just before it).
         let r = run(&w).await;
-        assert_eq!((r.reminders, r.charged, r.declined), (3, 3, 0));
+        assert_eq!(
+            (r.reminders, r.charged, r.declined, r.missed),
+            (1, 1, 0, 2)
+        );
         let charges = w.scheduled_charges(&f.user, &mdt).await.expect("charges");
         let got: Vec<(i64, &str)> = charges
             .iter()
@@ -471,10 +475,11 @@ both!(
             .collect();
         assert_eq!(
             got,
-            [(1, "charged"), (2, "charged"), (3, "charged"), (4, "charged")]
+            [(1, "charged"), (2, "missed"), (3, "missed"), (4, "charged")]
         );
         // A crash after occurrence 4 was captured but before it was recorded: the next run
-        // finds the captured payment (same id) and records it without charging again.
+        // finds the captured payment (same id) and records it without charging again — even
+        // when that run comes after the catch-up window, since its charge had begun in time.
         w.db()
             .write(vec![
                 purser_store::db::Stmt::exec(
@@ -482,7 +487,7 @@ both!(
                     vals![&mdt],
                 ),
                 purser_store::db::Stmt::exec(
-                    "UPDATE schedules SET next_occurrence = 4, charged = 3, next_at = 0 WHERE mandate_id = $1",
+                    "UPDATE schedules SET next_occurrence = 4, charged = 1, next_at = 0 WHERE mandate_id = $1",
                     vals![&mdt],
                 ),
             ])
@@ -492,23 +497,168 @@ both!(
         ledger.shutdown().await;
         drop(w);
         drop(ledger);
+        clock.set(Timestamp(first.0 + 4 * DAY + 2 * HOUR));
         let (ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
         let r = run(&w).await;
-        assert_eq!((r.reminders, r.charged), (0, 1), "recorded, not charged again");
-        assert_eq!(captured_payments(&w, &mdt).await, 4);
-        assert_eq!(available(&w, &f).await, 100_000 - 4 * 3_000);
-        assert_eq!(merchant_posted(&ledger, &mid).await, 4 * 3_000);
-        assert_eq!(upcoming(&w, &mdt).await, 4);
-        clock.set(Timestamp(first.0 + 4 * DAY));
-        assert_eq!(run(&w).await.charged, 1);
+        assert_eq!(
+            (r.reminders, r.charged, r.missed),
+            (1, 2, 0),
+            "day 4 recorded, not charged again and not missed; day 5 charged"
+        );
+        assert_eq!(captured_payments(&w, &mdt).await, 3);
+        assert_eq!(available(&w, &f).await, 100_000 - 3 * 3_000);
+        assert_eq!(merchant_posted(&ledger, &mid).await, 3 * 3_000);
+        assert_eq!(upcoming(&w, &mdt).await, 3);
         clock.set(Timestamp(first.0 + 30 * DAY));
         assert_eq!(run(&w).await, RunReport::default());
-        assert_eq!(captured_payments(&w, &mdt).await, 5);
+        assert_eq!(captured_payments(&w, &mdt).await, 3);
+        let s = w
+            .mandate(&f.user, &mdt)
+            .await
+            .expect("mandate")
+            .schedule
+            .expect("schedule");
+        assert_eq!(
+            (s.state.as_str(), s.charged, s.declined, s.missed),
+            ("finished", 3, 0, 2)
+        );
         let report = purser_store::verify(&store_of(&storage, &dir))
             .await
             .expect("verify");
         assert!(report.is_ok(), "{report:?}");
     });
+    }
+);
+
+async fn events_of(w: &Wallet, kind: &str, mandate: &str) -> i64 {
+    w.db()
+        .query_opt(
+            "SELECT COUNT(*) FROM events WHERE type = $1 AND task_id = $2",
+            vals![kind, format!("schedule:{mandate}")],
+        )
+        .await
+        .expect("events")
+        .map_or(0, |r| r.int(0).expect("n"))
+}
+
+both!(
+    an_outage_past_the_catch_up_window_records_old_occurrences_missed,
+    |storage| {
+        let dir = TempDir::new("tokenpay-catch-up");
+        runtime().block_on(async {
+            let store = store_of(&storage, &dir);
+            let (clock, ledger, w, f) = setup(&storage, &dir, 100_000).await;
+            let first = Timestamp(clock.now().0 + HOUR);
+            let plan = Plan {
+                amount: 2_000,
+                frequency: Frequency::Weekly,
+                max: None,
+                lead_hours: 48,
+            };
+            let (mdt, mid) = recurring(&w, &f, first, &plan).await;
+            let due = |n: i64| Timestamp(first.0 + (n - 1) * 7 * DAY);
+            clock.set(first);
+            let r = run(&w).await;
+            assert_eq!((r.reminders, r.charged), (1, 1));
+            // Week 2's reminder goes out; then the server stops for three weeks.
+            clock.set(Timestamp(due(2).0 - 24 * HOUR));
+            assert_eq!(run(&w).await.reminders, 1);
+            w.shutdown().await;
+            ledger.shutdown().await;
+            drop(w);
+            drop(ledger);
+            clock.set(Timestamp(due(4).0 + 2 * HOUR));
+            let (ledger, w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+
+            // Weeks 2 (reminded before the outage) and 3 (never reminded) are weeks late:
+            // recorded missed, not charged. Week 4, two hours late, is charged once.
+            let r = run(&w).await;
+            assert_eq!((r.reminders, r.charged, r.declined, r.missed), (1, 1, 0, 2));
+            assert_eq!(run(&w).await, RunReport::default(), "nothing left to do");
+            let charges = w.scheduled_charges(&f.user, &mdt).await.expect("charges");
+            let got: Vec<(i64, &str)> = charges
+                .iter()
+                .map(|c| (c.occurrence, c.status.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [(1, "charged"), (2, "missed"), (3, "missed"), (4, "charged")]
+            );
+            for c in &charges[1..3] {
+                assert_eq!(c.reason_code.as_deref(), Some("catch_up_window_passed"));
+                assert_eq!(c.payment_id, None, "no payment was made: {c:?}");
+                let why = c.reason.as_deref().unwrap_or("");
+                assert!(
+                    why.contains("not charged") && why.contains("more than 1 day late"),
+                    "{why}"
+                );
+            }
+            // The person sees each missed week in the schedule's timeline, like a decline.
+            assert_eq!(events_of(&w, "payment.missed", &mdt).await, 2);
+            assert_eq!(events_of(&w, "payment.declined", &mdt).await, 0);
+            assert_eq!(
+                upcoming(&w, &mdt).await,
+                3,
+                "weeks 1, 2 and 4 were reminded"
+            );
+            // Only the two charges exist, and the books balance.
+            assert_eq!(captured_payments(&w, &mdt).await, 2);
+            assert_eq!(
+                count(
+                    &w,
+                    "SELECT COUNT(*) FROM payments WHERE mandate_id = $1",
+                    &mdt
+                )
+                .await,
+                2
+            );
+            assert_eq!(available(&w, &f).await, 100_000 - 2 * 2_000);
+            assert_eq!(merchant_posted(&ledger, &mid).await, 2 * 2_000);
+            let rec = w.mandate(&f.user, &mdt).await.expect("mandate");
+            assert_eq!(rec.usage.payments, 2);
+            let s = rec.schedule.expect("schedule");
+            assert_eq!(
+                (s.state.as_str(), s.charged, s.declined, s.missed),
+                ("active", 2, 0, 2)
+            );
+            assert_eq!(s.next_occurrence, Some(5));
+            assert_eq!(s.next_charge_at, Some(due(5).to_rfc3339()));
+
+            // The operator's window (`purser serve --catch-up-window`), here an hour: week 5
+            // found three hours late is missed; week 6 half an hour late is charged.
+            w.shutdown().await;
+            ledger.shutdown().await;
+            drop(w);
+            drop(ledger);
+            let (ledger, mut w) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+            w.set_catch_up_window(std::time::Duration::from_secs(3600));
+            clock.set(Timestamp(due(5).0 + 3 * HOUR));
+            let r = run(&w).await;
+            assert_eq!((r.reminders, r.charged, r.missed), (0, 0, 1));
+            let missed = &w.scheduled_charges(&f.user, &mdt).await.expect("charges")[4];
+            assert!(
+                missed
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("more than 1 hour late")),
+                "{missed:?}"
+            );
+            clock.set(Timestamp(due(6).0 + 30 * 60_000));
+            let r = run(&w).await;
+            assert_eq!((r.reminders, r.charged, r.missed), (1, 1, 0));
+            assert_eq!(captured_payments(&w, &mdt).await, 3);
+            assert_eq!(available(&w, &f).await, 100_000 - 3 * 2_000);
+            assert_eq!(merchant_posted(&ledger, &mid).await, 3 * 2_000);
+            let s = w
+                .mandate(&f.user, &mdt)
+                .await
+                .expect("mandate")
+                .schedule
+                .expect("schedule");
+            assert_eq!((s.charged, s.missed), (3, 3));
+            let report = purser_store::verify(&store).await.expect("verify");
+            assert!(report.is_ok(), "{report:?}");
+        });
     }
 );
 
@@ -610,6 +760,82 @@ fn two_schedulers_on_one_postgres_never_charge_an_occurrence_twice() {
             assert_eq!(total, 6, "one payment per occurrence");
         }
         assert_eq!(available(&a, &f).await, 1_000_000 - 4 * 6 * 1_500);
+        let report = purser_store::verify(&store).await.expect("verify");
+        assert!(report.is_ok(), "{report:?}");
+        drop(ledger_a);
+        drop(ledger_b);
+    });
+}
+
+#[test]
+fn two_schedulers_after_an_outage_record_each_missed_occurrence_once() {
+    let Some(db) = crate::support::PgDb::create() else {
+        eprintln!("skipped: PostgreSQL not reachable");
+        return;
+    };
+    let dir = TempDir::new("tokenpay-two-nodes-missed");
+    let store = StoreConfig::Postgres {
+        url: db.url.clone(),
+    };
+    runtime().block_on(async {
+        let clock = Arc::new(ManualClock::new(Timestamp(now_ms())));
+        let (ledger_a, a) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+        let (ledger_b, b) = open_wallet_at(&store, dir.path(), clock.clone()).await;
+        let f = fixture(&a, 1_000_000).await;
+        let first = Timestamp(clock.now().0 + HOUR);
+        let plan = Plan {
+            amount: 1_500,
+            frequency: Frequency::Daily,
+            max: Some(10),
+            lead_hours: 3,
+        };
+        let mut mandates = Vec::new();
+        for _ in 0..4 {
+            mandates.push(recurring(&a, &f, first, &plan).await.0);
+        }
+        // Day 1 charged; day 2 reminded; then nothing runs until day 6 is an hour old.
+        clock.set(first);
+        a.run_schedules().await.expect("day 1");
+        clock.set(Timestamp(first.0 + DAY - 2 * HOUR));
+        a.run_schedules().await.expect("day 2 reminder");
+        clock.set(Timestamp(first.0 + 5 * DAY + HOUR));
+        for _ in 0..3 {
+            let (ra, rb) = tokio::join!(a.run_schedules(), b.run_schedules());
+            ra.expect("node a");
+            rb.expect("node b");
+        }
+        for m in &mandates {
+            let charges = a.scheduled_charges(&f.user, m).await.expect("charges");
+            let got: Vec<(i64, &str)> = charges
+                .iter()
+                .map(|c| (c.occurrence, c.status.as_str()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (1, "charged"),
+                    (2, "missed"),
+                    (3, "missed"),
+                    (4, "missed"),
+                    (5, "missed"),
+                    (6, "charged")
+                ],
+                "mandate {m}"
+            );
+            assert_eq!(captured_payments(&a, m).await, 2, "mandate {m}");
+            let total = count(&a, "SELECT COUNT(*) FROM payments WHERE mandate_id = $1", m).await;
+            assert_eq!(total, 2, "no payment for a missed day");
+            assert_eq!(events_of(&a, "payment.missed", m).await, 4, "once each");
+            let s = a
+                .mandate(&f.user, m)
+                .await
+                .expect("mandate")
+                .schedule
+                .expect("schedule");
+            assert_eq!((s.charged, s.declined, s.missed), (2, 0, 4), "mandate {m}");
+            assert_eq!(s.next_occurrence, Some(7));
+        }
+        assert_eq!(available(&a, &f).await, 1_000_000 - 4 * 2 * 1_500);
         let report = purser_store::verify(&store).await.expect("verify");
         assert!(report.is_ok(), "{report:?}");
         drop(ledger_a);
