@@ -4,7 +4,7 @@
 
 use purser_core::httpsig::{Ed25519PublicKey, SignatureAgentCard};
 use purser_core::Timestamp;
-use purser_store::db::{Expect, Row, Stmt};
+use purser_store::db::{DbError, Expect, Row, Stmt};
 use purser_store::vals;
 use serde::Serialize;
 use serde_json::Value;
@@ -314,7 +314,11 @@ impl Wallet {
             )
             .expect(Expect::One, "key")])
             .await
-            .map_err(|_| WalletError::not_found("key", kid).at("kid"))?;
+            .map_err(|e| match e {
+                // No live key by that id; a store that could not answer stays an error to retry.
+                DbError::Precondition(_) => WalletError::not_found("key", kid).at("kid"),
+                e => e.into(),
+            })?;
         self.agent(who, id).await
     }
 

@@ -137,3 +137,22 @@ impl From<purser_core::ledger::LedgerError> for WalletError {
 }
 
 pub type Result<T, E = WalletError> = std::result::Result<T, E>;
+
+/// Reading something that may legitimately be absent, without mistaking a failed read for an
+/// absent thing: a store that could not answer must never become a refusal, a decline or "not
+/// found" (those are kept, and an idempotent answer under 500 is replayed for good).
+pub trait Found<T> {
+    /// `Ok(Some(v))` when found, `Ok(None)` when it is not there (`Kind::NotFound`), and the
+    /// error itself for anything else (storage unavailable, corrupt data, a missing scope).
+    fn found(self) -> Result<Option<T>>;
+}
+
+impl<T> Found<T> for Result<T> {
+    fn found(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

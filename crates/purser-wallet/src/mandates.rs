@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access::{Principal, Scope};
 use crate::agents::AgentSummary;
-use crate::error::{Kind, Result, WalletError};
+use crate::error::{Found, Kind, Result, WalletError};
 use crate::funds::{account_id, transfer_id, Shown};
 use crate::ids::{self, check_id};
 use crate::signed::AgentCaller;
@@ -514,10 +514,13 @@ impl Wallet {
                 Err(e) => return Err(e),
             }
         }
+        // A store that could not answer is an error to retry, never "not bound" (a 400 would
+        // be kept as this Idempotency-Key's answer).
         let binding = self
             .open_binding(agent_id, &who.user_id)
             .await
-            .map_err(|_| {
+            .found()?
+            .ok_or_else(|| {
                 WalletError::invalid(
                     "agent_not_bound",
                     format!(
@@ -665,8 +668,12 @@ impl Wallet {
                 "content_hash",
             ));
         }
-        let binding = self.open_binding(&rec.agent.id, &who.user_id).await;
-        if !binding.is_ok_and(|b| b.status == "active" && !b.frozen) {
+        // A store that could not answer is an error to retry, never "no longer bound".
+        let binding = self
+            .open_binding(&rec.agent.id, &who.user_id)
+            .await
+            .found()?;
+        if !binding.is_some_and(|b| b.status == "active" && !b.frozen) {
             return Err(WalletError::conflict(
                 "agent_not_bound",
                 "the agent is no longer bound to you (or is frozen); a mandate can only be given to an agent you trust now",
@@ -948,14 +955,9 @@ impl Wallet {
             if rec.agent.id != agent_id {
                 return Err(WalletError::not_found("mandate", mandate_id));
             }
-            let binding = self.open_binding(agent_id, user_id).await;
             // The store could not answer: an error to retry, never a recorded decline.
-            if let Err(e) = &binding {
-                if e.kind == crate::error::Kind::Unavailable {
-                    return Err(e.clone());
-                }
-            }
-            if !binding.is_ok_and(|b| b.status == "active" && !b.frozen) {
+            let binding = self.open_binding(agent_id, user_id).await.found()?;
+            if !binding.is_some_and(|b| b.status == "active" && !b.frozen) {
                 return Err(WalletError::forbidden(
                     "agent_frozen",
                     "the user froze this agent or ended its binding; it cannot pay for them now",

@@ -231,6 +231,8 @@ impl Wallet {
             if !recipients.contains_key(&c.target) {
                 let r = match self.recipient(&c.target).await {
                     Ok(r) => r.map(Arc::new),
+                    // Not "no webhook" (that abandons): a failed attempt, retried with backoff
+                    // like a receiver that did not answer.
                     Err(e) => {
                         tracing::warn!(target = %c.target, error = %e, "cannot open a webhook recipient's secret");
                         sends.push((

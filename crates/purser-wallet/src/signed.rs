@@ -20,7 +20,7 @@ use purser_store::db::Stmt;
 use purser_store::vals;
 
 use crate::bindings::Binding;
-use crate::error::{Result, WalletError};
+use crate::error::{Found, Result, WalletError};
 use crate::Wallet;
 
 /// A nonce is remembered until its signature has expired, plus the clock skew allowed, plus
@@ -141,10 +141,12 @@ impl Wallet {
         if crate::ids::check_id("usr", user_id, "user_id").is_err() {
             return Err(not_bound());
         }
+        // A store that could not answer is an error to retry, never "not bound".
         let b = self
             .open_binding(&agent.agent_id, user_id)
             .await
-            .map_err(|_| not_bound())?;
+            .found()?
+            .ok_or_else(not_bound)?;
         if b.status != "active" {
             return Err(refused(
                 "agent_not_bound",

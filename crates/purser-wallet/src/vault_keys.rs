@@ -358,12 +358,17 @@ impl Wallet {
             ));
         };
         let _one = self.vault.rotating.lock().await;
+        // Retiring deletes keys: a row that cannot be read fails the retirement rather than
+        // counting its key as unused. (An id that does not parse names no key on file.)
         let used = self
             .db
             .query("SELECT DISTINCT kek_id FROM vault_records", vec![])
             .await?
             .iter()
-            .filter_map(|r| r.text(0).ok().and_then(|s| KekId::parse(&s)))
+            .map(|r| r.text(0))
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .filter_map(|s| KekId::parse(s))
             .collect::<Vec<_>>();
         let mut next = self.vault.snapshot()?;
         let gone = next.retire_unused(&used);

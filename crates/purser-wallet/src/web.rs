@@ -160,7 +160,15 @@ impl Wallet {
         if !token.starts_with("pst_") {
             return Err(refused());
         }
-        let p = self.authenticate(token).await.map_err(|_| refused())?;
+        // Only a refused token is "unknown, expired or revoked"; a store that could not
+        // answer is an error to retry.
+        let p = self.authenticate(token).await.map_err(|e| {
+            if e.kind == Kind::Unavailable {
+                e
+            } else {
+                refused()
+            }
+        })?;
         p.require(Scope::Tokens).map_err(|_| {
             WalletError::forbidden(
                 "scope_missing",
@@ -549,17 +557,29 @@ impl Wallet {
     }
 
     /// Sign out everywhere: every live session of the caller is refused from now on
-    /// (including the one asking). Returns how many were ended.
+    /// (including the one asking), and every device cookie of theirs is forgotten (each of
+    /// their browsers is unknown for PIN locks until they sign in on it again). Returns how
+    /// many sessions were ended.
     pub async fn end_all_sessions(&self, who: &Principal) -> Result<u64> {
         who.require(Scope::WalletWrite)?;
+        let now = self.now().0;
+        // In the same transaction, every browser is forgotten as this person's for PIN
+        // locks (`pins.rs`): a lost or stolen browser becomes an unknown one, whose wrong
+        // PINs count towards the lock of unknown browsers, not a lock of its own.
         let ended = self
             .db
-            .write(vec![Stmt::exec(
-                "UPDATE web_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-                vals![&who.user_id, self.now().0],
-            )])
+            .write(vec![
+                Stmt::exec(
+                    "UPDATE web_sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    vals![&who.user_id, now],
+                ),
+                Stmt::exec(
+                    "DELETE FROM pin_devices WHERE user_id = $1",
+                    vals![&who.user_id],
+                ),
+            ])
             .await?;
-        tracing::info!(user = %who.user_id, "signed out everywhere");
+        tracing::info!(user = %who.user_id, "signed out everywhere; browsers forgotten for PIN entry");
         Ok(ended.first().map_or(0, |r| r.changed))
     }
 

@@ -345,6 +345,11 @@ pub async fn decide(
     let Some(token) = token_of(path) else {
         return not_found(&ctx);
     };
+    if let Some(e) = &ctx.session_error {
+        // The form's token is bound to a session Purser cannot look up now: "could not
+        // record your answer, retry", never "the form was too old".
+        return error_page(&ctx, e);
+    }
     let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => {

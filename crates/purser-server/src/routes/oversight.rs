@@ -168,19 +168,24 @@ pub(crate) trait View: Send + Sync + 'static {
     fn allowed(&self) -> impl std::future::Future<Output = bool> + Send {
         async { true }
     }
-    /// The SSE event for one timeline event (its `id` is set by the stream).
-    fn event(&self, e: &TimelineEvent) -> impl std::future::Future<Output = Event> + Send;
+    /// The SSE event for one timeline event (its `id` is set by the stream). An error (the
+    /// store could not answer a read the view needs) is retried: the event is sent late,
+    /// never without what the view would have shown.
+    fn event(
+        &self,
+        e: &TimelineEvent,
+    ) -> impl std::future::Future<Output = Result<Event, WalletError>> + Send;
 }
 
 /// Each event as JSON, its SSE `event` the event type.
 pub(crate) struct AsJson;
 
 impl View for AsJson {
-    async fn event(&self, e: &TimelineEvent) -> Event {
-        Event::default()
+    async fn event(&self, e: &TimelineEvent) -> Result<Event, WalletError> {
+        Ok(Event::default()
             .event(e.kind.clone())
             .json_data(e)
-            .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+            .unwrap_or_else(|_| Event::default().comment("unencodable event")))
     }
 }
 
@@ -246,12 +251,29 @@ pub(crate) fn sse<V: View>(
     };
     let stream = futures_util::stream::unfold(live, |mut l| async move {
         loop {
-            if let Some(e) = l.queue.pop_front() {
-                if matches!(l.source, Source::Payment(..)) && FINAL.contains(&e.kind.as_str()) {
-                    l.done = true;
+            if let Some(e) = l.queue.front().cloned() {
+                match l.view.event(&e).await {
+                    Ok(ev) => {
+                        let ev = ev.id(e.id.clone());
+                        if matches!(l.source, Source::Payment(..))
+                            && FINAL.contains(&e.kind.as_str())
+                        {
+                            l.done = true;
+                        }
+                        l.queue.pop_front();
+                        return Some((Ok::<Event, Infallible>(ev), l));
+                    }
+                    Err(err) => {
+                        // Kept at the front and tried again after a pause (while the
+                        // watcher may still watch): sent late, in order, and whole.
+                        tracing::warn!(code = %err.code, "a live stream could not show an event yet");
+                        if l.started.elapsed() > MAX_STREAM || !l.view.allowed().await {
+                            return None;
+                        }
+                        tokio::time::sleep(POLL).await;
+                        continue;
+                    }
                 }
-                let ev = l.view.event(&e).await.id(e.id.clone());
-                return Some((Ok::<Event, Infallible>(ev), l));
             }
             if l.done || l.started.elapsed() > MAX_STREAM || !l.view.allowed().await {
                 return None;

@@ -3,7 +3,9 @@
 //!
 //! - `POST /account/passkeys/:id/remove`: that passkey signs in and approves nothing from now
 //!   on. The last passkey of a person without a PIN is kept (the page says why).
-//! - `POST /account/signout-everywhere`: every session of the person ends, this one included.
+//! - `POST /account/signout-everywhere`: every session of the person ends, this one included,
+//!   and every browser of theirs is forgotten for PIN locks (their `pin_devices` rows go, and
+//!   this browser's device cookie is deleted): a lost browser is an unknown one from then on.
 //!
 //! Both are forms with the session's CSRF token. Removing a passkey answers with a redirect to
 //! the page, which says once what happened (a one-shot, session-bound notice: `web::flash`;
@@ -43,7 +45,7 @@ fn done_note(ctx: &Ctx, notice: Option<&str>) -> Option<&'static str> {
 pub async fn show(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let taken = super::flash::take(&state, &ctx, &headers, PATH);
     let note = done_note(&ctx, taken.flash.as_ref().map(|f| f.notice.as_str()));
@@ -179,7 +181,7 @@ async fn body(
         "</ul>\n<form method=\"post\" action=\"/account/signout-everywhere\">{}<button type=\"submit\">{}</button></form>\n<p><small>{}</small></p>\n</section>\n",
         ctx.csrf_field(),
         l.t("Sign out everywhere"),
-        l.t("Every browser signed in as you, this one included, is signed out at once.")
+        l.t("Every browser signed in as you, this one included, is signed out at once, and none of them counts as yours for PIN locks until you sign in on it again.")
     ));
     Ok(h)
 }
@@ -265,7 +267,20 @@ pub async fn signout_everywhere(
             super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
         };
     match state.wallet.end_all_sessions(&session.principal()).await {
-        Ok(_) => super::pages::signed_out(see_other("/signin"), ctx.secure),
+        Ok(_) => {
+            // This browser's device cookie names a device that is no longer kept: drop it.
+            let mut resp = super::pages::signed_out(see_other("/signin"), ctx.secure);
+            let c = super::set_cookie(
+                &super::cookie_name("purser-device", ctx.secure),
+                "",
+                Some(0),
+                ctx.secure,
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&c) {
+                resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+            }
+            resp
+        }
         Err(e) => {
             tracing::warn!(code = %e.code, "signing out everywhere failed");
             unavailable(&ctx)

@@ -256,7 +256,7 @@ fn stale_form(l: Lang) -> String {
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let taken = super::flash::take(&state, &ctx, &headers, PATH);
     let done = taken
@@ -736,7 +736,7 @@ async fn posted(
 ) -> Result<(Ctx, WebSession, Vec<(String, String)>), Response> {
     let ctx = Ctx::of(state, headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return Err(ctx.finish(see_other("/signin")));
+        return Err(ctx.sign_in_first());
     };
     let fields = form_fields(body).await;
     let csrf_ok = fields
@@ -821,6 +821,10 @@ pub async fn binding(
                     Decision::Revoke => b.status == "revoked",
                     Decision::Freeze | Decision::Unfreeze => false,
                 },
+                // Could not be read again: "unavailable", not the state conflict.
+                Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
+                    return problem_page(&state, &ctx, &session, &e).await
+                }
                 Err(_) => false,
             };
             if already && decision == Decision::Revoke {
@@ -1094,26 +1098,25 @@ pub async fn move_money(
         Err(e) => {
             let text = match e.code.as_str() {
                 "insufficient_funds" => match dir {
-                    Direction::Fund => {
-                        let available = state
-                            .wallet
-                            .wallet(&who)
-                            .await
-                            .ok()
-                            .and_then(|w| {
-                                w.balances
-                                    .into_iter()
-                                    .find(|b| b.currency == card.currency)
-                            })
-                            .map_or_else(
-                                || Money::zero(currency).with_symbol(),
-                                |b| b.available.display,
-                            );
-                        l.f(
-                            "Your wallet has {} available, less than {}: nothing was moved.",
-                            &[&available, &money.with_symbol()],
-                        )
-                    }
+                    Direction::Fund => match state.wallet.wallet(&who).await {
+                        Ok(w) => {
+                            let available = w
+                                .balances
+                                .into_iter()
+                                .find(|b| b.currency == card.currency)
+                                .map_or_else(
+                                    || Money::zero(currency).with_symbol(),
+                                    |b| b.available.display,
+                                );
+                            l.f(
+                                "Your wallet has {} available, less than {}: nothing was moved.",
+                                &[&available, &money.with_symbol()],
+                            )
+                        }
+                        // The balance could not be read: the wallet's own sentence, never a
+                        // made-up ¥0.00.
+                        Err(_) => sentence(&e.message),
+                    },
                     Direction::Withdraw => l.f(
                         "This card holds {}, less than {}: nothing was moved.",
                         &[&card.balance.display, &money.with_symbol()],

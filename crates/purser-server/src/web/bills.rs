@@ -750,7 +750,7 @@ fn trouble(ctx: &Ctx, e: &WalletError) -> Response {
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let l = ctx.lang;
     let f = Filters::from_query(uri.query());
@@ -797,7 +797,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
 pub async fn csv(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let f = Filters::from_query(uri.query());
     let mut problems = Problems::default();
@@ -845,7 +845,7 @@ pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, uri: Ur
         .to_string();
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let l = ctx.lang;
     // The wallet checks `id` is a payment id (`pay_` and base32) before anything else, so

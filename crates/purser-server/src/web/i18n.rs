@@ -129,7 +129,7 @@ pub const ZH: &[(&str, &str)] = &[
     ("when this browser was set up", "在设置此浏览器时"),
     ("Signed in {} {}; ends {}", "{}登录于 {}；{} 失效"),
     ("Sign out everywhere", "退出所有登录"),
-    ("Every browser signed in as you, this one included, is signed out at once.", "所有以您身份登录的浏览器（包括此浏览器）都会立即退出登录。"),
+    ("Every browser signed in as you, this one included, is signed out at once, and none of them counts as yours for PIN locks until you sign in on it again.", "所有以您身份登录的浏览器（包括此浏览器）都会立即退出登录；在您重新登录之前，它们在 PIN 锁定时都不再算作您的浏览器。"),
     ("This is your only passkey and you have no PIN: removing it would lock you out. Set a PIN first (purser pin set), or add another passkey.", "这是您唯一的通行密钥，而且您没有 PIN 码：删除后您将无法登录。请先设置 PIN 码（purser pin set），或添加另一个通行密钥。"),
     ("That passkey is not one of yours, or it was already removed.", "该通行密钥不属于您，或已被删除。"),
     // Sign-in.

@@ -580,7 +580,7 @@ fn not_found(ctx: &Ctx) -> Response {
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let l = ctx.lang;
     let records = match state.wallet.list_mandates(&s.principal(), None).await {
@@ -803,7 +803,7 @@ fn new_page(
 pub async fn new(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     match agents(&state, &s).await {
         Ok(a) => {
@@ -1346,7 +1346,7 @@ pub async fn consent(
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let r = match own_mandate(&state, &ctx, &s, &id).await {
         Ok(r) => r,
@@ -1416,7 +1416,7 @@ pub async fn revoke_page(
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(s) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let r = match own_mandate(&state, &ctx, &s, &id).await {
         Ok(r) => r,

@@ -47,6 +47,7 @@ pub mod tasks;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use purser_wallet::web::WebSession;
+use purser_wallet::WalletError;
 
 use crate::html::html_escape;
 use crate::AppState;
@@ -82,6 +83,11 @@ pub struct Ctx {
     chose_lang: bool,
     pub secure: bool,
     pub session: Option<WebSession>,
+    /// A session cookie was sent but the store could not say whose it is (storage
+    /// unavailable). Then nobody is signed in *as far as this request knows*: pages answer
+    /// "unavailable, reload" ([`Ctx::sign_in_first`]), never "sign in", and no form is acted on
+    /// ([`Ctx::csrf_ok`] is false) — a sign-out in particular is never pretended.
+    pub session_error: Option<WalletError>,
     /// The session cookie's value as sent, for sign-out.
     pub session_secret: Option<String>,
     /// `Host` is a loopback IP address, where passkeys cannot work.
@@ -176,9 +182,17 @@ impl Ctx {
             .or_else(|| Lang::from_accept_language(headers))
             .unwrap_or(Lang::En);
         let session_secret = read_cookie(headers, &cookie_name("purser-session", secure));
-        let session = match &session_secret {
-            Some(s) => state.wallet.session(s).await.ok(),
-            None => None,
+        let (session, session_error) = match &session_secret {
+            Some(s) => match state.wallet.session(s).await {
+                Ok(session) => (Some(session), None),
+                Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
+                    tracing::warn!(code = %e.code, "a web session could not be looked up");
+                    (None, Some(e))
+                }
+                // Unknown, expired, signed out, or the person disabled: not signed in.
+                Err(_) => (None, None),
+            },
+            None => (None, None),
         };
         // Signed in: the token is derived from the session (a form made for one session is
         // refused in any other, and sign-out ends it). Signed out: the cookie's.
@@ -207,6 +221,7 @@ impl Ctx {
             chose_lang: from_query.is_some(),
             secure,
             session,
+            session_error,
             session_secret,
             host_is_ip,
         }
@@ -222,6 +237,7 @@ impl Ctx {
             chose_lang: false,
             secure: true,
             session: None,
+            session_error: None,
             session_secret: None,
             host_is_ip: None,
         }
@@ -230,9 +246,30 @@ impl Ctx {
     /// Whether `sent` (a form field or header) is this browser's CSRF token.
     pub fn csrf_ok(&self, sent: Option<&str>) -> bool {
         !self.new_csrf
+            && self.session_error.is_none()
             && sent.is_some_and(|s| {
                 purser_wallet::ids::constant_time_eq(s.as_bytes(), self.csrf.as_bytes())
             })
+    }
+
+    /// The answer to a request that needs someone signed in when no one is: the sign-in
+    /// page — or, when the session could not be looked up, a page saying Purser cannot
+    /// answer now (503), never "sign in".
+    pub fn sign_in_first(&self) -> Response {
+        match &self.session_error {
+            Some(_) => self.unavailable(),
+            None => self.finish(see_other("/signin")),
+        }
+    }
+
+    /// "Purser could not show this page right now" (503): the store could not answer.
+    pub fn unavailable(&self) -> Response {
+        self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            self.lang.t("Something went wrong"),
+            self.lang
+                .t("Purser could not show this page right now. Reload it in a moment."),
+        )
     }
 
     /// The hidden form field carrying the CSRF token.
@@ -357,7 +394,8 @@ impl Ctx {
 pub enum FormPost {
     /// Signed in, and the form carries this session's CSRF token.
     Fresh(Ctx, WebSession, Vec<(String, String)>),
-    /// Not signed in: the answer is the way to the sign-in page.
+    /// Not signed in: the answer is the way to the sign-in page (or, when the session could
+    /// not be looked up, the "unavailable" page).
     SignIn(Response),
     /// Too large, a repeated field, or another session's (or no) token: nothing is done.
     Stale(Ctx, WebSession),
@@ -373,7 +411,7 @@ pub async fn signed_in_form(
 ) -> FormPost {
     let ctx = Ctx::of(state, headers, query).await;
     let Some(session) = ctx.session.clone() else {
-        return FormPost::SignIn(ctx.finish(see_other("/signin")));
+        return FormPost::SignIn(ctx.sign_in_first());
     };
     match pages::form_fields_up_to(body, limit).await {
         Some(f) if ctx.csrf_ok(pages::field(&f, "csrf")) => FormPost::Fresh(ctx, session, f),

@@ -135,6 +135,10 @@ pub async fn signin(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
     if ctx.session.is_some() {
         return see_other("/");
     }
+    if ctx.session_error.is_some() {
+        // Perhaps signed in already: Purser cannot tell right now.
+        return ctx.unavailable();
+    }
     let user = remembered_user(&ctx, &headers);
     signin_page(&ctx, StatusCode::OK, &user, None)
 }
@@ -230,6 +234,9 @@ pub async fn signin_pin(
         .unwrap_or_default()
         .trim()
         .to_string();
+    if ctx.session_error.is_some() {
+        return ctx.unavailable();
+    }
     if !ctx.csrf_ok(field(&fields, "csrf")) {
         return signin_page(
             &ctx,
@@ -311,6 +318,11 @@ pub async fn signout(
     body: Body,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
+    if ctx.session_error.is_some() {
+        // Which session this is cannot be told now: nothing is ended, and the page says so
+        // (never a redirect that looks like a sign-out while the session lives on).
+        return ctx.unavailable();
+    }
     let fields = form_fields(body).await.unwrap_or_default();
     if !ctx.csrf_ok(field(&fields, "csrf")) {
         return see_other("/");
@@ -318,12 +330,7 @@ pub async fn signout(
     if let Some(s) = &ctx.session_secret {
         if let Err(e) = state.wallet.end_session(s).await {
             tracing::warn!(error = %e.message, "sign-out could not be recorded");
-            return ctx.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ctx.lang.t("Something went wrong"),
-                ctx.lang
-                    .t("Purser could not show this page right now. Reload it in a moment."),
-            );
+            return ctx.unavailable();
         }
     }
     signed_out(see_other("/signin"), ctx.secure)
@@ -342,7 +349,7 @@ pub fn signed_out(mut resp: Response, secure: bool) -> Response {
 pub async fn home(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     match home_body(&state, &ctx, &session).await {
         Ok(body) => ctx.section_page("/", StatusCode::OK, ctx.lang.t("Your wallet"), &body),

@@ -113,6 +113,10 @@ async fn request<T: for<'de> Deserialize<'de>>(
     body: Body,
 ) -> Result<(Ctx, T), ApiError> {
     let ctx = Ctx::of(state, headers, uri.query()).await;
+    if let Some(e) = &ctx.session_error {
+        // Whose session this is cannot be told now: an error to retry, not a CSRF refusal.
+        return Err(ApiError::from(e.clone()));
+    }
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -30,7 +30,7 @@ use purser_wallet::{Kind, Principal};
 use serde_json::Value;
 
 use super::pages::{readable_time, sentence, AT_WORK_MS};
-use super::{see_other, Ctx, Lang};
+use super::{Ctx, Lang};
 use crate::error::ApiError;
 use crate::html::html_escape;
 use crate::routes::oversight::{self, Resume, Source, View};
@@ -327,7 +327,7 @@ fn trouble(ctx: &Ctx, e: &purser_wallet::WalletError) -> Response {
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let l = ctx.lang;
     let who = session.principal();
@@ -421,7 +421,7 @@ pub async fn show(
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
     let Some(session) = ctx.session.clone() else {
-        return ctx.finish(see_other("/signin"));
+        return ctx.sign_in_first();
     };
     let Ok(Path(task_id)) = task else {
         return not_found(&ctx);
@@ -552,13 +552,19 @@ impl View for PageView {
         }
     }
 
-    async fn event(&self, e: &TimelineEvent) -> Event {
+    async fn event(&self, e: &TimelineEvent) -> Result<Event, purser_wallet::WalletError> {
         let mut known = Known::default();
         if let Some(m) = &e.merchant_id {
             let cached = self.merchants.lock().ok().and_then(|c| c.get(m).cloned());
+            // A merchant Purser does not know is shown by its id; a store that could not
+            // answer is retried by the stream.
             let name = match cached {
                 Some(n) => Some(n),
-                None => self.state.wallet.merchant(m).await.ok().map(|x| x.name),
+                None => match self.state.wallet.merchant(m).await {
+                    Ok(x) => Some(x.name),
+                    Err(e) if e.kind == Kind::Unavailable => return Err(e),
+                    Err(_) => None,
+                },
             };
             if let Some(n) = name {
                 if let Ok(mut c) = self.merchants.lock() {
@@ -568,15 +574,21 @@ impl View for PageView {
             }
         }
         if e.kind == "payment.confirmation_requested" {
-            if let Ok(waiting) = self.state.wallet.pending_confirmations(&self.who).await {
-                for p in waiting {
-                    known.waiting.insert(p.payment_id, p.url_path);
+            // The link to answer is the point of this entry: a store that could not answer
+            // is retried by the stream, never shown as an entry without it.
+            match self.state.wallet.pending_confirmations(&self.who).await {
+                Ok(waiting) => {
+                    for p in waiting {
+                        known.waiting.insert(p.payment_id, p.url_path);
+                    }
                 }
+                Err(e) if e.kind == Kind::Unavailable => return Err(e),
+                Err(_) => {}
             }
         }
-        Event::default()
+        Ok(Event::default()
             .event("timeline")
-            .data(entry(self.lang, e, &known))
+            .data(entry(self.lang, e, &known)))
     }
 }
 
@@ -588,6 +600,9 @@ pub async fn events(
     task: Result<Path<String>, PathRejection>,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
+    if let Some(e) = &ctx.session_error {
+        return ApiError::from(e.clone()).into_response();
+    }
     let (Some(session), Some(secret)) = (ctx.session.clone(), ctx.session_secret.clone()) else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,

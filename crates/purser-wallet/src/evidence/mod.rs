@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::access::{Principal, Scope};
-use crate::error::{Kind, Result, WalletError};
+use crate::error::{Found, Kind, Result, WalletError};
 use crate::funds::transfer_id;
 use crate::ids::check_id;
 use crate::Wallet;
@@ -210,9 +210,12 @@ impl Wallet {
                 match m {
                     None => Value::Null,
                     Some(m) => {
-                        let status = match self.load_mandate(&user_id, mid).await {
-                            Ok(rec) => rec.status,
-                            Err(_) => m.text(3)?,
+                        // The status as of now (expired, used up) is what gets sealed: a
+                        // store that could not answer fails the export (retry), never seals
+                        // the stored status in its place.
+                        let status = match self.load_mandate(&user_id, mid).await.found()? {
+                            Some(rec) => rec.status,
+                            None => m.text(3)?,
                         };
                         let credentials = match (m.opt_text(7)?, m.opt_text(9)?, m.opt_text(10)?) {
                             (Some(issuer_kid), Some(checkout), Some(payment)) => {

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::views::currency_of;
 use super::{credential, events, internal};
-use crate::error::{Kind, Result, WalletError};
+use crate::error::{Found, Kind, Result, WalletError};
 use crate::funds::Shown;
 use crate::pins::PinFrom;
 use crate::Wallet;
@@ -114,13 +114,15 @@ impl Wallet {
             .unwrap_or_default();
         let mandate_id = r.opt_text(8)?;
         let user_id = r.text(15)?;
+        // The mandate's summary and the person's own words are what they approve against: a
+        // store that could not answer fails the page (retry), never shows it without them.
         let (summary, words) = match &mandate_id {
-            Some(m) => match self.load_mandate(&user_id, m).await {
-                Ok(rec) => (
+            Some(m) => match self.load_mandate(&user_id, m).await.found()? {
+                Some(rec) => (
                     Some(rec.summary),
                     Some(rec.mandate.provenance.user_words).filter(|w| !w.trim().is_empty()),
                 ),
-                Err(_) => (None, None),
+                None => (None, None),
             },
             None => (None, None),
         };

@@ -45,7 +45,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Kind, Result, WalletError};
+use crate::error::{Found, Kind, Result, WalletError};
 use crate::funds::{self, account_id, ecard_account, wallet_account, Amount};
 use crate::ids::{self, check_id};
 use crate::mandates::HoldSpec;
@@ -506,16 +506,18 @@ impl Wallet {
         }
         // Only an agent the user bound (pending bindings included: refused below as not bound)
         // may put anything in their timeline.
-        let binding = match self.open_binding(&agent.agent_id, &c.body.user_id).await {
-            // The store could not answer: say so (retry), never "not bound".
-            Err(e) if e.kind == Kind::Unavailable => return Err(e),
-            found => found.ok().filter(|b| b.status == "active").ok_or_else(|| {
+        // The store could not answer: say so (retry), never "not bound".
+        let binding = self
+            .open_binding(&agent.agent_id, &c.body.user_id)
+            .await
+            .found()?
+            .filter(|b| b.status == "active")
+            .ok_or_else(|| {
                 WalletError::forbidden(
                     "agent_not_bound",
                     "this agent is not bound to that user; request a binding (POST /v1/agent/bindings) and wait for the user to approve it",
                 )
-            })?,
-        };
+            })?;
         let id = ids::derived_id("pay", &agent.agent_id, key);
         let now = self.now();
         let (request_hash, request) = match &c.via.acp {
@@ -737,6 +739,8 @@ impl Wallet {
         // The merchant: registered, and described as it is registered.
         let merchant = match self.merchant(&c.body.merchant.id).await {
             Ok(m) if m.status == "active" => m,
+            // The store could not answer: an error to retry, never a recorded decline.
+            Err(e) if e.kind == Kind::Unavailable => return Err(e),
             _ => {
                 return Ok(decline(
                     "merchant_unknown",
@@ -960,7 +964,10 @@ impl Wallet {
                 .db
                 .query_opt(SQL_LARGEST_QUANTITY, vals![&c.body.user_id])
                 .await?
-                .and_then(|r| r.opt_int(0).ok().flatten())
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                // No payments before: nothing to compare with but the floor.
                 .unwrap_or(0);
             let limit = i64::from(rules.quantity_floor)
                 .max(past.saturating_mul(i64::from(rules.quantity_history_factor)));
@@ -1083,10 +1090,14 @@ impl Wallet {
             .body
             .credential_ttl_seconds
             .map_or(self.rules.credential_ttl_ms, |s| s.saturating_mul(1000));
-        let content_hash = match self.load_mandate(&c.body.user_id, &c.body.mandate_id).await {
-            Ok(m) => Some(m.content_hash),
-            Err(_) => None,
-        };
+        // No such mandate (the decline says so): no hash. A store that could not answer is
+        // an error (the payment stays `deciding` and the sweeper undoes it), never a decision
+        // recorded without the hash of the mandate it was made under.
+        let content_hash = self
+            .load_mandate(&c.body.user_id, &c.body.mandate_id)
+            .await
+            .found()?
+            .map(|m| m.content_hash);
         let (status, reasons, cred_exp, confirmation) = match &outcome {
             Outcome::Declined(r) => ("declined", r.clone(), None, None),
             Outcome::Approved => (

@@ -655,7 +655,9 @@ impl Wallet {
                     vals![&p.funding],
                 )
                 .await?
-                .is_some_and(|r| r.text(0).is_ok_and(|s| s == "active"));
+                .map(|r| r.text(0))
+                .transpose()?
+                .is_some_and(|s| s == "active");
             if open {
                 ecard_account(&p.funding)?
             } else {

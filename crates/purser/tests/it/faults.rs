@@ -609,3 +609,183 @@ fn sqlite_disk_full_fails_cleanly_and_recovers() {
     let (code, out, err) = verify(&data, &storage);
     assert_eq!(code, 0, "ledger verify after the disk filled: {out}{err}");
 }
+
+// ---- a store that cannot answer one read --------------------------------------------
+
+/// Hides `table` from the running server (renamed away), so that every read of it fails as a
+/// store that cannot answer would, or gives it back. Nothing else changes: the server keeps
+/// its connections (PostgreSQL re-analyses a cached statement after the rename and finds no
+/// table; SQLite re-prepares it).
+fn hide_table(dir: &std::path::Path, storage: &Storage, table: &str, hide: bool) {
+    let away = format!("{table}_hidden_by_test");
+    let sql = if hide {
+        format!("ALTER TABLE {table} RENAME TO {away}")
+    } else {
+        format!("ALTER TABLE {away} RENAME TO {table}")
+    };
+    match storage.url() {
+        Some(url) => crate::support::exec(url, &sql),
+        None => {
+            let db = rusqlite::Connection::open(dir.join("purser.db")).expect("the SQLite file");
+            db.busy_timeout(Duration::from_secs(10))
+                .expect("busy timeout");
+            db.execute_batch(&sql).expect("the rename");
+        }
+    }
+}
+
+/// A JSON answer that says "unavailable, retry" (503, Purser's error shape).
+#[track_caller]
+fn unavailable(r: &Resp, what: &str) {
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "storage_unavailable"),
+        "{what}: a read the store could not answer is 'unavailable, retry', never a refusal: {}",
+        r.text
+    );
+    assert!(
+        r.body["type"].is_string() && r.body["message"].is_string(),
+        "{what}: the error shape: {}",
+        r.text
+    );
+}
+
+/// A web page that says "unavailable, reload" (503), and does not sign the browser out.
+#[track_caller]
+fn unavailable_page(r: &Resp, what: &str) {
+    assert_eq!(
+        r.status, 503,
+        "{what}: a session the store could not look up is 'unavailable', never 'sign in': {}",
+        r.text
+    );
+    assert!(
+        r.text.contains("Purser could not show this page right now"),
+        "{what}: {}",
+        r.text
+    );
+    assert!(
+        !r.headers
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v.starts_with("purser-session=")),
+        "{what}: the session cookie is left alone: {:?}",
+        r.headers
+    );
+}
+
+/// A web request with the session cookie, redirects not followed.
+fn web_call(p: &dyn Server, method: &str, path: &str, session: &str, form: Option<&str>) -> Resp {
+    let req = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .request(method, &format!("{}{path}", p.base()))
+        .set("Cookie", &format!("purser-session={session}"));
+    let r = match form {
+        Some(f) => req
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(f),
+        None => req.call(),
+    };
+    crate::people::into_resp(r, path)
+}
+
+both!(
+    a_store_that_cannot_answer_is_never_taken_for_absence,
+    |storage| {
+        let dir = TempDir::new("store-reads");
+        let p = crate::support::start_with(dir.path(), &storage, &EXTRA);
+        let w = world(&p, false);
+        let pin = "482915";
+        w.user
+            .post(&p, "/v1/me/pin", &json!({ "pin": pin }))
+            .want(200);
+        let session = crate::hostile::pin_session(&p, &w.user.id, pin);
+        let (status, csrf) = crate::hostile::page_csrf(&p, &session);
+        assert_eq!(status, 200);
+        let draft = w
+            .user
+            .post(
+                &p,
+                "/v1/mandates",
+                &json!({"agent_id": w.agent.id, "mandate": boots_mandate()}),
+            )
+            .want(201);
+        let draft_id = draft["id"].as_str().expect("draft id").to_string();
+        let pay_key = "store-reads-pay";
+        let body = pay_body(&w.user, &w.mandate, &w.merchant, "Socks, grey", 1, 500);
+        let funds = format!("/v1/agent/users/{}/funds", w.user.id);
+        let new_mandate = json!({"agent_id": w.agent.id, "mandate": boots_mandate()});
+        let consent = format!("/v1/mandates/{draft_id}/consent");
+        let consent_body = json!({"content_hash": draft["content_hash"]});
+
+        // The bindings cannot be read: nothing is refused, declined or recorded for it.
+        hide_table(dir.path(), &storage, "bindings", true);
+        unavailable(
+            &crate::payments::pay(&p, &w.agent, pay_key, &body),
+            "an agent's payment",
+        );
+        unavailable(
+            &w.agent.call(&p, "GET", &funds, None),
+            "an agent reading its funds",
+        );
+        unavailable(
+            &w.user
+                .post_key(&p, "/v1/mandates", "store-reads-mandate", &new_mandate),
+            "a new mandate",
+        );
+        unavailable(&w.user.post(&p, &consent, &consent_body), "a consent");
+        hide_table(dir.path(), &storage, "bindings", false);
+        // Back: the same requests (the same Idempotency-Keys) do what they were asked, afresh.
+        let r = crate::payments::pay(&p, &w.agent, pay_key, &body);
+        assert!(!r.replayed(), "no answer was kept: {}", r.text);
+        assert_eq!(r.want(201)["status"], "approved");
+        w.agent.call(&p, "GET", &funds, None).want(200);
+        let r = w
+            .user
+            .post_key(&p, "/v1/mandates", "store-reads-mandate", &new_mandate);
+        assert!(!r.replayed(), "no answer was kept: {}", r.text);
+        assert_eq!(r.want(201)["status"], "draft");
+        assert_eq!(
+            w.user.post(&p, &consent, &consent_body).want(200)["status"],
+            "active"
+        );
+
+        // The sessions cannot be read: pages say "unavailable", not "sign in", and a sign-out is
+        // never pretended.
+        hide_table(dir.path(), &storage, "web_sessions", true);
+        unavailable_page(&web_call(&p, "GET", "/account", &session, None), "/account");
+        unavailable_page(
+            &web_call(
+                &p,
+                "POST",
+                "/signout",
+                &session,
+                Some(&format!("csrf={csrf}")),
+            ),
+            "sign-out",
+        );
+        hide_table(dir.path(), &storage, "web_sessions", false);
+        assert_eq!(
+            web_call(&p, "GET", "/account", &session, None).status,
+            200,
+            "still signed in: the sign-out said it could not be done"
+        );
+        let r = web_call(
+            &p,
+            "POST",
+            "/signout",
+            &session,
+            Some(&format!("csrf={csrf}")),
+        );
+        assert_eq!(r.header("location"), Some("/signin"), "{}", r.text);
+        assert_eq!(
+            web_call(&p, "GET", "/account", &session, None).header("location"),
+            Some("/signin"),
+            "signed out now"
+        );
+
+        drop(p);
+        let (code, out, err) = verify(dir.path(), &storage);
+        assert_eq!(code, 0, "ledger verify: {out}{err}");
+    }
+);

@@ -826,3 +826,96 @@ both!(
         assert_signed_in(&r);
     }
 );
+
+both!(
+    signing_out_everywhere_forgets_the_persons_browsers,
+    |storage| {
+        let dir = TempDir::new("pins-signout-everywhere");
+        let p = start_with(dir.path(), &storage, &["--sign-ins-per-minute", "0"]);
+        let alice = Person::new(&p, "Alice");
+        let bob = Person::new(&p, "Bob");
+        set_pin(&p, &alice, FIRST, None).want(200);
+        set_pin(&p, &bob, SECOND, None).want(200);
+
+        // Alice signs in on her phone and on her laptop, Bob on his browser.
+        let (r, phone) = browser_sign_in(&p, None, &alice.id, FIRST);
+        assert_signed_in(&r);
+        let phone = phone.expect("the phone's device cookie");
+        let (r, laptop) = browser_sign_in(&p, None, &alice.id, FIRST);
+        assert_signed_in(&r);
+        let laptop = laptop.expect("the laptop's device cookie");
+        let laptop_session = set_cookie_value(&r, "purser-session").expect("a session");
+        let (r, bobs) = browser_sign_in(&p, None, &bob.id, SECOND);
+        assert_signed_in(&r);
+        let bobs = bobs.expect("Bob's device cookie");
+
+        // Someone who knows their user ids locks PIN entry on browsers they have not signed
+        // in on; their own browsers keep working.
+        for who in [&alice.id, &bob.id] {
+            for _ in 0..5 {
+                let (r, _) = browser_sign_in(&p, None, who, WRONG);
+                assert_eq!(r.status, 403, "{}", r.text);
+            }
+        }
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, FIRST);
+        assert_signed_in(&r);
+
+        // Alice loses her phone and signs out everywhere from her laptop.
+        let (status, csrf) = crate::hostile::page_csrf(&p, &laptop_session);
+        assert_eq!(status, 200);
+        let r = page_of(
+            ureq::AgentBuilder::new()
+                .redirects(0)
+                .build()
+                .post(&format!("{}/account/signout-everywhere", p.base()))
+                .set("Content-Type", "application/x-www-form-urlencoded")
+                .set(
+                    "Cookie",
+                    &format!("purser-session={laptop_session}; purser-device={laptop}"),
+                )
+                .send_string(&format!("csrf={csrf}")),
+        );
+        assert_eq!(r.status, 303, "{}", r.text);
+        assert_eq!(r.header("location"), Some("/signin"));
+        assert_eq!(
+            set_cookie_value(&r, "purser-device").as_deref(),
+            Some(""),
+            "this browser's device cookie is deleted: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            crate::hostile::page_csrf(&p, &laptop_session).0,
+            303,
+            "signed out"
+        );
+
+        // The lost phone is an unknown browser now: under the lock of unknown browsers, even
+        // with the right PIN. So is the laptop, until Alice signs in on it again.
+        for device in [phone.as_str(), laptop.as_str()] {
+            let (r, _) = browser_sign_in(&p, Some(device), &alice.id, FIRST);
+            assert_refused(
+                &r,
+                "PIN entry is locked on browsers you have not signed in on",
+            );
+        }
+        // Bob's browser is still his.
+        let (r, _) = browser_sign_in(&p, Some(&bobs), &bob.id, SECOND);
+        assert_signed_in(&r);
+
+        // A new PIN (over the API) starts every lock over: signing in on the laptop again
+        // gives it a new device cookie; the forgotten one is never taken back.
+        set_pin(&p, &alice, SECOND, Some(FIRST)).want(200);
+        let (r, fresh) = browser_sign_in(&p, Some(&laptop), &alice.id, SECOND);
+        assert_signed_in(&r);
+        let fresh = fresh.expect("a new device cookie");
+        assert_ne!(fresh, laptop);
+        let (r, _) = browser_sign_in(&p, Some(&phone), &alice.id, WRONG);
+        assert_refused(&r, "4 more wrong");
+        assert!(
+            r.text
+                .contains("locks on browsers you have not signed in on"),
+            "the phone's wrong PINs count towards the unknown browsers' lock: {}",
+            r.text
+        );
+    }
+);
