@@ -339,6 +339,17 @@ impl Ctx {
         self.finish(crate::html::secure(resp, "no-store"))
     }
 
+    /// The page said when the wallet cannot answer right now (503): nothing the person did
+    /// was wrong, and reloading later is what to do. The caller logs the cause.
+    pub fn unavailable(&self) -> Response {
+        self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            self.lang.t("Something went wrong"),
+            self.lang
+                .t("Purser could not show this page right now. Reload it in a moment."),
+        )
+    }
+
     /// A page with a heading and one paragraph of plain text.
     pub fn message(&self, status: StatusCode, title: &str, text: &str) -> Response {
         let t = html_escape(title);

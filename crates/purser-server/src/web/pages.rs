@@ -318,12 +318,7 @@ pub async fn signout(
     if let Some(s) = &ctx.session_secret {
         if let Err(e) = state.wallet.end_session(s).await {
             tracing::warn!(error = %e.message, "sign-out could not be recorded");
-            return ctx.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ctx.lang.t("Something went wrong"),
-                ctx.lang
-                    .t("Purser could not show this page right now. Reload it in a moment."),
-            );
+            return ctx.unavailable();
         }
     }
     signed_out(see_other("/signin"), ctx.secure)
@@ -348,12 +343,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
         Ok(body) => ctx.section_page("/", StatusCode::OK, ctx.lang.t("Your wallet"), &body),
         Err(e) => {
             tracing::warn!(code = %e.code, "home page failed");
-            ctx.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ctx.lang.t("Something went wrong"),
-                ctx.lang
-                    .t("Purser could not show this page right now. Reload it in a moment."),
-            )
+            ctx.unavailable()
         }
     }
 }
