@@ -115,6 +115,15 @@ export async function startPurser(fixtureArgs = ['--pending', '3']) {
       await d.page.waitForURL(`${base}/`);
       return d;
     },
+    /// A device on which `who` (fx.mei, say) has signed in with their user id and PIN; `name`
+    /// is the name the home page greets them with ("Hello, Mei").
+    async pinSignedIn(who, name, viewport = PHONE, extra = {}) {
+      const d = await world.device(viewport, extra);
+      await d.page.goto(`${base}/signin`);
+      await sendPin(d.page, who);
+      await d.page.getByRole('heading', { name: `Hello, ${name}` }).waitFor();
+      return d;
+    },
     async stop() {
       await browser.close();
       server.kill('SIGTERM');
@@ -123,6 +132,14 @@ export async function startPurser(fixtureArgs = ['--pending', '3']) {
     },
   };
   return world;
+}
+
+/// On the sign-in page: type `who`'s user id and `pin` (theirs unless given), and send the PIN
+/// form. What comes next (home page, an error) is the caller's to wait for.
+export async function sendPin(page, who, pin = who.pin) {
+  await page.getByLabel('Your Purser user id').fill(who.user_id);
+  await page.getByLabel('Your PIN').fill(pin);
+  await page.getByRole('button', { name: 'Sign in with PIN' }).click();
 }
 
 export async function credentials(d) {

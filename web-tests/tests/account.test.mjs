@@ -42,12 +42,7 @@ test('a person without a PIN cannot remove their only passkey', async () => {
 test('remove a passkey, then sign out everywhere ends every browser’s session', async () => {
   const phone = await w.signedIn(fx.mei, PHONE);
   // A second browser, signed in with the PIN.
-  const desk = await w.device(DESKTOP);
-  await desk.page.goto(`${base}/signin`);
-  await desk.page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
-  await desk.page.getByLabel('Your PIN').fill(fx.mei.pin);
-  await desk.page.getByRole('button', { name: 'Sign in with PIN' }).click();
-  await desk.page.getByRole('heading', { name: 'Hello, Mei' }).waitFor();
+  const desk = await w.pinSignedIn(fx.mei, 'Mei', DESKTOP);
 
   const { page } = phone;
   await page.goto(`${base}/account`);
@@ -109,12 +104,7 @@ test('a setup token used elsewhere before the sign-up finishes: refused, no pass
 
 test('a passkey removed while its prompt is open does not sign in', async () => {
   const phone = await w.signedIn(fx.mei, PHONE);
-  const desk = await w.device(DESKTOP);
-  await desk.page.goto(`${base}/signin`);
-  await desk.page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
-  await desk.page.getByLabel('Your PIN').fill(fx.mei.pin);
-  await desk.page.getByRole('button', { name: 'Sign in with PIN' }).click();
-  await desk.page.getByRole('heading', { name: 'Hello, Mei' }).waitFor();
+  const desk = await w.pinSignedIn(fx.mei, 'Mei', DESKTOP);
   const { page } = phone;
   await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL(`${base}/signin`);

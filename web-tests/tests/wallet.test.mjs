@@ -8,7 +8,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPurser, credentials, shot, fitsWidth, yuan, PHONE, DESKTOP } from '../lib/harness.mjs';
+import { startPurser, credentials, sendPin, shot, fitsWidth, yuan, PHONE, DESKTOP } from '../lib/harness.mjs';
 
 let w;
 let base;
@@ -189,20 +189,13 @@ test('the pages switch to Simplified Chinese by the browser language or a link',
 });
 
 test('PIN sign-in works, and five wrong PINs lock it', async () => {
-  const d = await device(PHONE);
+  const d = await w.pinSignedIn(fx.mei, 'Mei', PHONE);
   const { page } = d;
-  await page.goto(`${base}/signin`);
-  await page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
-  await page.getByLabel('Your PIN').fill(fx.mei.pin);
-  await page.getByRole('button', { name: 'Sign in with PIN' }).click();
-  await page.getByRole('heading', { name: 'Hello, Mei' }).waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${base}/signin`);
   const wrong = '913572';
   for (const left of [4, 3, 2, 1]) {
-    await page.getByLabel('Your Purser user id').fill(fx.mei.user_id);
-    await page.getByLabel('Your PIN').fill(wrong);
-    await page.getByRole('button', { name: 'Sign in with PIN' }).click();
+    await sendPin(page, fx.mei, wrong);
     await page.getByText(`${left} more wrong`).waitFor();
     assert.equal(await page.getAttribute('#pin', 'aria-invalid'), 'true', 'the error is tied to the field');
   }

@@ -61,6 +61,19 @@ pub struct AgentSummary {
     pub status: String,
 }
 
+impl AgentSummary {
+    /// The summary from the four columns of `r` from `first` on: the agent's id, name,
+    /// operator and status, in that order.
+    pub(crate) fn from_row(r: &Row, first: usize) -> Result<AgentSummary> {
+        Ok(AgentSummary {
+            id: r.text(first)?,
+            name: r.text(first + 1)?,
+            operator: r.text(first + 2)?,
+            status: r.text(first + 3)?,
+        })
+    }
+}
+
 fn parse_key(jwk: &Value) -> Result<Ed25519PublicKey> {
     Ed25519PublicKey::from_jwk(jwk)
         .map_err(|e| WalletError::invalid(e.code(), e.to_string(), "public_key_jwk"))
@@ -367,12 +380,7 @@ impl Wallet {
             )
             .await?
             .ok_or_else(|| WalletError::not_found("agent", id))?;
-        Ok(AgentSummary {
-            id: r.text(0)?,
-            name: r.text(1)?,
-            operator: r.text(2)?,
-            status: r.text(3)?,
-        })
+        AgentSummary::from_row(&r, 0)
     }
 }
 
@@ -425,12 +433,7 @@ impl Wallet {
             jwk: serde_json::from_str(&r.text(1)?).unwrap_or(Value::Null),
             status,
             not_after: not_after.map(|t| Timestamp(t).to_rfc3339()),
-            agent: AgentSummary {
-                id: r.text(4)?,
-                name: r.text(5)?,
-                operator: r.text(6)?,
-                status: r.text(7)?,
-            },
+            agent: AgentSummary::from_row(&r, 4)?,
         })
     }
 }

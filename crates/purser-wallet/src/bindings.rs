@@ -46,12 +46,7 @@ const COLUMNS: &str = "b.id, b.agent_id, a.name, a.operator, a.status, b.user_id
 fn binding_from(r: &Row) -> Result<Binding> {
     Ok(Binding {
         id: r.text(0)?,
-        agent: AgentSummary {
-            id: r.text(1)?,
-            name: r.text(2)?,
-            operator: r.text(3)?,
-            status: r.text(4)?,
-        },
+        agent: AgentSummary::from_row(r, 1)?,
         user_id: r.text(5)?,
         status: r.text(6)?,
         frozen: r.bool(7)?,

@@ -289,12 +289,7 @@ impl Wallet {
         };
         Ok(MandateRecord {
             id: r.text(0)?,
-            agent: AgentSummary {
-                id: r.text(1)?,
-                name: r.text(2)?,
-                operator: r.text(3)?,
-                status: r.text(4)?,
-            },
+            agent: AgentSummary::from_row(r, 1)?,
             status,
             summary: mandate.summary(),
             mandate,

@@ -47,14 +47,7 @@ pub async fn run(args: LedgerBenchArgs) -> Result<(), String> {
         random_ids: args.random_ids,
     })
     .await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", purser_bench::ledger::render(&report));
-    }
+    print_report(&report, args.json, purser_bench::ledger::render)?;
     if report.verified.starts_with("ok") {
         Ok(())
     } else {
@@ -94,14 +87,7 @@ pub async fn run_signatures(args: SignatureBenchArgs) -> Result<(), String> {
         requests: args.requests,
     })
     .await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", purser_bench::signatures::render(&report));
-    }
+    print_report(&report, args.json, purser_bench::signatures::render)?;
     Ok(())
 }
 
@@ -122,14 +108,7 @@ pub fn run_mandates(args: MandateBenchArgs) -> Result<(), String> {
     let report = purser_bench::mandates::run(purser_bench::mandates::Options {
         seconds: args.seconds,
     })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", purser_bench::mandates::render(&report));
-    }
+    print_report(&report, args.json, purser_bench::mandates::render)?;
     Ok(())
 }
 
@@ -203,14 +182,7 @@ pub async fn run_authorize(args: AuthorizeBenchArgs) -> Result<(), String> {
         },
     })
     .await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", authorize::render(&report));
-    }
+    print_report(&report, args.json, authorize::render)?;
     if !report.books.balanced {
         return Err(format!(
             "the books do not balance after the bench: {}",
@@ -274,14 +246,7 @@ pub async fn run_soak(args: SoakBenchArgs) -> Result<(), String> {
         connections: args.connections,
     })
     .await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", soak::render(&report));
-    }
+    print_report(&report, args.json, soak::render)?;
     if !report.clean() {
         return Err(
             "the soak was not flat or not clean (the table above says which); see BENCHMARKS.md"
@@ -332,17 +297,27 @@ pub async fn run_all(args: AllBenchArgs) -> Result<(), String> {
         rate: args.rate,
     })
     .await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", purser_bench::all::render(&report));
-    }
+    print_report(&report, args.json, purser_bench::all::render)?;
     if report.clean() {
         Ok(())
     } else {
         Err("the books did not balance or the ledger did not verify after the bench".into())
     }
+}
+
+/// Print a bench's report: as pretty JSON with `--json`, otherwise as the text `render` makes.
+fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    render: fn(&R) -> String,
+) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", render(report));
+    }
+    Ok(())
 }

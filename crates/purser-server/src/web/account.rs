@@ -67,18 +67,9 @@ async fn page(
         Ok(b) => ctx.page(status, ctx.lang.t("Sign-in and security"), &b),
         Err(e) => {
             tracing::warn!(code = %e.code, "account page failed");
-            unavailable(ctx)
+            ctx.unavailable()
         }
     }
-}
-
-fn unavailable(ctx: &Ctx) -> Response {
-    ctx.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ctx.lang.t("Something went wrong"),
-        ctx.lang
-            .t("Purser could not show this page right now. Reload it in a moment."),
-    )
 }
 
 async fn body(
@@ -201,6 +192,22 @@ async fn stale(state: &AppState, ctx: &Ctx, session: &WebSession) -> Response {
     .await
 }
 
+/// The signed-in person and their account form, read and checked by
+/// [`super::signed_in_form`], or the response to give instead: the way to sign in, or (too
+/// large, a repeated field, or no or another session's CSRF token) the page again with a 403.
+async fn posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+) -> Result<(Ctx, WebSession), Response> {
+    match super::signed_in_form(state, headers, uri.query(), body, super::MAX_FORM_BYTES).await {
+        super::FormPost::Fresh(ctx, session, _) => Ok((ctx, session)),
+        super::FormPost::SignIn(r) => Err(r),
+        super::FormPost::Stale(ctx, session) => Err(stale(state, &ctx, &session).await),
+    }
+}
+
 /// `POST /account/passkeys/:id/remove`.
 pub async fn remove_passkey(
     State(state): State<AppState>,
@@ -209,14 +216,10 @@ pub async fn remove_passkey(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let (ctx, session) =
-        match super::signed_in_form(&state, &headers, uri.query(), body, super::MAX_FORM_BYTES)
-            .await
-        {
-            super::FormPost::Fresh(ctx, session, _) => (ctx, session),
-            super::FormPost::SignIn(r) => return r,
-            super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
-        };
+    let (ctx, session) = match posted(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     match state.wallet.remove_passkey(&session.principal(), &id).await {
         Ok(()) => super::flash::set(&state, &ctx, PATH, "removed", "", see_other(PATH)),
         Err(e) if e.code == "last_sign_in_method" => {
@@ -246,7 +249,7 @@ pub async fn remove_passkey(
         }
         Err(e) => {
             tracing::warn!(code = %e.code, "removing a passkey failed");
-            unavailable(&ctx)
+            ctx.unavailable()
         }
     }
 }
@@ -258,14 +261,10 @@ pub async fn signout_everywhere(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let (ctx, session) =
-        match super::signed_in_form(&state, &headers, uri.query(), body, super::MAX_FORM_BYTES)
-            .await
-        {
-            super::FormPost::Fresh(ctx, session, _) => (ctx, session),
-            super::FormPost::SignIn(r) => return r,
-            super::FormPost::Stale(ctx, session) => return stale(&state, &ctx, &session).await,
-        };
+    let (ctx, session) = match posted(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     match state.wallet.end_all_sessions(&session.principal()).await {
         Ok(_) => {
             // This browser's device cookie names a device that is no longer kept: drop it.
@@ -283,7 +282,7 @@ pub async fn signout_everywhere(
         }
         Err(e) => {
             tracing::warn!(code = %e.code, "signing out everywhere failed");
-            unavailable(&ctx)
+            ctx.unavailable()
         }
     }
 }

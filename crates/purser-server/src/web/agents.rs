@@ -36,8 +36,8 @@ use purser_wallet::funds::Amount;
 use purser_wallet::web::WebSession;
 use purser_wallet::WalletError;
 
-use super::pages::{field, form_fields, readable_time, sentence};
-use super::{see_other, Ctx, Lang};
+use super::pages::{field, readable_time, sentence};
+use super::{see_other, Ctx, FormPost, Lang};
 use crate::error::ApiError;
 use crate::html::html_escape;
 use crate::AppState;
@@ -238,15 +238,6 @@ fn status_of(e: &WalletError) -> StatusCode {
     ApiError::from(e.clone()).status
 }
 
-fn unavailable(ctx: &Ctx) -> Response {
-    ctx.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ctx.lang.t("Something went wrong"),
-        ctx.lang
-            .t("Purser could not show this page right now. Reload it in a moment."),
-    )
-}
-
 fn stale_form(l: Lang) -> String {
     l.t("The form was too old or sent from another page. It has been reloaded: try again.")
         .to_string()
@@ -280,7 +271,7 @@ async fn render(
         Ok(b) => ctx.section_page(PATH, status, ctx.lang.t("Agents"), &b),
         Err(e) => {
             tracing::warn!(code = %e.code, "agents page failed");
-            unavailable(ctx)
+            ctx.unavailable()
         }
     }
 }
@@ -727,39 +718,47 @@ fn move_form(
     )
 }
 
-/// The signed-in person and the form, or the response to give instead.
+/// The signed-in person and the form (read and checked by [`super::signed_in_form`]), or
+/// the response to give instead: the way to sign in, or (too large, a repeated field, or no
+/// or another session's CSRF token) the page again saying the form was stale.
 async fn posted(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
 ) -> Result<(Ctx, WebSession, Vec<(String, String)>), Response> {
-    let ctx = Ctx::of(state, headers, uri.query()).await;
-    let Some(session) = ctx.session.clone() else {
-        return Err(ctx.sign_in_first());
-    };
-    let fields = form_fields(body).await;
-    let csrf_ok = fields
-        .as_ref()
-        .is_some_and(|f| ctx.csrf_ok(field(f, "csrf")));
-    match fields {
-        Some(f) if csrf_ok => Ok((ctx, session, f)),
-        _ => {
-            let l = ctx.lang;
-            Err(render(
-                state,
-                &ctx,
-                &session,
-                StatusCode::FORBIDDEN,
-                None,
-                Some(Problem {
-                    at: At::Top,
-                    text: stale_form(l),
-                }),
-            )
-            .await)
+    match super::signed_in_form(state, headers, uri.query(), body, super::MAX_FORM_BYTES).await {
+        FormPost::Fresh(ctx, session, f) => Ok((ctx, session, f)),
+        FormPost::SignIn(r) => Err(r),
+        FormPost::Stale(ctx, session) => {
+            Err(stale(state, &ctx, &session, StatusCode::FORBIDDEN).await)
         }
     }
+}
+
+/// The page again with `text` said where it concerns (`at`).
+async fn again(
+    state: &AppState,
+    ctx: &Ctx,
+    session: &WebSession,
+    status: StatusCode,
+    at: At,
+    text: String,
+) -> Response {
+    render(
+        state,
+        ctx,
+        session,
+        status,
+        None,
+        Some(Problem { at, text }),
+    )
+    .await
+}
+
+/// The page again, saying at the top that the form was stale and nothing was done.
+async fn stale(state: &AppState, ctx: &Ctx, session: &WebSession, status: StatusCode) -> Response {
+    again(state, ctx, session, status, At::Top, stale_form(ctx.lang)).await
 }
 
 /// The redirect to the page, with the notice of what was done about `binding`.
@@ -778,7 +777,6 @@ pub async fn binding(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let l = ctx.lang;
     let who = session.principal();
     let id = field(&f, "binding").unwrap_or_default().trim().to_string();
     let (decision, done) = match field(&f, "action").unwrap_or_default() {
@@ -787,20 +785,7 @@ pub async fn binding(
         "freeze" => (Decision::Freeze, Done::Frozen),
         "unfreeze" => (Decision::Unfreeze, Done::Unfrozen),
         "revoke" => (Decision::Revoke, Done::Revoked),
-        _ => {
-            return render(
-                &state,
-                &ctx,
-                &session,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(Problem {
-                    at: At::Top,
-                    text: stale_form(l),
-                }),
-            )
-            .await
-        }
+        _ => return stale(&state, &ctx, &session, StatusCode::BAD_REQUEST).await,
     };
     if decision == Decision::Revoke && field(&f, "confirm") != Some("yes") {
         return match state.wallet.binding(&who, &id).await {
@@ -881,22 +866,23 @@ async fn problem_page(
     session: &WebSession,
     e: &WalletError,
 ) -> Response {
+    problem_at(state, ctx, session, e, At::Top).await
+}
+
+/// The page again with the wallet's answer where it concerns (`at`), or (the wallet cannot
+/// answer now) the page that says so.
+async fn problem_at(
+    state: &AppState,
+    ctx: &Ctx,
+    session: &WebSession,
+    e: &WalletError,
+    at: At,
+) -> Response {
     if e.kind == purser_wallet::Kind::Unavailable {
         tracing::warn!(code = %e.code, "an agents action failed");
-        return unavailable(ctx);
+        return ctx.unavailable();
     }
-    render(
-        state,
-        ctx,
-        session,
-        status_of(e),
-        None,
-        Some(Problem {
-            at: At::Top,
-            text: sentence(&e.message),
-        }),
-    )
-    .await
+    again(state, ctx, session, status_of(e), at, sentence(&e.message)).await
 }
 
 /// Revoking cannot be undone: say what it does and ask once more.
@@ -944,23 +930,7 @@ pub async fn funding(
         .await
     {
         Ok(_) => done_redirect(&state, &ctx, Done::Funding, &id),
-        Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
-            problem_page(&state, &ctx, &session, &e).await
-        }
-        Err(e) => {
-            render(
-                &state,
-                &ctx,
-                &session,
-                status_of(&e),
-                None,
-                Some(Problem {
-                    at: At::Funding { binding: id },
-                    text: sentence(&e.message),
-                }),
-            )
-            .await
-        }
+        Err(e) => problem_at(&state, &ctx, &session, &e, At::Funding { binding: id }).await,
     }
 }
 
@@ -988,23 +958,7 @@ pub async fn create_card(
         Err(e) if e.code == "exclusive_card_exists" => {
             done_redirect(&state, &ctx, Done::CardCreated, &id)
         }
-        Err(e) if e.kind == purser_wallet::Kind::Unavailable => {
-            problem_page(&state, &ctx, &session, &e).await
-        }
-        Err(e) => {
-            render(
-                &state,
-                &ctx,
-                &session,
-                status_of(&e),
-                None,
-                Some(Problem {
-                    at: At::Create { binding: id },
-                    text: sentence(&e.message),
-                }),
-            )
-            .await
-        }
+        Err(e) => problem_at(&state, &ctx, &session, &e, At::Create { binding: id }).await,
     }
 }
 
@@ -1030,18 +984,7 @@ pub async fn move_money(
         _ => None,
     };
     let Some(dir) = dir.filter(|_| super::plausible_form_key(&key)) else {
-        return render(
-            &state,
-            &ctx,
-            &session,
-            StatusCode::BAD_REQUEST,
-            None,
-            Some(Problem {
-                at: At::Top,
-                text: stale_form(l),
-            }),
-        )
-        .await;
+        return stale(&state, &ctx, &session, StatusCode::BAD_REQUEST).await;
     };
     let card = match state.wallet.exclusive_card(&who, &card_id).await {
         Ok(c) => c,
@@ -1054,23 +997,13 @@ pub async fn move_money(
     };
     let currency = match Currency::from_code(card.currency) {
         Some(c) => c,
-        None => return unavailable(&ctx),
+        None => return ctx.unavailable(),
     };
     let money = match parse_amount(&typed, currency) {
         Ok(m) => m,
         Err(p) => {
-            return render(
-                &state,
-                &ctx,
-                &session,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(Problem {
-                    at,
-                    text: p.sentence(l, currency),
-                }),
-            )
-            .await
+            let text = p.sentence(l, currency);
+            return again(&state, &ctx, &session, StatusCode::BAD_REQUEST, at, text).await;
         }
     };
     let amount = Amount {
@@ -1133,15 +1066,7 @@ pub async fn move_money(
             } else {
                 at
             };
-            render(
-                &state,
-                &ctx,
-                &session,
-                status_of(&e),
-                None,
-                Some(Problem { at, text }),
-            )
-            .await
+            again(&state, &ctx, &session, status_of(&e), at, text).await
         }
     }
 }

@@ -738,29 +738,55 @@ fn today(state: &AppState) -> i64 {
 
 fn trouble(ctx: &Ctx, e: &WalletError) -> Response {
     tracing::warn!(code = %e.code, "bills page failed");
-    ctx.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ctx.lang.t("Something went wrong"),
-        ctx.lang
-            .t("Purser could not show this page right now. Reload it in a moment."),
-    )
+    ctx.unavailable()
+}
+
+/// What the page and the CSV both read first: who is signed in, and the query string's
+/// filters checked against the dates and the person's own agents, mandates and merchants.
+struct Asked {
+    session: WebSession,
+    filters: Filters,
+    problems: Problems,
+    period: Period,
+    choices: Choices,
+}
+
+/// Read and check the filters of `query` for the signed-in person, or the response to give
+/// instead (the way to sign in, or the page that says the wallet cannot answer now).
+async fn asked(state: &AppState, ctx: &Ctx, query: Option<&str>) -> Result<Asked, Response> {
+    let Some(session) = ctx.session.clone() else {
+        return Err(ctx.sign_in_first());
+    };
+    let filters = Filters::from_query(query);
+    let mut problems = Problems::default();
+    let period = check_dates(&filters, &mut problems);
+    let choices = choices(state, &session)
+        .await
+        .map_err(|e| trouble(ctx, &e))?;
+    check_ids(&filters, &choices, &mut problems);
+    Ok(Asked {
+        session,
+        filters,
+        problems,
+        period,
+        choices,
+    })
 }
 
 /// `GET /bills`
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(session) = ctx.session.clone() else {
-        return ctx.sign_in_first();
+    let Asked {
+        session,
+        filters: f,
+        problems,
+        period,
+        choices: c,
+    } = match asked(&state, &ctx, uri.query()).await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     let l = ctx.lang;
-    let f = Filters::from_query(uri.query());
-    let mut problems = Problems::default();
-    let period = check_dates(&f, &mut problems);
-    let c = match choices(&state, &session).await {
-        Ok(c) => c,
-        Err(e) => return trouble(&ctx, &e),
-    };
-    check_ids(&f, &c, &mut problems);
     let today = today(&state);
     let mut body = format!("<h1>{}</h1>\n", l.t("Bills"));
     body.push_str(&filter_form(l, &f, &c, &problems, today));
@@ -796,17 +822,16 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
 /// `GET /bills.csv?<filters>`: the bill as `purser bill --csv` writes it, as a download.
 pub async fn csv(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(session) = ctx.session.clone() else {
-        return ctx.sign_in_first();
+    let Asked {
+        session,
+        filters: f,
+        problems,
+        period,
+        ..
+    } = match asked(&state, &ctx, uri.query()).await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
-    let f = Filters::from_query(uri.query());
-    let mut problems = Problems::default();
-    let period = check_dates(&f, &mut problems);
-    let c = match choices(&state, &session).await {
-        Ok(c) => c,
-        Err(e) => return trouble(&ctx, &e),
-    };
-    check_ids(&f, &c, &mut problems);
     if problems.any() {
         // The page says what is wrong, next to each field.
         return see_other(&format!("/bills?{}", f.query()));

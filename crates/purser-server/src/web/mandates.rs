@@ -549,12 +549,7 @@ pub fn status_label(l: Lang, status: &str) -> &'static str {
 
 fn unavailable(ctx: &Ctx, e: &WalletError) -> Response {
     tracing::warn!(code = %e.code, "mandates page failed");
-    ctx.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ctx.lang.t("Something went wrong"),
-        ctx.lang
-            .t("Purser could not show this page right now. Reload it in a moment."),
-    )
+    ctx.unavailable()
 }
 
 fn stale_form(ctx: &Ctx) -> Response {
@@ -1010,12 +1005,9 @@ pub async fn new_post(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let post =
-        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
-    let (ctx, s, f) = match post {
-        super::FormPost::Fresh(ctx, s, f) => (ctx, s, f),
-        super::FormPost::SignIn(r) => return r,
-        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
+    let (ctx, s, f) = match posted(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let l = ctx.lang;
     let agents = match agents(&state, &s).await {
@@ -1244,6 +1236,35 @@ fn words_problem(l: Lang, e: &WalletError) -> String {
     }
 }
 
+/// The signed-in person's own mandate `id`, or the response to give instead (the way to sign
+/// in, not found, or unavailable).
+async fn signed_in_mandate(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<MandateRecord, Response> {
+    let Some(s) = ctx.session.clone() else {
+        return Err(ctx.sign_in_first());
+    };
+    own_mandate(state, ctx, &s, id).await
+}
+
+/// A signed-in person's mandate form (at most [`MAX_MANDATE_FORM_BYTES`]), read and checked by
+/// [`super::signed_in_form`], or the response to give instead: the way to sign in, or (too
+/// large, a repeated field, or no or another session's CSRF token) the stale-form page.
+async fn posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+) -> Result<(Ctx, WebSession, Vec<(String, String)>), Response> {
+    match super::signed_in_form(state, headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await {
+        super::FormPost::Fresh(ctx, s, f) => Ok((ctx, s, f)),
+        super::FormPost::SignIn(r) => Err(r),
+        super::FormPost::Stale(ctx, _) => Err(stale_form(&ctx)),
+    }
+}
+
 /// A stored draft for this person, or the page to show instead.
 async fn own_mandate(
     state: &AppState,
@@ -1345,10 +1366,7 @@ pub async fn consent(
     uri: Uri,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(s) = ctx.session.clone() else {
-        return ctx.sign_in_first();
-    };
-    let r = match own_mandate(&state, &ctx, &s, &id).await {
+    let r = match signed_in_mandate(&state, &ctx, &id).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
@@ -1366,12 +1384,9 @@ pub async fn consent_pin(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let post =
-        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
-    let (ctx, s, f) = match post {
-        super::FormPost::Fresh(ctx, s, f) => (ctx, s, f),
-        super::FormPost::SignIn(r) => return r,
-        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
+    let (ctx, s, f) = match posted(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let hash = field(&f, "content_hash").unwrap_or_default();
     let pin = field(&f, "pin").unwrap_or_default();
@@ -1415,10 +1430,7 @@ pub async fn revoke_page(
     uri: Uri,
 ) -> Response {
     let ctx = Ctx::of(&state, &headers, uri.query()).await;
-    let Some(s) = ctx.session.clone() else {
-        return ctx.sign_in_first();
-    };
-    let r = match own_mandate(&state, &ctx, &s, &id).await {
+    let r = match signed_in_mandate(&state, &ctx, &id).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
@@ -1461,12 +1473,9 @@ pub async fn revoke(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let post =
-        super::signed_in_form(&state, &headers, uri.query(), body, MAX_MANDATE_FORM_BYTES).await;
-    let (ctx, s) = match post {
-        super::FormPost::Fresh(ctx, s, _) => (ctx, s),
-        super::FormPost::SignIn(r) => return r,
-        super::FormPost::Stale(ctx, _) => return stale_form(&ctx),
+    let (ctx, s, _) = match posted(&state, &headers, &uri, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match state
         .wallet

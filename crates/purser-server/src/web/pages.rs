@@ -355,12 +355,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
         Ok(body) => ctx.section_page("/", StatusCode::OK, ctx.lang.t("Your wallet"), &body),
         Err(e) => {
             tracing::warn!(code = %e.code, "home page failed");
-            ctx.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ctx.lang.t("Something went wrong"),
-                ctx.lang
-                    .t("Purser could not show this page right now. Reload it in a moment."),
-            )
+            ctx.unavailable()
         }
     }
 }

@@ -315,12 +315,7 @@ pub fn entry(l: Lang, e: &TimelineEvent, known: &Known) -> String {
 
 fn trouble(ctx: &Ctx, e: &purser_wallet::WalletError) -> Response {
     tracing::warn!(code = %e.code, "a live tasks page failed");
-    ctx.message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ctx.lang.t("Something went wrong"),
-        ctx.lang
-            .t("Purser could not show this page right now. Reload it in a moment."),
-    )
+    ctx.unavailable()
 }
 
 /// `GET /tasks`

@@ -214,14 +214,7 @@ impl Wallet {
     /// per currency over all of them.
     pub async fn bill(&self, who: &Principal, f: &BillFilter) -> Result<Bill> {
         who.require(Scope::PaymentsRead)?;
-        let limit = f.limit.unwrap_or(100);
-        if !(1..=MAX_BILL_PAGE).contains(&limit) {
-            return Err(WalletError::invalid(
-                "limit_invalid",
-                format!("limit must be between 1 and {MAX_BILL_PAGE}"),
-                "limit",
-            ));
-        }
+        let limit = page_limit(f.limit, 100, MAX_BILL_PAGE)?;
         let mut clauses = vec![
             "p.user_id = $1".to_string(),
             "p.status <> 'deciding'".into(),
@@ -369,14 +362,7 @@ impl Wallet {
         task_id: Option<&str>,
         limit: Option<i64>,
     ) -> Result<AgentPayments> {
-        let limit = limit.unwrap_or(20);
-        if !(1..=MAX_AGENT_PAGE).contains(&limit) {
-            return Err(WalletError::invalid(
-                "limit_invalid",
-                format!("limit must be between 1 and {MAX_AGENT_PAGE}"),
-                "limit",
-            ));
-        }
+        let limit = page_limit(limit, 20, MAX_AGENT_PAGE)?;
         let mut clauses = vec![
             "p.agent_id = $1".to_string(),
             "p.status <> 'deciding'".into(),
@@ -495,6 +481,19 @@ pub fn bill_csv(b: &Bill) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// A page's `limit` (`default` when not given), when it is from 1 to `max`.
+fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(WalletError::invalid(
+            "limit_invalid",
+            format!("limit must be between 1 and {max}"),
+            "limit",
+        ));
+    }
+    Ok(limit)
 }
 
 fn decimal(s: &Shown) -> String {

@@ -10,7 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use purser_core::httpsig::{sign_request, Ed25519KeyPair, RequestParts, SignParams};
+use purser_core::httpsig::{
+    sign_request, Ed25519KeyPair, RequestParts, SignParams, SignatureHeaders,
+};
 use serde_json::{json, Value};
 
 use crate::both;
@@ -25,6 +27,17 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// `parts` (and `body`) signed as `key` now, with a fresh nonce.
+fn sign_now(key: &Ed25519KeyPair, parts: &RequestParts, body: Option<&[u8]>) -> SignatureHeaders {
+    sign_request(
+        key,
+        parts,
+        body,
+        &SignParams::new(now_secs(), unique("nonce")),
+    )
+    .expect("sign")
 }
 
 /// A request signed as `key` over exact `body` bytes, for `authority`, sent to `p` with that
@@ -47,13 +60,7 @@ fn signed_bytes(
         query: None,
         headers: &no_headers,
     };
-    let sig = sign_request(
-        key,
-        &parts,
-        body,
-        &SignParams::new(now_secs(), unique("nonce")),
-    )
-    .expect("sign");
+    let sig = sign_now(key, &parts, body);
     let mut headers = vec![
         ("Host", authority),
         ("Signature-Input", sig.signature_input.as_str()),
@@ -223,12 +230,9 @@ fn deeply_nested_json_is_a_clear_400() {
     let shop = register_merchant(&p, "Deep", "deep.example");
     // Unclosed, and well-formed but 100,000 levels deep (far past serde_json's 128).
     let open = "[".repeat(200_000).into_bytes();
-    let deep = format!(
-        "{{\"number\": {}1{}}}",
-        "[".repeat(100_000),
-        "]".repeat(100_000)
-    )
-    .into_bytes();
+    // `v` inside 100,000 arrays.
+    let nested = |v: &str| format!("{}{v}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!("{{\"number\": {}}}", nested("1")).into_bytes();
     // A typed body stops at the first value of the wrong type (`invalid_field`); anything
     // parsed further stops at the depth limit (`invalid_json`). Either way a 400, never a crash.
     let clear = |r: Resp| {
@@ -240,18 +244,16 @@ fn deeply_nested_json_is_a_clear_400() {
         );
         r.refused(400, r.code());
     };
+    // A POST signed as the agent.
+    let authority = authority_of(&p);
+    let as_agent = |path: &str, body: &[u8], extra: &[(&str, &str)]| {
+        signed_bytes(&p, &x.key, &authority, "POST", path, Some(body), extra)
+    };
     for body in [&open, &deep] {
         let r = send(&p, "POST", "/v1/cards", Some(&alice.token), &[], Some(body));
         clear(r);
-        let r = signed_bytes(
-            &p,
-            &x.key,
-            &authority_of(&p),
-            "POST",
-            "/v1/agent/payments",
-            Some(body),
-            &[("Idempotency-Key", &unique("deep"))],
-        );
+        let key = unique("deep");
+        let r = as_agent("/v1/agent/payments", body, &[("Idempotency-Key", &key)]);
         clear(r);
         let r = send(
             &p,
@@ -272,38 +274,24 @@ fn deeply_nested_json_is_a_clear_400() {
         );
         clear(r);
         // MCP answers in JSON-RPC; it must answer, not crash.
-        let r = signed_bytes(
-            &p,
-            &x.key,
-            &authority_of(&p),
-            "POST",
-            "/mcp",
-            Some(body),
-            &[],
-        );
+        let r = as_agent("/mcp", body, &[]);
         assert!(r.status < 500, "{} {}", r.status, r.text);
         // Deep inside an untyped value (MCP tool arguments): the parser's depth limit.
         let call = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"wallet_funds\",\"arguments\":{{\"x\":{}1{}}}}}}}",
-            "[".repeat(100_000),
-            "]".repeat(100_000)
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"wallet_funds\",\"arguments\":{{\"x\":{}}}}}}}",
+            nested("1")
         );
-        let r = signed_bytes(
-            &p,
-            &x.key,
-            &authority_of(&p),
-            "POST",
+        let r = as_agent(
             "/mcp",
-            Some(call.as_bytes()),
+            call.as_bytes(),
             &[("Accept", "application/json, text/event-stream")],
         );
         assert!(r.status < 500, "{} {}", r.status, r.text);
         // A body with a deep untyped value where Purser itself parses JSON values: the
         // x402 payload.
         let x402 = format!(
-            "{{\"x402Version\":2,\"paymentPayload\":{}1{},\"paymentRequirements\":{{}}}}",
-            "[".repeat(100_000),
-            "]".repeat(100_000)
+            "{{\"x402Version\":2,\"paymentPayload\":{},\"paymentRequirements\":{{}}}}",
+            nested("1")
         );
         let r = send(
             &p,
@@ -685,9 +673,7 @@ both!(
     |storage| {
         let dir = TempDir::new("hostile-signin");
         let p = start_with(dir.path(), &storage, &["--sign-ins-per-minute", "4"]);
-        let dora = Person::new(&p, "Dora");
-        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
-            .want(200);
+        let dora = dora_with_pin(&p);
         // One client sprays a guess over many people: each person's lockout alone would allow 5
         // guesses each; the address allows 4 attempts a minute in all.
         for i in 0..4 {
@@ -702,7 +688,7 @@ both!(
         let r = crate::pins::form_post(
             &p,
             "/signin/pin",
-            &format!("user_id={}&pin=482915", dora.id),
+            &format!("user_id={}&pin={DORA_PIN}", dora.id),
         );
         assert_eq!(r.status, 429, "{}", r.text);
         assert!(
@@ -725,16 +711,7 @@ both!(
         // Passkey prompts: three times the allowance, then 429 in the JSON shape, before any
         // challenge is stored.
         let (cookie, token) = crate::pins::csrf_of(&p, "/signin");
-        let start = || {
-            let r = ureq::AgentBuilder::new()
-                .build()
-                .post(&format!("{}/web/passkeys/signin/start", p.base()))
-                .set("Content-Type", "application/json")
-                .set("Cookie", &format!("purser-csrf={cookie}"))
-                .set("X-Purser-CSRF", &token)
-                .send_string(&json!({"user_id": dora.id}).to_string());
-            into_resp(r, "passkey sign-in start")
-        };
+        let start = || passkey_prompt(&p, (&cookie, &token), &dora.id, None);
         for i in 0..12 {
             let r = start();
             assert_ne!(r.status, 429, "prompt {i}: {}", r.text);
@@ -743,18 +720,63 @@ both!(
     }
 );
 
-/// A PIN sign-in as it arrives through a proxy that sends `X-Forwarded-For: xff`.
-fn pin_sign_in_via(p: &dyn Server, xff: &str, user_id: &str, pin: &str) -> Resp {
+/// The PIN the sign-in tests give Dora.
+pub(crate) const DORA_PIN: &str = "482915";
+
+/// Dora, with her PIN set to [`DORA_PIN`].
+pub(crate) fn dora_with_pin(p: &dyn Server) -> Person {
+    let dora = Person::new(p, "Dora");
+    dora.post(p, "/v1/me/pin", &json!({ "pin": DORA_PIN }))
+        .want(200);
+    dora
+}
+
+/// A PIN sign-in with the sign-in page's CSRF token, as it arrives directly or (`xff`) through
+/// a proxy that sends `X-Forwarded-For`; redirects are not followed.
+fn pin_sign_in(p: &dyn Server, xff: Option<&str>, user_id: &str, pin: &str) -> Resp {
     let (cookie, token) = crate::pins::csrf_of(p, "/signin");
-    let r = ureq::AgentBuilder::new()
+    let mut req = ureq::AgentBuilder::new()
         .redirects(0)
         .build()
         .post(&format!("{}/signin/pin", p.base()))
         .set("Content-Type", "application/x-www-form-urlencoded")
+        .set("Cookie", &format!("purser-csrf={cookie}"));
+    if let Some(xff) = xff {
+        req = req.set("X-Forwarded-For", xff);
+    }
+    let r = req.send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
+    let what = if xff.is_some() {
+        "PIN sign-in through a proxy"
+    } else {
+        "PIN sign-in"
+    };
+    into_resp(r, what)
+}
+
+/// A PIN sign-in as it arrives through a proxy that sends `X-Forwarded-For: xff`.
+fn pin_sign_in_via(p: &dyn Server, xff: &str, user_id: &str, pin: &str) -> Resp {
+    pin_sign_in(p, Some(xff), user_id, pin)
+}
+
+/// A passkey sign-in prompt (`/web/passkeys/signin/start`) for `user_id`, with the sign-in
+/// page's CSRF `cookie` and `token`, directly or (`xff`) through a proxy.
+fn passkey_prompt(
+    p: &dyn Server,
+    (cookie, token): (&str, &str),
+    user_id: &str,
+    xff: Option<&str>,
+) -> Resp {
+    let mut req = ureq::AgentBuilder::new()
+        .build()
+        .post(&format!("{}/web/passkeys/signin/start", p.base()))
+        .set("Content-Type", "application/json")
         .set("Cookie", &format!("purser-csrf={cookie}"))
-        .set("X-Forwarded-For", xff)
-        .send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
-    into_resp(r, "PIN sign-in through a proxy")
+        .set("X-Purser-CSRF", token);
+    if let Some(xff) = xff {
+        req = req.set("X-Forwarded-For", xff);
+    }
+    let r = req.send_string(&json!({ "user_id": user_id }).to_string());
+    into_resp(r, "passkey sign-in start")
 }
 
 both!(
@@ -769,9 +791,7 @@ both!(
             &["--sign-ins-per-minute", "3"],
             &[("PURSER_TRUSTED_PROXIES", "127.0.0.1, ::1")],
         );
-        let dora = Person::new(&p, "Dora");
-        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
-            .want(200);
+        let dora = dora_with_pin(&p);
         let wrong = |xff: &str, i: usize| {
             let r = pin_sign_in_via(&p, xff, &format!("usr_guess{i}"), "135792");
             (r.status, r.text)
@@ -783,7 +803,7 @@ both!(
         }
         assert_eq!(wrong("203.0.113.7", 3).0, 429, "A is limited");
         // Client B, behind the same proxy, is not: it signs in.
-        let r = pin_sign_in_via(&p, "198.51.100.20", &dora.id, "482915");
+        let r = pin_sign_in_via(&p, "198.51.100.20", &dora.id, DORA_PIN);
         assert_eq!(r.status, 303, "B signs in: {}", r.text);
         // A cannot escape by writing another address on the left: the proxy appends the one
         // it saw, and that is the one counted.
@@ -807,17 +827,7 @@ both!(
         assert_eq!(wrong("", 10).0, 429, "an empty header is the proxy too");
         // Passkey prompts are counted per client as well.
         let (cookie, token) = crate::pins::csrf_of(&p, "/signin");
-        let start = |xff: &str| {
-            let r = ureq::AgentBuilder::new()
-                .build()
-                .post(&format!("{}/web/passkeys/signin/start", p.base()))
-                .set("Content-Type", "application/json")
-                .set("Cookie", &format!("purser-csrf={cookie}"))
-                .set("X-Purser-CSRF", &token)
-                .set("X-Forwarded-For", xff)
-                .send_string(&json!({"user_id": dora.id}).to_string());
-            into_resp(r, "passkey sign-in start")
-        };
+        let start = |xff: &str| passkey_prompt(&p, (&cookie, &token), &dora.id, Some(xff));
         for i in 0..9 {
             let r = start("203.0.113.7");
             assert_ne!(r.status, 429, "prompt {i}: {}", r.text);
@@ -878,15 +888,7 @@ fn a_trusted_proxy_that_is_not_an_address_is_refused_at_start() {
 
 /// The web wallet's session cookie after a PIN sign-in, or panic.
 pub(crate) fn pin_session(p: &dyn Server, user_id: &str, pin: &str) -> String {
-    let (cookie, token) = crate::pins::csrf_of(p, "/signin");
-    let r = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .post(&format!("{}/signin/pin", p.base()))
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .set("Cookie", &format!("purser-csrf={cookie}"))
-        .send_string(&format!("csrf={token}&user_id={user_id}&pin={pin}"));
-    let r = into_resp(r, "PIN sign-in");
+    let r = pin_sign_in(p, None, user_id, pin);
     assert_eq!(r.status, 303, "{}", r.text);
     r.headers
         .iter()
@@ -924,11 +926,9 @@ both!(
     |storage| {
         let dir = TempDir::new("hostile-csrf");
         let p = start_with(dir.path(), &storage, &[]);
-        let dora = Person::new(&p, "Dora");
-        dora.post(&p, "/v1/me/pin", &json!({"pin": "482915"}))
-            .want(200);
-        let a = pin_session(&p, &dora.id, "482915");
-        let b = pin_session(&p, &dora.id, "482915");
+        let dora = dora_with_pin(&p);
+        let a = pin_session(&p, &dora.id, DORA_PIN);
+        let b = pin_session(&p, &dora.id, DORA_PIN);
         let (status, token_a) = page_csrf(&p, &a);
         assert_eq!(status, 200);
         let (_, token_b) = page_csrf(&p, &b);
@@ -993,13 +993,7 @@ fn a_signed_request_replayed_on_another_node_is_refused() {
         query: None,
         headers: &no_headers,
     };
-    let sig = sign_request(
-        &agent.key,
-        &parts,
-        None,
-        &SignParams::new(now_secs(), unique("nonce")),
-    )
-    .unwrap();
+    let sig = sign_now(&agent.key, &parts, None);
     let headers = [
         ("Host", host),
         ("Signature-Input", sig.signature_input.as_str()),
@@ -1018,13 +1012,7 @@ fn a_signed_request_replayed_on_another_node_is_refused() {
         path: "/v1/agent/bindings",
         ..parts
     };
-    let sig = sign_request(
-        &agent.key,
-        &parts,
-        Some(body.as_bytes()),
-        &SignParams::new(now_secs(), unique("nonce")),
-    )
-    .unwrap();
+    let sig = sign_now(&agent.key, &parts, Some(body.as_bytes()));
     let digest = sig.content_digest.clone().unwrap();
     let headers = [
         ("Host", host),
@@ -1077,13 +1065,7 @@ fn reordered_signature_components_are_refused() {
         query: None,
         headers: &no_headers,
     };
-    let sig = sign_request(
-        &agent.key,
-        &parts,
-        Some(body.as_bytes()),
-        &SignParams::new(now_secs(), unique("nonce")),
-    )
-    .unwrap();
+    let sig = sign_now(&agent.key, &parts, Some(body.as_bytes()));
     // The covered components in another order: the signature base changes, so the signature
     // no longer verifies (RFC 9421 §2.5: the order is part of what is signed).
     let input = sig.signature_input.clone();
@@ -1122,13 +1104,7 @@ fn reordered_signature_components_are_refused() {
             path: "/v1/agent/whoami",
             ..parts
         };
-        sign_request(
-            &agent.key,
-            &parts,
-            None,
-            &SignParams::new(now_secs(), unique("nonce")),
-        )
-        .unwrap()
+        sign_now(&agent.key, &parts, None)
     };
     let (first, second) = (sign_get(), sign_get());
     for (s, replay) in [(&second, false), (&first, false), (&second, true)] {

@@ -9,11 +9,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both;
-use crate::hostile::{page_csrf, pin_session};
+use crate::hostile::{dora_with_pin, page_csrf, pin_session, DORA_PIN as PIN};
 use crate::people::*;
 use crate::support::*;
-
-const PIN: &str = "482915";
 
 /// A page or a redirect, with every cookie it sets.
 struct Page {
@@ -95,6 +93,18 @@ fn web(p: &dyn Server, method: &str, path: &str, cookies: &str, form: Option<&st
         set_cookies: r.all("set-cookie").iter().map(|s| s.to_string()).collect(),
         text: r.into_string().unwrap_or_default(),
     }
+}
+
+/// `GET path` in the session of `cookie` (a `purser-session=…` pair), carrying the one-shot
+/// notice cookie `flash`.
+fn get_with_flash(p: &dyn Server, path: &str, cookie: &str, flash: &str) -> Page {
+    web(
+        p,
+        "GET",
+        path,
+        &format!("{cookie}; purser-flash={flash}"),
+        None,
+    )
 }
 
 fn session_cookie(session: &str) -> String {
@@ -180,9 +190,7 @@ struct World {
 fn world(storage: &Storage, tag: &str, funds: i64) -> World {
     let dir = TempDir::new(tag);
     let p = start_with(dir.path(), storage, &[]);
-    let dora = Person::new(&p, "Dora");
-    dora.post(&p, "/v1/me/pin", &json!({ "pin": PIN }))
-        .want(200);
+    let dora = dora_with_pin(&p);
     if funds > 0 {
         dora.funded(&p, funds);
     }
@@ -245,13 +253,7 @@ both!(
         assert_eq!(b_state["frozen"], true, "{b_state}");
 
         // Browser B's session with A's flash: nothing is said, and the cookie is deleted.
-        let other = web(
-            p,
-            "GET",
-            "/agents",
-            &format!("{b}; purser-flash={flash}"),
-            None,
-        );
+        let other = get_with_flash(p, "/agents", &b, &flash);
         assert_eq!(other.status, 200);
         assert_eq!(other.notice(), None, "another session's flash is ignored");
         assert_eq!(
@@ -276,27 +278,15 @@ both!(
         }
         for f in &forged {
             assert_ne!(f, &flash, "the forgery changed something");
-            let page = web(p, "GET", "/agents", &format!("{a}; purser-flash={f}"), None);
+            let page = get_with_flash(p, "/agents", &a, f);
             assert_eq!(page.notice(), None, "altered flash {f} says nothing");
         }
         // Meant for /agents, it says nothing on /mandates.
-        let page = web(
-            p,
-            "GET",
-            "/mandates",
-            &format!("{a}; purser-flash={flash}"),
-            None,
-        );
+        let page = get_with_flash(p, "/mandates", &a, &flash);
         assert_eq!(page.notice(), None, "a flash is for its own page");
 
         // In its own session, on its own page: said once, then deleted.
-        let own = web(
-            p,
-            "GET",
-            "/agents",
-            &format!("{a}; purser-flash={flash}"),
-            None,
-        );
+        let own = get_with_flash(p, "/agents", &a, &flash);
         assert_eq!(own.status, 200);
         let said = own.notice().expect("the notice");
         assert!(
@@ -414,23 +404,11 @@ both!(continue_to_consent_sent_twice_stores_one_draft, |storage| {
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(r.location.as_deref(), Some("/mandates"));
     let flash = r.cookie("purser-flash").expect("a flash");
-    let list = web(
-        p,
-        "GET",
-        "/mandates",
-        &format!("{a}; purser-flash={flash}"),
-        None,
-    );
+    let list = get_with_flash(p, "/mandates", &a, &flash);
     let said = list.notice().expect("the notice");
     assert!(said.starts_with("You consented"), "{said}");
     let b = session_cookie(&w.b);
-    let list = web(
-        p,
-        "GET",
-        "/mandates",
-        &format!("{b}; purser-flash={flash}"),
-        None,
-    );
+    let list = get_with_flash(p, "/mandates", &b, &flash);
     assert_eq!(list.notice(), None, "not in another session");
 });
 
@@ -487,16 +465,22 @@ both!(
             )
         };
 
+        // "Revoke" confirmed, with browser A's form: redirected with a notice.
+        let revoke = || {
+            let (_, csrf) = page_csrf(p, &w.a);
+            let form = format!(
+                "csrf={csrf}&binding={}&action=revoke&confirm=yes",
+                enc(&w.binding)
+            );
+            let r = web(p, "POST", "/agents/binding", &a, Some(&form));
+            assert_eq!(r.status, 303, "{}", r.text);
+            r
+        };
+
         // Revoke while closing cards fails: the binding ends, the page says the card could not
         // be closed and shows it with Withdraw.
         refuse_closing(&w, &storage, true);
-        let (_, csrf) = page_csrf(p, &w.a);
-        let revoke = format!(
-            "csrf={csrf}&binding={}&action=revoke&confirm=yes",
-            enc(&w.binding)
-        );
-        let r = web(p, "POST", "/agents/binding", &a, Some(&revoke));
-        assert_eq!(r.status, 303, "{}", r.text);
+        let r = revoke();
         let b = w
             .dora
             .get(p, &format!("/v1/bindings/{}", w.binding))
@@ -504,13 +488,7 @@ both!(
         assert_eq!(b["status"], "revoked", "{b}");
         assert_eq!(balance(&ecd), ("active".to_string(), 30_000), "not closed");
         let flash = r.cookie("purser-flash").expect("a flash");
-        let page = web(
-            p,
-            "GET",
-            "/agents",
-            &format!("{a}; purser-flash={flash}"),
-            None,
-        );
+        let page = get_with_flash(p, "/agents", &a, &flash);
         let said = page.notice().expect("a notice");
         assert!(
             said.contains("its own card could not be closed: it still holds ¥300.00"),
@@ -564,23 +542,11 @@ both!(
         // Closing works again: "Close the card" (revoking again) returns the rest, and the card
         // leaves the page.
         refuse_closing(&w, &storage, false);
-        let (_, csrf) = page_csrf(p, &w.a);
-        let revoke = format!(
-            "csrf={csrf}&binding={}&action=revoke&confirm=yes",
-            enc(&w.binding)
-        );
-        let r = web(p, "POST", "/agents/binding", &a, Some(&revoke));
-        assert_eq!(r.status, 303, "{}", r.text);
+        let r = revoke();
         assert_eq!(balance(&ecd), ("closed".to_string(), 0));
         assert_eq!(w.dora.available(p), 100_000, "every yuan is back");
         let flash = r.cookie("purser-flash").expect("a flash");
-        let page = web(
-            p,
-            "GET",
-            "/agents",
-            &format!("{a}; purser-flash={flash}"),
-            None,
-        );
+        let page = get_with_flash(p, "/agents", &a, &flash);
         let said = page.notice().expect("a notice");
         assert!(
             said.contains("its binding and its mandates have ended"),
