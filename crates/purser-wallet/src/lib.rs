@@ -157,8 +157,10 @@ impl Wallet {
 
     /// Token Pay: charge an occurrence at most this late (`purser serve --catch-up-window`);
     /// one found later is recorded `missed` ([`schedules::DEFAULT_CATCH_UP_WINDOW`]).
+    /// Token Pay's catch-up window; never below [`schedules::MIN_CATCH_UP_WINDOW`], so a
+    /// backlog of schedules due at one instant is charged, not recorded missed.
     pub fn set_catch_up_window(&mut self, window: std::time::Duration) {
-        self.catch_up_window = window;
+        self.catch_up_window = window.max(schedules::MIN_CATCH_UP_WINDOW);
     }
 
     pub fn catch_up_window(&self) -> std::time::Duration {

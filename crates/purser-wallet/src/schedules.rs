@@ -94,6 +94,10 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// charge); short enough that nobody is charged for last week out of the blue, when they may
 /// have moved their money or changed their mind. `purser serve --catch-up-window` changes it.
 pub const DEFAULT_CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// The shortest catch-up window: lateness counts from the due time, so the window must outlast
+/// the scheduler's worst backlog (it settles `SCHEDULES_PER_RUN` schedules per run; thousands
+/// due at midnight take minutes), or healthy schedules would be recorded missed.
+pub const MIN_CATCH_UP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The reason code of an occurrence recorded `missed`.
 pub const MISSED_CODE: &str = "catch_up_window_passed";
 

@@ -295,8 +295,9 @@ struct ServeArgs {
     /// Token Pay: seconds after its due time a scheduled charge may still be made. One the
     /// scheduler reaches later (after an outage) is not charged but recorded missed, so an
     /// outage never charges a pile of old occurrences at once. Never more than the schedule's
-    /// own period.
-    #[arg(long, value_name = "SECONDS", env = "PURSER_CATCH_UP_WINDOW", default_value_t = purser_wallet::schedules::DEFAULT_CATCH_UP_WINDOW.as_secs(), value_parser = clap::value_parser!(u64).range(60..=MAX_CATCH_UP_WINDOW_SECS))]
+    /// own period. At least an hour: lateness counts from the due time, so the window must
+    /// outlast the scheduler's worst backlog (many schedules due at the same instant).
+    #[arg(long, value_name = "SECONDS", env = "PURSER_CATCH_UP_WINDOW", default_value_t = purser_wallet::schedules::DEFAULT_CATCH_UP_WINDOW.as_secs(), value_parser = clap::value_parser!(u64).range(purser_wallet::schedules::MIN_CATCH_UP_WINDOW.as_secs()..=MAX_CATCH_UP_WINDOW_SECS))]
     catch_up_window: u64,
 }
 
